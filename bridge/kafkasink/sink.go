@@ -1,0 +1,212 @@
+package kafkasink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/outpost-edge/outpost/bridge"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// Sink produces bridge messages to Kafka.
+type Sink struct {
+	opts Options
+	log  zerolog.Logger
+	// pending counts records handed to franz-go whose promise has not run.
+	pending sync.WaitGroup
+	// cl is the producer of the current connection; nil when disconnected.
+	// Only the bridge goroutine touches it.
+	cl *kgo.Client
+}
+
+var _ bridge.Sink = (*Sink)(nil)
+
+// New validates opts (copied) and returns a disconnected Sink.
+func New(opts Options) (*Sink, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.Brokers = append([]string(nil), opts.Brokers...)
+	return &Sink{opts: opts, log: opts.Logger.With().Str("component", "kafkasink").Logger()}, nil
+}
+
+// Connect builds the producer and checks a broker answers.
+func (s *Sink) Connect(ctx context.Context) error {
+	if s.cl != nil {
+		return nil
+	}
+	kopts, err := s.clientOpts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafkasink: new client: %w", err)
+	}
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return fmt.Errorf("kafkasink: ping %v: %w", s.opts.Brokers, err)
+	}
+	s.cl = cl
+	return nil
+}
+
+func (s *Sink) clientOpts() ([]kgo.Opt, error) {
+	c, _ := codec(s.opts.Compression)
+	kopts := []kgo.Opt{
+		kgo.SeedBrokers(s.opts.Brokers...),
+		kgo.ClientID(s.opts.ClientID),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence needs acks=all; it is on by default
+		kgo.ProducerBatchCompression(c),
+		kgo.ProducerLinger(s.opts.Linger),
+		kgo.MaxBufferedRecords(s.opts.MaxBufferedRecords),
+		kgo.ProducerBatchMaxBytes(s.opts.MaxBatchBytes),
+		kgo.WithLogger(logAdapter{s.log}),
+	}
+	if s.opts.DeliveryTimeout > 0 {
+		kopts = append(kopts, kgo.RecordDeliveryTimeout(s.opts.DeliveryTimeout))
+	}
+	tc, err := s.opts.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		kopts = append(kopts, kgo.DialTLSConfig(tc))
+	}
+	if s.opts.Dial != nil {
+		kopts = append(kopts, kgo.Dialer(s.opts.Dial))
+	}
+	a := s.opts.SASL
+	switch strings.ToLower(a.Mechanism) {
+	case "plain":
+		kopts = append(kopts, kgo.SASL(plain.Auth{User: a.Username, Pass: a.Password}.AsMechanism()))
+	case "scram-sha-256":
+		kopts = append(kopts, kgo.SASL(scram.Auth{User: a.Username, Pass: a.Password}.AsSha256Mechanism()))
+	case "scram-sha-512":
+		kopts = append(kopts, kgo.SASL(scram.Auth{User: a.Username, Pass: a.Password}.AsSha512Mechanism()))
+	}
+	return kopts, nil
+}
+
+// Send produces msgs in order; it blocks while MaxBufferedRecords are
+// buffered.
+func (s *Sink) Send(ctx context.Context, msgs []bridge.Message, ack bridge.AckFunc) {
+	for i := range msgs {
+		m := &msgs[i]
+		if s.cl == nil {
+			ack(m, bridge.Result{Outcome: bridge.Retry, Err: ErrNotConnected})
+			continue
+		}
+		s.pending.Add(1)
+		s.cl.Produce(ctx, s.record(m), func(_ *kgo.Record, err error) {
+			ack(m, classify(err))
+			s.pending.Done()
+		})
+	}
+}
+
+// Disconnect closes the producer; buffered records fail with Retry before it
+// returns.
+func (s *Sink) Disconnect() error {
+	if s.cl == nil {
+		return nil
+	}
+	s.cl.Close()
+	s.pending.Wait()
+	s.cl = nil
+	return nil
+}
+
+// record builds the Kafka record of m.
+func (s *Sink) record(m *bridge.Message) *kgo.Record {
+	rec := &m.Record
+	h := make([]kgo.RecordHeader, 0, 7+len(rec.Props.User))
+	h = append(h,
+		kgo.RecordHeader{Key: "mqtt.topic", Value: []byte(rec.Topic)},
+		kgo.RecordHeader{Key: "mqtt.qos", Value: []byte{'0' + m.QoS}},
+		kgo.RecordHeader{Key: "mqtt.retain", Value: []byte(strconv.FormatBool(m.Retain))},
+	)
+	if rec.Props.ContentType != "" {
+		h = append(h, kgo.RecordHeader{Key: "content-type", Value: []byte(rec.Props.ContentType)})
+	}
+	off := strconv.FormatUint(rec.Offset, 10)
+	h = append(h,
+		kgo.RecordHeader{Key: "outpost.origin", Value: []byte(rec.Origin)},
+		kgo.RecordHeader{Key: "outpost.offset", Value: []byte(off)},
+		kgo.RecordHeader{Key: "outpost.id", Value: []byte(rec.Origin + ":" + off)},
+	)
+	for _, u := range rec.Props.User {
+		h = append(h, kgo.RecordHeader{Key: u.Key, Value: []byte(u.Value)})
+	}
+	r := &kgo.Record{Topic: m.Topic, Value: rec.Payload, Headers: h, Timestamp: rec.Time}
+	if s.opts.Key != "" {
+		r.Key = []byte(ExpandKey(s.opts.Key, m))
+	}
+	return r
+}
+
+// ExpandKey fills a key template: {topic} the MQTT topic, {dest} the Kafka
+// topic, {origin}, {offset}, {client}. Unknown placeholders stay as written.
+func ExpandKey(tmpl string, m *bridge.Message) string {
+	if tmpl == "{topic}" {
+		return m.Record.Topic
+	}
+	return strings.NewReplacer(
+		"{topic}", m.Record.Topic,
+		"{dest}", m.Topic,
+		"{origin}", m.Record.Origin,
+		"{offset}", strconv.FormatUint(m.Record.Offset, 10),
+		"{client}", m.Record.ClientID,
+	).Replace(tmpl)
+}
+
+// classify maps a produce error to the bridge's outcome: broker refusals
+// that no retry can cure are Rejected, everything else Retry.
+func classify(err error) bridge.Result {
+	switch {
+	case err == nil:
+		return bridge.Result{Outcome: bridge.Acked}
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge),
+		errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.InvalidTopicException),
+		errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.CorruptMessage):
+		return bridge.Result{Outcome: bridge.Rejected, Err: err}
+	}
+	return bridge.Result{Outcome: bridge.Retry, Err: err}
+}
+
+func codec(name string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.NoCompression(), fmt.Errorf("compression %q: allowed none, gzip, snappy, lz4, zstd", name)
+}
+
+// logAdapter sends franz-go's logs to zerolog.
+type logAdapter struct{ l zerolog.Logger }
+
+func (a logAdapter) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (a logAdapter) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	ev := a.l.Warn()
+	if level == kgo.LogLevelError {
+		ev = a.l.Error()
+	}
+	ev.Fields(keyvals).Msg(msg)
+}
