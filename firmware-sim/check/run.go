@@ -1,0 +1,139 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/firmware-sim/mqttc"
+)
+
+// RunOptions configure the MQTT front of the checker.
+type RunOptions struct {
+	// Broker to subscribe at: the edge node, or the upstream broker it bridges to.
+	Broker string `yaml:"broker"`
+	// Topic filter carrying the fleet's JSON telemetry.
+	Topic string `yaml:"topic"`
+	// QoS of the subscription; 1 so the broker does not drop under load.
+	QoS byte `yaml:"qos"`
+	// Version is the MQTT protocol: 4 (3.1.1) or 5.
+	Version int `yaml:"version"`
+	// ClientID of the checker's session.
+	ClientID string `yaml:"client_id"`
+	// Username and Password, if the broker needs them.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Duration bounds the run; 0 runs until ctx ends or another condition.
+	Duration time.Duration `yaml:"duration"`
+	// Idle stops the run when no message arrived for this long after the
+	// first one; 0 disables it.
+	Idle time.Duration `yaml:"idle"`
+	// Checker configures what counts as lost.
+	Checker Options `yaml:"checker"`
+	// Ready, if set, is called once the subscription is active.
+	Ready func() `yaml:"-"`
+	// Logger for connection events.
+	Logger zerolog.Logger `yaml:"-"`
+}
+
+// DefaultRunOptions subscribe to the firmware-sim default telemetry topics.
+func DefaultRunOptions() RunOptions {
+	return RunOptions{
+		Broker: "127.0.0.1:1883", Topic: "sensors/+/telemetry", QoS: 1, Version: 4,
+		ClientID: "firmware-sim-check", Checker: DefaultOptions(), Logger: zerolog.Nop(),
+	}
+}
+
+// Validate names the first bad field.
+func (o RunOptions) Validate() error {
+	switch {
+	case o.Broker == "":
+		return fmt.Errorf("check: broker: must not be empty")
+	case o.Topic == "":
+		return fmt.Errorf("check: topic: must not be empty")
+	case o.QoS > 2:
+		return fmt.Errorf("check: qos: %d (allowed: 0, 1, 2)", o.QoS)
+	case o.Version != 4 && o.Version != 5:
+		return fmt.Errorf("check: version: %d (allowed: 4, 5)", o.Version)
+	case o.Duration < 0 || o.Idle < 0:
+		return fmt.Errorf("check: duration and idle must be >= 0")
+	}
+	return nil
+}
+
+// Run subscribes and checks until ctx ends, Duration passes, the stream is
+// Idle, or every expected message arrived. It returns the report and
+// ErrLoss when something was lost; a lost connection ends the run with an
+// error, since messages sent meanwhile cannot be accounted for.
+func Run(ctx context.Context, o RunOptions) (Report, error) {
+	if err := o.Validate(); err != nil {
+		return Report{}, err
+	}
+	log := o.Logger.With().Str("component", "check").Logger()
+	var (
+		mu   sync.Mutex // guards c and last
+		c    = New(o.Checker)
+		last time.Time
+	)
+	lost := make(chan error, 1)
+	cl, err := mqttc.Dial(ctx, mqttc.Options{
+		Broker: o.Broker, ClientID: o.ClientID, Version: o.Version, CleanStart: true,
+		Username: o.Username, Password: o.Password,
+		OnLost: func(err error) { lost <- err },
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	defer cl.Close()
+	err = cl.Subscribe(ctx, o.Topic, o.QoS, func(_ string, payload []byte) {
+		mu.Lock()
+		c.ObservePayload(payload)
+		last = time.Now()
+		mu.Unlock()
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	if o.Ready != nil {
+		o.Ready()
+	}
+	log.Debug().Str("topic", o.Topic).Msg("subscribed")
+	var deadline <-chan time.Time
+	if o.Duration > 0 {
+		t := time.NewTimer(o.Duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	report := func() (Report, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		r := c.Report()
+		if !r.OK() {
+			return r, fmt.Errorf("%w: %d lost, %d devices missing", ErrLoss, r.Lost, len(r.Missing))
+		}
+		return r, nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return report()
+		case <-deadline:
+			return report()
+		case err := <-lost:
+			r, _ := report()
+			return r, fmt.Errorf("check: connection lost: %w", err)
+		case now := <-tick.C:
+			mu.Lock()
+			done := c.Complete() || (o.Idle > 0 && !last.IsZero() && now.Sub(last) > o.Idle)
+			mu.Unlock()
+			if done {
+				return report()
+			}
+		}
+	}
+}

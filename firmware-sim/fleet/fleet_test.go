@@ -1,0 +1,236 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/firmware-sim/check"
+	"github.com/outpost-edge/outpost/firmware-sim/mqttc"
+	"github.com/outpost-edge/outpost/firmware-sim/testbroker"
+)
+
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func testProfile(devices int, interval time.Duration) Profile {
+	p := DefaultProfile()
+	p.Devices = devices
+	p.IDPattern = "dev-%03d"
+	p.Interval = interval
+	p.Jitter = interval / 5
+	p.Backoff = BackoffOptions{Min: 200 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 1}
+	p.PublishTimeout = 2 * time.Second
+	p.Sensors = []Sensor{{Kind: "temperature"}, {Kind: "humidity"}, {Kind: "gps"}}
+	return p
+}
+
+// startFleet runs a fleet until the test ends (or the returned stop is called).
+func startFleet(t *testing.T, broker string, p Profile) (*Fleet, func()) {
+	t.Helper()
+	o := DefaultOptions()
+	o.Broker, o.Profile = broker, p
+	f, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return f, stop
+}
+
+// TestFleetEndToEndNoLoss: 50 devices, the MQTT checker sees every (device, seq).
+func TestFleetEndToEndNoLoss(t *testing.T) {
+	for _, ver := range []string{"3.1.1", "5"} {
+		t.Run("mqtt"+ver, func(t *testing.T) {
+			b, err := testbroker.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			p := testProfile(50, 100*time.Millisecond)
+			p.MQTTVersion = ver
+			var ids []string
+			for i := 0; i < p.Devices; i++ {
+				ids = append(ids, p.ID(i))
+			}
+			ro := check.DefaultRunOptions()
+			ro.Broker, ro.Topic, ro.Duration = b.Addr(), "sensors/+/telemetry", 30*time.Second
+			ro.Checker = check.Options{FirstSeq: 1, Expect: 15, Devices: ids}
+			ready := make(chan struct{})
+			ro.Ready = func() { close(ready) }
+			type result struct {
+				r   check.Report
+				err error
+			}
+			res := make(chan result, 1)
+			go func() { r, err := check.Run(context.Background(), ro); res <- result{r, err} }()
+			<-ready
+			f, stop := startFleet(t, b.Addr(), p)
+			out := <-res
+			stop()
+			if out.err != nil {
+				t.Fatalf("checker: %v (report %+v)", out.err, out.r)
+			}
+			if out.r.Devices != 50 || out.r.Lost != 0 || out.r.Undecoded != 0 || out.r.Received < 50*15 {
+				t.Fatalf("report: devices %d lost %d undecoded %d received %d", out.r.Devices, out.r.Lost, out.r.Undecoded, out.r.Received)
+			}
+			if s := f.Stats(); s.Connected != 0 || s.Errors != 0 || s.Published < 50*15 {
+				t.Fatalf("stats after stop: %+v", s)
+			}
+		})
+	}
+}
+
+// TestFleetSurvivesBrokerRestart: devices buffer while the broker is down,
+// reconnect with jittered backoff and flush; nothing is lost.
+func TestFleetSurvivesBrokerRestart(t *testing.T) {
+	var mu sync.Mutex
+	c := check.New(check.DefaultOptions())
+	var online []time.Time
+	observe := func(topic string, payload []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(topic, "/telemetry"):
+			c.ObservePayload(payload)
+		case strings.HasSuffix(topic, "/status") && string(payload) == "online":
+			online = append(online, time.Now())
+		}
+	}
+	b, err := testbroker.StartObserved("127.0.0.1:0", observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	p := testProfile(20, 50*time.Millisecond)
+	f, stop := startFleet(t, addr, p)
+	eventually(t, "fleet connected and publishing", 10*time.Second, func() bool {
+		s := f.Stats()
+		return s.Connected == 20 && s.Published >= 100
+	})
+	b.Close()
+	eventually(t, "devices notice the outage and buffer", 10*time.Second, func() bool {
+		s := f.Stats()
+		return s.Connected == 0 && s.Buffered >= 40
+	})
+	mu.Lock()
+	online = nil
+	mu.Unlock()
+	b2, err := testbroker.StartObserved(addr, observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	eventually(t, "reconnect and flush", 15*time.Second, func() bool {
+		s := f.Stats()
+		return s.Connected == 20 && s.Buffered < 20 && s.Reconnects >= 20
+	})
+	stop()
+	s := f.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	r := c.Report()
+	if r.Lost != 0 || r.Devices != 20 || s.Dropped != 0 {
+		t.Fatalf("lost %d over %d devices, dropped %d (stats %+v)", r.Lost, r.Devices, s.Dropped, s)
+	}
+	if len(online) < 20 {
+		t.Fatalf("%d online announcements after restart, want 20", len(online))
+	}
+	if spread := online[len(online)-1].Sub(online[0]); spread < 50*time.Millisecond {
+		t.Fatalf("reconnects within %v: thundering herd", spread)
+	}
+	t.Logf("published %d, duplicates %d, reordered %d, reconnect spread %v", s.Published, r.Duplicated, r.Reordered, online[len(online)-1].Sub(online[0]))
+}
+
+// TestCommandsAndStatus: retained online status, command replies, reboot,
+// and the offline status on shutdown.
+func TestCommandsAndStatus(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := testProfile(1, 200*time.Millisecond)
+	_, stop := startFleet(t, b.Addr(), p)
+	id := p.ID(0)
+
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[string][]string{}
+	cl, err := mqttc.Dial(ctx, mqttc.Options{Broker: b.Addr(), ClientID: "operator", Version: 4, CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	record := func(topic string, payload []byte) {
+		mu.Lock()
+		got[topic] = append(got[topic], string(payload))
+		mu.Unlock()
+	}
+	last := func(topic string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if v := got[topic]; len(v) > 0 {
+			return v[len(v)-1]
+		}
+		return ""
+	}
+	status, replies, telemetry := "sensors/"+id+"/status", "sensors/"+id+"/cmd/reply", "sensors/"+id+"/telemetry"
+	eventually(t, "device online", 10*time.Second, func() bool { return b.Clients() >= 2 })
+	for _, topic := range []string{status, replies, telemetry} {
+		if err := cl.Subscribe(ctx, topic, 1, record); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "retained online status", 5*time.Second, func() bool { return last(status) == "online" })
+
+	send := func(cmd string) reply {
+		t.Helper()
+		mu.Lock()
+		n := len(got[replies])
+		mu.Unlock()
+		if err := b.Publish("sensors/"+id+"/cmd", []byte(cmd), false, 1); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "reply to "+cmd, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got[replies]) > n })
+		var r reply
+		if err := json.Unmarshal([]byte(last(replies)), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := send(`{"id":"a","cmd":"set-interval","interval":"150ms"}`); !r.OK || r.ID != "a" || r.Interval != "150ms" {
+		t.Fatalf("set-interval reply %+v", r)
+	}
+	if r := send(`{"id":"b","cmd":"set-interval","interval":"1ms"}`); r.OK || r.Error == "" {
+		t.Fatalf("too-short interval accepted: %+v", r)
+	}
+	if r := send("self-destruct"); r.OK || !strings.Contains(r.Error, "unknown command") {
+		t.Fatalf("unknown command reply %+v", r)
+	}
+	if r := send("reboot"); !r.OK || r.Boot != 0 {
+		t.Fatalf("reboot reply %+v", r)
+	}
+	eventually(t, "offline during reboot", 5*time.Second, func() bool { return last(status) == "offline" })
+	eventually(t, "telemetry from boot 1", 10*time.Second, func() bool {
+		return strings.Contains(last(telemetry), `"boot":1,`) && last(status) == "online"
+	})
+	stop()
+	eventually(t, "offline after shutdown", 5*time.Second, func() bool { return last(status) == "offline" })
+}

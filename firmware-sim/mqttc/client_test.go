@@ -1,0 +1,114 @@
+package mqttc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/firmware-sim/testbroker"
+)
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRoundTripAndLost(t *testing.T) {
+	for _, ver := range []int{4, 5} {
+		t.Run(fmt.Sprintf("v%d", ver), func(t *testing.T) {
+			b, err := testbroker.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ctx := context.Background()
+			var mu sync.Mutex
+			var got []string
+			lost := make(chan error, 1)
+			sub, err := Dial(ctx, Options{Broker: b.Addr(), ClientID: "sub", Version: ver, CleanStart: true,
+				OnLost: func(err error) { lost <- err }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sub.Subscribe(ctx, "a/+/c", 1, func(topic string, p []byte) {
+				mu.Lock()
+				got = append(got, topic+"="+string(p))
+				mu.Unlock()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			pub, err := Dial(ctx, Options{Broker: "tcp://" + b.Addr(), ClientID: "pub", Version: ver, CleanStart: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			if err := pub.Publish(ctx, Message{Topic: "a/b/c", Payload: []byte("1"), QoS: 1}); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			pub.PublishAsync(Message{Topic: "a/x/c", Payload: []byte("2"), QoS: 1}, func(err error) { done <- err })
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			_ = pub.Publish(ctx, Message{Topic: "a/b/d", Payload: []byte("no"), QoS: 0})
+			eventually(t, "two messages", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+			mu.Lock()
+			if got[0] != "a/b/c=1" || got[1] != "a/x/c=2" {
+				t.Fatalf("got %v", got)
+			}
+			mu.Unlock()
+			b.Close()
+			select {
+			case <-lost:
+			case <-time.After(10 * time.Second):
+				t.Fatal("OnLost not called after broker close")
+			}
+			sub.Close()
+		})
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	if _, err := Dial(context.Background(), Options{Broker: "127.0.0.1:1", Version: 3}); err == nil {
+		t.Fatal("version 3 accepted")
+	}
+	for _, ver := range []int{4, 5} {
+		if _, err := Dial(context.Background(), Options{Broker: "127.0.0.1:1", ClientID: "x", Version: ver, ConnectTimeout: time.Second}); err == nil {
+			t.Fatalf("v%d: connect to closed port succeeded", ver)
+		}
+	}
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"#", "a/b", true},
+		{"a/#", "a", true},
+		{"a/#", "a/b/c", true},
+		{"a/+", "a/b", true},
+		{"a/+", "a/b/c", false},
+		{"a/+/c", "a/b/c", true},
+		{"a/b", "a/b/c", false},
+		{"a/b/c", "a/b", false},
+		{"+/+", "a/b", true},
+		{"#", "$SYS/x", false},
+		{"$SYS/#", "$SYS/x", true},
+		{"$share/g/bench/#", "bench/1", true},
+		{"$share/g", "bench", false},
+	}
+	for _, tc := range tests {
+		if got := Match(tc.filter, tc.topic); got != tc.want {
+			t.Errorf("Match(%q,%q)=%v want %v", tc.filter, tc.topic, got, tc.want)
+		}
+	}
+}

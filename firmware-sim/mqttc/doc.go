@@ -1,0 +1,10 @@
+// Package mqttc is the one small MQTT client interface firmware-sim uses,
+// with two implementations: MQTT 3.1.1 over eclipse/paho.mqtt.golang and
+// MQTT 5 over eclipse/paho.golang. It never reconnects on its own: firmware
+// decides when and how to reconnect (backoff, jitter, buffering).
+//
+// Concurrency: a Client's methods may be called from several goroutines.
+// Handlers run on the client's receive goroutine, one message at a time, and
+// must not block for long; OnLost is called at most once, on its own goroutine,
+// and never after Close.
+package mqttc

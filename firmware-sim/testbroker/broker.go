@@ -1,0 +1,79 @@
+package testbroker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Broker is one running mochi server.
+type Broker struct {
+	srv   *mqtt.Server
+	addr  string
+	close sync.Once
+}
+
+// Start listens on addr ("127.0.0.1:0" picks a free port) and serves.
+func Start(addr string) (*Broker, error) { return StartObserved(addr, nil) }
+
+// StartObserved is Start with observe called (serially, inside the broker)
+// for every message published to any topic, from before the first client
+// can connect: a loss check that cannot miss a message across a restart.
+func StartObserved(addr string, observe func(topic string, payload []byte)) (*Broker, error) {
+	srv := mqtt.New(&mqtt.Options{
+		InlineClient: true,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("testbroker: allow hook: %w", err)
+	}
+	if observe != nil {
+		err := srv.Subscribe("#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+			observe(pk.TopicName, pk.Payload)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("testbroker: observe: %w", err)
+		}
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("testbroker: listen %s: %w", addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		return nil, fmt.Errorf("testbroker: serve: %w", err)
+	}
+	return &Broker{srv: srv, addr: tcp.Address()}, nil
+}
+
+// Addr is the host:port clients connect to.
+func (b *Broker) Addr() string { return b.addr }
+
+// Clients is the number of connected clients.
+func (b *Broker) Clients() int {
+	n := 0
+	for _, cl := range b.srv.Clients.GetAll() {
+		if !cl.Closed() && cl.ID != "inline" {
+			n++
+		}
+	}
+	return n
+}
+
+// Publish injects a message from the broker itself.
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	return b.srv.Publish(topic, payload, retain, qos)
+}
+
+// Close stops the server and drops every client.
+// Close is idempotent.
+func (b *Broker) Close() error {
+	var err error
+	b.close.Do(func() { err = b.srv.Close() })
+	return err
+}
