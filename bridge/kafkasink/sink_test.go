@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/bridge"
+	"github.com/outpost-edge/outpost/bridge/internal/upstreamtest"
 	"github.com/outpost-edge/outpost/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -50,17 +51,6 @@ func (r *results) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.got)
-}
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 var ingest = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -139,7 +129,7 @@ func TestSinkProducesRecordsInOrderWithHeaders(t *testing.T) {
 	for i := 0; i < n; i += 500 {
 		s.Send(context.Background(), all[i:i+500], res.ack)
 	}
-	eventually(t, "all acks", func() bool { return res.len() == n })
+	upstreamtest.Eventually(t, 20*time.Second, "all acks", func() bool { return res.len() == n })
 	for off, r := range res.got {
 		if r.Outcome != bridge.Acked {
 			t.Fatalf("offset %d: %v %v", off, r.Outcome, r.Err)
@@ -179,7 +169,7 @@ func TestSinkRejectsTooLarge(t *testing.T) {
 	msgs := messages(1, 3, 10)
 	msgs[1].Record.Payload = make([]byte, 4096)
 	s.Send(context.Background(), msgs, res.ack)
-	eventually(t, "3 acks", func() bool { return res.len() == 3 })
+	upstreamtest.Eventually(t, 20*time.Second, "3 acks", func() bool { return res.len() == 3 })
 	want := []bridge.Outcome{bridge.Acked, bridge.Rejected, bridge.Acked}
 	for i, w := range want {
 		if got := res.got[uint64(i+1)]; got.Outcome != w {
@@ -208,7 +198,7 @@ func TestSinkDisconnectSettlesEveryMessage(t *testing.T) {
 	}
 	res2 := newResults()
 	s.Send(context.Background(), messages(1, 10, 10), res2.ack)
-	eventually(t, "acks after reconnect", func() bool { return res2.len() == 10 })
+	upstreamtest.Eventually(t, 20*time.Second, "acks after reconnect", func() bool { return res2.len() == 10 })
 }
 
 func TestClassify(t *testing.T) {
@@ -283,7 +273,7 @@ func TestKcatCheck(t *testing.T) {
 	res := newResults()
 	const n = 500
 	s.Send(context.Background(), messages(1, n, 16), res.ack)
-	eventually(t, "acks", func() bool { return res.len() == n })
+	upstreamtest.Eventually(t, 20*time.Second, "acks", func() bool { return res.len() == n })
 
 	run := func(count int) (string, int) {
 		out, err := exec.Command(script, c.ListenAddrs()[0], "t", strconv.Itoa(count), "gw1").CombinedOutput()
