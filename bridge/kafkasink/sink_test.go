@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,29 +27,6 @@ func newCluster(t testing.TB) *kfake.Cluster {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// results collects acks by offset.
-type results struct {
-	mu  sync.Mutex
-	got map[uint64]bridge.Result
-}
-
-func newResults() *results { return &results{got: map[uint64]bridge.Result{}} }
-
-func (r *results) ack(m *bridge.Message, res bridge.Result) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.got[m.Record.Offset]; dup {
-		panic(fmt.Sprintf("offset %d acked twice", m.Record.Offset))
-	}
-	r.got[m.Record.Offset] = res
-}
-
-func (r *results) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
 }
 
 var ingest = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -123,14 +99,15 @@ func consume(t testing.TB, c *kfake.Cluster, topic string, n int) []*kgo.Record 
 func TestSinkProducesRecordsInOrderWithHeaders(t *testing.T) {
 	c := newCluster(t)
 	s := newSink(t, c, nil)
-	res := newResults()
+	res := upstreamtest.NewResults()
 	const n = 3000
 	all := messages(1, n, 20)
 	for i := 0; i < n; i += 500 {
-		s.Send(context.Background(), all[i:i+500], res.ack)
+		s.Send(context.Background(), all[i:i+500], res.Ack)
 	}
-	upstreamtest.Eventually(t, 20*time.Second, "all acks", func() bool { return res.len() == n })
-	for off, r := range res.got {
+	upstreamtest.Eventually(t, 20*time.Second, "all acks", func() bool { return res.Len() == n })
+	got, _ := res.All()
+	for off, r := range got {
 		if r.Outcome != bridge.Acked {
 			t.Fatalf("offset %d: %v %v", off, r.Outcome, r.Err)
 		}
@@ -165,40 +142,40 @@ func TestSinkProducesRecordsInOrderWithHeaders(t *testing.T) {
 func TestSinkRejectsTooLarge(t *testing.T) {
 	c := newCluster(t)
 	s := newSink(t, c, func(o *Options) { o.MaxBatchBytes = 1024 })
-	res := newResults()
+	res := upstreamtest.NewResults()
 	msgs := messages(1, 3, 10)
 	msgs[1].Record.Payload = make([]byte, 4096)
-	s.Send(context.Background(), msgs, res.ack)
-	upstreamtest.Eventually(t, 20*time.Second, "3 acks", func() bool { return res.len() == 3 })
+	s.Send(context.Background(), msgs, res.Ack)
+	upstreamtest.Eventually(t, 20*time.Second, "3 acks", func() bool { return res.Len() == 3 })
 	want := []bridge.Outcome{bridge.Acked, bridge.Rejected, bridge.Acked}
 	for i, w := range want {
-		if got := res.got[uint64(i+1)]; got.Outcome != w {
+		if got := res.Get(uint64(i + 1)); got.Outcome != w {
 			t.Fatalf("offset %d: %v (%v), want %v", i+1, got.Outcome, got.Err, w)
 		}
 	}
-	if !errors.Is(res.got[2].Err, kerr.MessageTooLarge) {
-		t.Fatalf("reason %v, want MESSAGE_TOO_LARGE", res.got[2].Err)
+	if !errors.Is(res.Get(2).Err, kerr.MessageTooLarge) {
+		t.Fatalf("reason %v, want MESSAGE_TOO_LARGE", res.Get(2).Err)
 	}
 }
 
 func TestSinkDisconnectSettlesEveryMessage(t *testing.T) {
 	c := newCluster(t)
 	s := newSink(t, c, func(o *Options) { o.Linger = time.Second })
-	res := newResults()
-	s.Send(context.Background(), messages(1, 200, 10), res.ack)
+	res := upstreamtest.NewResults()
+	s.Send(context.Background(), messages(1, 200, 10), res.Ack)
 	if err := s.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
-	if res.len() != 200 {
-		t.Fatalf("%d of 200 messages have a result after Disconnect", res.len())
+	if res.Len() != 200 {
+		t.Fatalf("%d of 200 messages have a result after Disconnect", res.Len())
 	}
 	// Reconnect works and sends again.
 	if err := s.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	res2 := newResults()
-	s.Send(context.Background(), messages(1, 10, 10), res2.ack)
-	upstreamtest.Eventually(t, 20*time.Second, "acks after reconnect", func() bool { return res2.len() == 10 })
+	res2 := upstreamtest.NewResults()
+	s.Send(context.Background(), messages(1, 10, 10), res2.Ack)
+	upstreamtest.Eventually(t, 20*time.Second, "acks after reconnect", func() bool { return res2.Len() == 10 })
 }
 
 func TestClassify(t *testing.T) {
@@ -270,10 +247,10 @@ func TestKcatCheck(t *testing.T) {
 	}
 	c := newCluster(t)
 	s := newSink(t, c, nil)
-	res := newResults()
+	res := upstreamtest.NewResults()
 	const n = 500
-	s.Send(context.Background(), messages(1, n, 16), res.ack)
-	upstreamtest.Eventually(t, 20*time.Second, "acks", func() bool { return res.len() == n })
+	s.Send(context.Background(), messages(1, n, 16), res.Ack)
+	upstreamtest.Eventually(t, 20*time.Second, "acks", func() bool { return res.Len() == n })
 
 	run := func(count int) (string, int) {
 		out, err := exec.Command(script, c.ListenAddrs()[0], "t", strconv.Itoa(count), "gw1").CombinedOutput()

@@ -17,25 +17,6 @@ import (
 	"github.com/outpost-edge/outpost/storage"
 )
 
-type results struct {
-	mu  sync.Mutex
-	got map[uint64]bridge.Result
-}
-
-func newResults() *results { return &results{got: map[uint64]bridge.Result{}} }
-
-func (r *results) ack(m *bridge.Message, res bridge.Result) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got[m.Record.Offset] = res
-}
-
-func (r *results) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
 func messages(from, n int) []bridge.Message {
 	msgs := make([]bridge.Message, n)
 	for i := range msgs {
@@ -74,13 +55,13 @@ func TestSinkPublishesInOrderWithRecordID(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t)
 	sub := upstreamtest.Subscribe(t, m.Addr, "verify", "cloud/#")
 	s := newSink(t, m.Addr, nil)
-	res := newResults()
+	res := upstreamtest.NewResults()
 	const n = 2000
 	all := messages(1, n)
 	for i := 0; i < n; i += 250 {
-		s.Send(context.Background(), all[i:i+250], res.ack)
+		s.Send(context.Background(), all[i:i+250], res.Ack)
 	}
-	upstreamtest.Eventually(t, 20*time.Second, "acks", func() bool { return res.len() == n })
+	upstreamtest.Eventually(t, 20*time.Second, "acks", func() bool { return res.Len() == n })
 	upstreamtest.Eventually(t, 20*time.Second, "delivery", func() bool { return sub.Len() == n })
 	for i, r := range sub.Messages() {
 		want := uint64(i + 1)
@@ -94,7 +75,8 @@ func TestSinkPublishesInOrderWithRecordID(t *testing.T) {
 			t.Fatalf("message %d: properties lost: %+v", i, r.Props)
 		}
 	}
-	for off, r := range res.got {
+	got, _ := res.All()
+	for off, r := range got {
 		if r.Outcome != bridge.Acked {
 			t.Fatalf("offset %d: %v %v", off, r.Outcome, r.Err)
 		}
@@ -104,18 +86,18 @@ func TestSinkPublishesInOrderWithRecordID(t *testing.T) {
 func TestSinkRejectsLargerThanServerMaximum(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t, "max_packet_size 2000")
 	s := newSink(t, m.Addr, nil)
-	res := newResults()
+	res := upstreamtest.NewResults()
 	msgs := messages(1, 3)
 	msgs[1].Record.Payload = make([]byte, 5000)
-	s.Send(context.Background(), msgs, res.ack)
-	upstreamtest.Eventually(t, 10*time.Second, "3 results", func() bool { return res.len() == 3 })
+	s.Send(context.Background(), msgs, res.Ack)
+	upstreamtest.Eventually(t, 10*time.Second, "3 results", func() bool { return res.Len() == 3 })
 	for off, want := range map[uint64]bridge.Outcome{1: bridge.Acked, 2: bridge.Rejected, 3: bridge.Acked} {
-		if got := res.got[off]; got.Outcome != want {
+		if got := res.Get(off); got.Outcome != want {
 			t.Fatalf("offset %d: %v (%v), want %v", off, got.Outcome, got.Err, want)
 		}
 	}
-	if !errors.Is(res.got[2].Err, ErrPacketTooLarge) {
-		t.Fatalf("reason %v", res.got[2].Err)
+	if !errors.Is(res.Get(2).Err, ErrPacketTooLarge) {
+		t.Fatalf("reason %v", res.Get(2).Err)
 	}
 }
 
@@ -148,16 +130,17 @@ func TestSinkDisconnectSettlesEveryMessage(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t)
 	p := upstreamtest.StartProxy(t, m.Addr)
 	s := newSink(t, p.Addr, nil)
-	res := newResults()
+	res := upstreamtest.NewResults()
 	p.Cut() // PUBACKs never come
-	s.Send(context.Background(), messages(1, 50), res.ack)
+	s.Send(context.Background(), messages(1, 50), res.Ack)
 	if err := s.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
-	if res.len() != 50 {
-		t.Fatalf("%d of 50 have a result after Disconnect", res.len())
+	if res.Len() != 50 {
+		t.Fatalf("%d of 50 have a result after Disconnect", res.Len())
 	}
-	for off, r := range res.got {
+	got, _ := res.All()
+	for off, r := range got {
 		if r.Outcome == bridge.Rejected {
 			t.Fatalf("offset %d rejected on a cut link: %v", off, r.Err)
 		}
