@@ -1,0 +1,182 @@
+package rollup
+
+import "time"
+
+// rule is a compiled Rule and the series it keeps.
+type rule struct {
+	cfg       Rule
+	filter    filter
+	path      []string // JSON path of the value; nil: whole payload
+	series    template
+	output    template
+	fns       []fn
+	layout    layout
+	windows   []winRef
+	tspecs    []timeSpec
+	counts    []int
+	longest   time.Duration // longest time window
+	emitEvery int64         // ns; 0: on_update
+	idle      int64         // ns
+	maxSeries int
+
+	m         map[string]*series
+	list      []*series // in creation order (expiry swaps); Tick's order
+	nextEmit  int64
+	nextSweep int64
+	stats     Counters
+	keyBuf    []byte
+}
+
+// series is the state of one series: its windows and newest sample.
+type series struct {
+	key   string
+	topic string // topic of the newest sample
+	last  sample // newest sample by time (later arrival wins a tie)
+	dirty bool   // count windows changed since the last emit
+	idx   int    // position in rule.list
+	tw    []timeWindow
+	cw    []countWindow
+}
+
+// key returns the series key of topic; it may alias r.keyBuf.
+func (r *rule) key(topic string) (string, []byte) {
+	if r.series.only(phTopic) {
+		return topic, nil
+	}
+	r.keyBuf = r.series.expand(r.keyBuf[:0], &tplVars{name: r.cfg.Name, topic: topic})
+	return "", r.keyBuf
+}
+
+// lookup returns the series of topic, creating it if the cap allows.
+func (r *rule) lookup(topic string) *series {
+	k, kb := r.key(topic)
+	var s *series
+	if kb != nil {
+		s = r.m[string(kb)]
+	} else {
+		s = r.m[k]
+	}
+	if s != nil {
+		return s
+	}
+	if len(r.list) >= r.maxSeries {
+		r.stats.Overflow++
+		return nil
+	}
+	if kb != nil {
+		k = string(kb)
+	}
+	s = r.newSeries(k)
+	r.m[k] = s
+	return s
+}
+
+func (r *rule) newSeries(key string) *series {
+	s := &series{key: key, idx: len(r.list), last: sample{t: emptyTime}}
+	cells := 0
+	for _, sp := range r.tspecs {
+		cells += int(sp.n) * sp.l.stride
+	}
+	buf := make([]uint64, cells)
+	s.tw = make([]timeWindow, len(r.tspecs))
+	for i, sp := range r.tspecs {
+		size := int(sp.n) * sp.l.stride
+		s.tw[i] = timeWindow{head: emptyHead, cells: buf[:size:size]}
+		buf = buf[size:]
+	}
+	if len(r.counts) > 0 {
+		s.cw = make([]countWindow, len(r.counts))
+	}
+	r.list = append(r.list, s)
+	return s
+}
+
+// emptyTime is the newest-sample time of a series without samples.
+const emptyTime = -1 << 63
+
+func (r *rule) observe(topic string, payload []byte, ns int64, out []Output) []Output {
+	v, ok := extract(payload, r.path)
+	if !ok {
+		r.stats.Skipped++
+		return out
+	}
+	s := r.lookup(topic)
+	if s == nil {
+		return out
+	}
+	accepted := len(s.cw) > 0
+	for i := range s.tw {
+		if s.tw[i].add(&r.tspecs[i], ns, v) {
+			accepted = true
+		} else {
+			r.stats.Late++
+		}
+	}
+	for i := range s.cw {
+		s.cw[i].add(r.counts[i], sample{t: ns, v: v})
+	}
+	if !accepted {
+		return out
+	}
+	r.stats.Samples++
+	s.dirty = true
+	if ns >= s.last.t {
+		s.last, s.topic = sample{t: ns, v: v}, topic
+	}
+	if r.emitEvery == 0 {
+		out = r.emit(s, ns, true, out)
+	}
+	return out
+}
+
+// eval returns window w of s at time end (ns) and the window's newest sample.
+func (r *rule) eval(s *series, w winRef, end int64) (acc, sample) {
+	if w.span > 0 {
+		sp := &r.tspecs[w.i]
+		return s.tw[w.i].eval(sp, floorDiv(end, sp.width)), s.last
+	}
+	cw := &s.cw[w.i]
+	if len(cw.ring) == 0 {
+		return acc{}, sample{}
+	}
+	return cw.eval(), cw.last()
+}
+
+// emit appends the outputs of the non-empty windows of s at time end;
+// count windows only if counts is set.
+func (r *rule) emit(s *series, end int64, counts bool, out []Output) []Output {
+	for _, w := range r.windows {
+		if w.count > 0 && !counts {
+			continue
+		}
+		a, last := r.eval(s, w, end)
+		if a.n == 0 {
+			continue
+		}
+		out = append(out, r.render(s, w, &a, last))
+		r.stats.Emits++
+	}
+	return out
+}
+
+// sweep drops the series idle for longer than idle_expiry. It scans at most
+// every idle/16 (at least every second): expiry may be that late.
+func (r *rule) sweep(now int64) {
+	if now < r.nextSweep {
+		return
+	}
+	r.nextSweep = now + max(r.idle/16, int64(time.Second))
+	for i := 0; i < len(r.list); {
+		s := r.list[i]
+		if now-s.last.t <= r.idle {
+			i++
+			continue
+		}
+		last := r.list[len(r.list)-1]
+		r.list[i], last.idx = last, i
+		r.list[len(r.list)-1] = nil
+		r.list = r.list[:len(r.list)-1]
+		delete(r.m, s.key)
+		r.stats.Expired++
+	}
+}
