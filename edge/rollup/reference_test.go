@@ -134,5 +134,3 @@ func checkWindow(t *testing.T, ctx string, got WindowView, want []refSample, byA
 		}
 	}
 }
-
-
