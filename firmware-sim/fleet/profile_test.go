@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +84,26 @@ func FuzzDecodeProfile(f *testing.F) {
 			t.Fatalf("decoded profile invalid: %v", err)
 		}
 	})
+}
+
+// TestExampleProfiles keeps configs/fleet-*.yaml decodable.
+func TestExampleProfiles(t *testing.T) {
+	files, err := filepath.Glob("../../configs/fleet-*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("example profiles: %v %v", files, err)
+	}
+	want := map[string]int{"home": 5, "factory-line": 500, "stress": 10000}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := DecodeProfile(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if n, ok := want[p.Name]; ok && n != p.Devices {
+			t.Errorf("%s: %d devices, want %d", f, p.Devices, n)
+		}
+	}
 }

@@ -1,0 +1,90 @@
+package load
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/outpost-edge/outpost/firmware-sim/testbroker"
+)
+
+func TestPayloadHeader(t *testing.T) {
+	p := newPayload(64, header{run: 7, publisher: 3, seq: 99})
+	h, ok := decode(p, 7)
+	if !ok || h.publisher != 3 || h.seq != 99 || time.Since(time.Unix(0, h.sent)) > time.Minute || len(p) != 64 || p[63] != 'x' {
+		t.Fatalf("decoded %+v ok=%v", h, ok)
+	}
+	if _, ok := decode(p, 8); ok {
+		t.Fatal("another run's payload accepted")
+	}
+	if _, ok := decode(p[:HeaderSize-1], 7); ok {
+		t.Fatal("short payload accepted")
+	}
+}
+
+func TestRun(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tests := []struct {
+		name string
+		mod  func(o *Options)
+		recv uint64 // exact expected deliveries; 0 means "at least one"
+	}{
+		{"qos0", func(o *Options) { o.QoS = 0 }, 0},
+		{"qos1 wait", func(o *Options) { o.Pipelined = false }, 1000},
+		{"qos1 pipelined", func(o *Options) {}, 1000},
+		{"qos1 pipelined mqtt5", func(o *Options) { o.Version = 5 }, 1000},
+		{"two subscribers", func(o *Options) { o.Subscribers = 2 }, 2000},
+		{"shared subscription", func(o *Options) { o.Subscribers = 2; o.Shared = true }, 1000},
+		{"subscriber on #", func(o *Options) { o.Filter = "#" }, 1000},
+		{"fixed rate", func(o *Options) { o.Rate = 400; o.Duration = time.Second }, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Broker, o.Publishers, o.Messages, o.Drain = b.Addr(), 2, 500, 2*time.Second
+			tc.mod(&o)
+			r, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.recv
+			if want == 0 {
+				if r.Received == 0 {
+					t.Fatalf("nothing received: %+v", r)
+				}
+			} else if r.Received != want || r.DeliveredPct != 100 {
+				t.Fatalf("received %d (%.1f%%), want %d: %+v", r.Received, r.DeliveredPct, want, r)
+			}
+			if r.P50ms <= 0 || r.P99ms < r.P50ms || r.Maxms < r.P99ms || r.PubRate <= 0 || r.RecvRate <= 0 {
+				t.Fatalf("figures inconsistent: %+v", r)
+			}
+			if o.Rate > 0 && r.DurationS < 0.9 {
+				t.Fatalf("fixed rate finished in %.2fs, want ~1s", r.DurationS)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := map[string]func(o *Options){
+		"version":  func(o *Options) { o.Version = 3 },
+		"payload":  func(o *Options) { o.PayloadSize = 4 },
+		"rate":     func(o *Options) { o.Rate = 10 },
+		"qos":      func(o *Options) { o.QoS = 3 },
+		"inflight": func(o *Options) { o.Inflight = 0 },
+	}
+	for name, mod := range tests {
+		o := DefaultOptions()
+		mod(&o)
+		if o.Validate() == nil {
+			t.Errorf("%s: invalid options accepted", name)
+		}
+	}
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
