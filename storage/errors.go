@@ -15,3 +15,8 @@ var (
 	// ErrNotFound is returned for a missing key or cursor.
 	ErrNotFound = errors.New("storage: not found")
 )
+
+// ErrTooLarge is returned by Append when one call's records do not fit in a
+// single Badger transaction (about 15% of the profile's memtable size, values
+// of 64 KiB and more excepted); nothing was appended. Split the call.
+var ErrTooLarge = errors.New("storage: append too large for one batch")

@@ -1,0 +1,249 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/rs/zerolog"
+)
+
+// Key layout inside Badger. One byte of namespace, then:
+//
+//	'l' offset (8 bytes BE)      -> encoded record
+//	'c' cursor name              -> next offset (8 bytes BE)
+//	'k' uvarint(len) bucket key  -> KV value
+//	'm' "first"                  -> offset below which everything is deleted
+const (
+	nsLog    = 'l'
+	nsCursor = 'c'
+	nsKV     = 'k'
+	nsMeta   = 'm'
+)
+
+var metaFirstKey = []byte{nsMeta, 'f', 'i', 'r', 's', 't'}
+
+func logKey(off uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = nsLog
+	binary.BigEndian.PutUint64(k[1:], off)
+	return k
+}
+
+func keyOffset(k []byte) (uint64, bool) {
+	if len(k) != 9 || k[0] != nsLog {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[1:]), true
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// Log is a durable, append-only record log over Badger. All methods are safe
+// for concurrent use. See doc.go for the concurrency and durability contract.
+type Log struct {
+	opts    Options
+	prof    profile
+	dir     string
+	db      *badger.DB
+	log     zerolog.Logger
+	reserve int64 // free bytes the file system must keep for Append to proceed
+
+	// closeMu guards closed and the reqs channel: senders and readers hold it
+	// shared; Close holds it exclusively to close reqs and later the DB.
+	closeMu sync.RWMutex
+	closed  bool
+	reqs    chan *request
+
+	done chan struct{} // closed when Close starts: stops retention, wakes readers
+	kick chan struct{} // nudges retention (buffered 1)
+	wg   sync.WaitGroup
+
+	// mu guards the published log state below.
+	mu       sync.Mutex
+	first    uint64                  // oldest stored offset
+	next     uint64                  // offset of the next record to commit
+	logical  int64                   // bytes of stored records (keys + values)
+	notify   chan struct{}           // closed and replaced after each commit
+	cursors  map[string]*cursorState // registered cursors
+	dirty    map[string]bool         // cursors to persist (deleted if absent from cursors)
+	blocked  bool                    // retention could not reach the budget: cursors hold it back
+	full     bool                    // the last append was refused with ErrFull
+	dropped  uint64                  // records dropped by forced retention, all cursors
+	lastTime int64                   // ingest time of the newest record, Unix ns
+
+	st stats
+}
+
+// stats are counters updated without locks.
+type stats struct {
+	appends, records, syncs, batches, fullErrors atomic.Uint64
+}
+
+// Open opens (creating if needed) the log stored in dir and recovers its
+// offsets, cursors and size.
+func Open(dir string, opts Options) (*Log, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("storage options: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	l := &Log{
+		opts:    opts,
+		prof:    profiles[opts.Profile],
+		dir:     dir,
+		log:     opts.Logger.With().Str("component", "storage").Logger(),
+		reqs:    make(chan *request, 1024),
+		done:    make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		notify:  make(chan struct{}),
+		cursors: map[string]*cursorState{},
+		dirty:   map[string]bool{},
+	}
+	l.reserve = opts.MinFreeBytes
+	if l.reserve == 0 {
+		l.reserve = l.prof.reserve()
+	}
+	db, err := badger.Open(l.prof.badger(dir, l.opts).WithLogger(badgerLogger{l.log}))
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, mapErr(err))
+	}
+	l.db = db
+	if err := l.recover(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open log %s: recover: %w", dir, err)
+	}
+	l.log.Info().Uint64("first", l.first).Uint64("next", l.next).Int64("bytes", l.logical).
+		Int("cursors", len(l.cursors)).Str("durability", string(opts.Durability)).Msg("log opened")
+	w := newWriter(l)
+	l.wg.Add(2)
+	go w.run()
+	go l.runRetention()
+	return l, nil
+}
+
+// recover restores first/next offsets, the newest ingest time, the stored
+// byte count and the cursors from Badger. Runs before any goroutine starts.
+func (l *Log) recover() error {
+	return l.db.View(func(txn *badger.Txn) error {
+		floor := uint64(1)
+		if it, err := txn.Get(metaFirstKey); err == nil {
+			v, err := it.ValueCopy(nil)
+			if err != nil || len(v) != 8 {
+				return fmt.Errorf("%w: meta first", ErrCorrupt)
+			}
+			floor = binary.BigEndian.Uint64(v)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		l.first, l.next = floor, floor
+		if err := l.recoverLast(txn); err != nil {
+			return err
+		}
+		l.recoverBytes(txn)
+		return l.loadCursors(txn)
+	})
+}
+
+func (l *Log) recoverLast(txn *badger.Txn) error {
+	it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte{nsLog}})
+	defer it.Close()
+	it.Seek(logKey(^uint64(0)))
+	if !it.Valid() {
+		return nil
+	}
+	off, ok := keyOffset(it.Item().Key())
+	if !ok {
+		return fmt.Errorf("%w: bad log key %x", ErrCorrupt, it.Item().Key())
+	}
+	var rec Record
+	err := it.Item().Value(func(v []byte) (err error) {
+		rec, err = DecodeRecord(v)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("offset %d: %w", off, err)
+	}
+	l.next = max(l.next, off+1)
+	l.lastTime = timeNanos(rec.Time)
+	return nil
+}
+
+// recoverBytes sums the stored records' sizes (keys only, no value reads).
+func (l *Log) recoverBytes(txn *badger.Txn) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+	defer it.Close()
+	for it.Seek(logKey(l.first)); it.Valid(); it.Next() {
+		l.logical += it.Item().EstimatedSize()
+	}
+}
+
+// Close stops accepting calls, commits everything already queued, persists
+// cursors, fsyncs (unless durability is none), stops every goroutine the log
+// started and closes Badger. Further calls return ErrClosed.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	close(l.done)
+	close(l.reqs)
+	l.closeMu.Unlock()
+	// Shutdown order: retention stops and the writer drains the queue and
+	// syncs (wg), then Badger closes; readers were woken by done.
+	l.wg.Wait()
+	l.closeMu.Lock()
+	defer l.closeMu.Unlock()
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("close log %s: %w", l.dir, err)
+	}
+	l.log.Info().Msg("log closed")
+	return nil
+}
+
+// view runs fn in a Badger read transaction unless the log is closed.
+func (l *Log) view(fn func(txn *badger.Txn) error) error {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.db.View(fn)
+}
+
+// bounds returns the published first and next offsets.
+func (l *Log) bounds() (first, next uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.first, l.next
+}
+
+// FirstOffset is the oldest offset still stored (== NextOffset when empty).
+func (l *Log) FirstOffset() uint64 {
+	f, _ := l.bounds()
+	return f
+}
+
+// NextOffset is the offset the next appended record will get.
+func (l *Log) NextOffset() uint64 {
+	_, n := l.bounds()
+	return n
+}
+
+// waitCh returns a channel closed at the next commit.
+func (l *Log) waitCh() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.notify
+}
+
+func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
+
+func getU64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

@@ -1,0 +1,355 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestAppendRead(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    Durability
+		batches []int // records per Append call
+	}{
+		{"single-none", DurabilityNone, []int{1}},
+		{"many-fsync", DurabilityFsync, []int{1, 5, 100, 1}},
+		{"many-batch", DurabilityBatch, []int{3, 3000, 7}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openTest(t, "", func(o *Options) { o.Durability = tc.mode })
+			if got := l.NextOffset(); got != 1 {
+				t.Fatalf("NextOffset of a new log = %d, want 1", got)
+			}
+			want, i := uint64(1), 0
+			before := time.Now()
+			for _, n := range tc.batches {
+				offs := appendN(t, l, i, n)
+				for _, o := range offs {
+					if o != want {
+						t.Fatalf("offset %d, want %d", o, want)
+					}
+					want++
+				}
+				i += n
+			}
+			got, err := l.Read(context.Background(), 0, i+10)
+			if err != nil || len(got) != i {
+				t.Fatalf("Read = %d records, %v; want %d", len(got), err, i)
+			}
+			var last time.Time
+			for j, r := range got {
+				w := rec(j)
+				if r.Offset != uint64(j+1) || r.Origin != "node-a" || r.Topic != w.Topic || !bytes.Equal(r.Payload, w.Payload) || r.QoS != w.QoS {
+					t.Fatalf("record %d = %+v, want %+v", j, r, w)
+				}
+				if r.Time.Before(last) || r.Time.Before(before.Add(-time.Millisecond)) {
+					t.Fatalf("record %d time %v decreased (last %v)", j, r.Time, last)
+				}
+				last = r.Time
+			}
+			if got, _ := l.Read(context.Background(), uint64(i+1), 10); len(got) != 0 {
+				t.Fatalf("Read past the end returned %d records", len(got))
+			}
+			if got, _ := l.Read(context.Background(), 2, 2); i >= 3 && (len(got) != 2 || got[0].Offset != 2) {
+				t.Fatalf("Read(2, 2) = %+v", got)
+			}
+		})
+	}
+}
+
+func TestAppendConcurrentGapless(t *testing.T) {
+	for _, mode := range []Durability{DurabilityFsync, DurabilityBatch, DurabilityNone} {
+		t.Run(string(mode), func(t *testing.T) {
+			l := openTest(t, "", func(o *Options) { o.Durability = mode })
+			const workers, per = 16, 50
+			var mu sync.Mutex
+			seen := map[uint64]bool{}
+			var wg sync.WaitGroup
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < per; i++ {
+						offs, err := l.Append(context.Background(), []Record{rec(i), rec(i + 1)})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if offs[1] != offs[0]+1 {
+							t.Errorf("offsets within a call not contiguous: %v", offs)
+						}
+						mu.Lock()
+						for _, o := range offs {
+							if seen[o] {
+								t.Errorf("offset %d returned twice", o)
+							}
+							seen[o] = true
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			n := uint64(workers * per * 2)
+			for o := uint64(1); o <= n; o++ {
+				if !seen[o] {
+					t.Fatalf("offset %d missing", o)
+				}
+			}
+			st := l.Stats()
+			if st.NextOffset != n+1 || st.Appended != n || st.Batches == 0 || st.Batches > st.Appends {
+				t.Fatalf("stats %+v", st)
+			}
+			if mode == DurabilityFsync && (st.Syncs == 0 || st.Syncs > st.Batches) {
+				t.Fatalf("fsync mode: %d syncs for %d batches", st.Syncs, st.Batches)
+			}
+		})
+	}
+}
+
+func TestTailReader(t *testing.T) {
+	l := openTest(t, "", nil)
+	r := l.NewReader(1)
+	r.SetBatch(100)
+	got := make(chan []uint64, 100)
+	go func() {
+		var offs []uint64
+		for len(offs) < 450 {
+			recs, err := r.Next(context.Background())
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			if len(recs) > 100 {
+				t.Errorf("batch of %d > 100", len(recs))
+			}
+			for _, rc := range recs {
+				offs = append(offs, rc.Offset)
+			}
+		}
+		got <- offs
+	}()
+	for i := 0; i < 9; i++ {
+		appendN(t, l, i*50, 50)
+		time.Sleep(time.Millisecond)
+	}
+	offs := <-got
+	for i, o := range offs {
+		if o != uint64(i+1) {
+			t.Fatalf("tail read offset %d at %d", o, i)
+		}
+	}
+	if r.Position() != 451 {
+		t.Fatalf("Position = %d, want 451", r.Position())
+	}
+	r.Seek(10)
+	recs, err := r.Next(context.Background())
+	if err != nil || recs[0].Offset != 10 {
+		t.Fatalf("after Seek(10): %v %v", recs, err)
+	}
+
+	// A reader blocked at the end wakes on Close of the reader and of the log.
+	for _, closeLog := range []bool{false, true} {
+		r := l.NewReader(l.NextOffset())
+		errc := make(chan error, 1)
+		go func() { _, err := r.Next(context.Background()); errc <- err }()
+		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-errc:
+			t.Fatalf("Next returned early: %v", err)
+		default:
+		}
+		if closeLog {
+			_ = l.Close()
+		} else {
+			_ = r.Close()
+		}
+		if err := <-errc; !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next after close = %v, want ErrClosed", err)
+		}
+	}
+}
+
+func TestReaderContext(t *testing.T) {
+	l := openTest(t, "", nil)
+	r := l.NewReader(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next on empty log = %v, want deadline", err)
+	}
+}
+
+func TestCursors(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, nil)
+	appendN(t, l, 0, 10)
+	steps := []struct {
+		op   string
+		name string
+		next uint64
+		want uint64
+		ok   bool
+	}{
+		{"get", "kafka", 0, 0, false},
+		{"commit", "kafka", 4, 4, true},
+		{"commit", "kafka", 8, 8, true},
+		{"commit", "peer-b", 2, 2, true},
+		{"remove", "peer-b", 0, 0, false},
+		{"commit", "rollup", 11, 11, true},
+	}
+	for _, s := range steps {
+		switch s.op {
+		case "commit":
+			if err := l.Commit(s.name, s.next); err != nil {
+				t.Fatal(err)
+			}
+		case "remove":
+			if err := l.RemoveCursor(s.name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, ok := l.Cursor(s.name); got != s.want || ok != s.ok {
+			t.Fatalf("after %s %s: Cursor = %d %v, want %d %v", s.op, s.name, got, ok, s.want, s.ok)
+		}
+	}
+	if err := l.RemoveCursor("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RemoveCursor(nope) = %v", err)
+	}
+	if st := l.Stats().Cursors["kafka"]; st.Lag != 3 || st.Next != 8 {
+		t.Fatalf("kafka stats %+v, want lag 3", st)
+	}
+	_ = l.Close()
+	l2 := openTest(t, dir, nil)
+	for name, want := range map[string]uint64{"kafka": 8, "rollup": 11} {
+		if got, ok := l2.Cursor(name); !ok || got != want {
+			t.Fatalf("after reopen %s = %d %v, want %d", name, got, ok, want)
+		}
+	}
+	if _, ok := l2.Cursor("peer-b"); ok {
+		t.Fatal("removed cursor came back after reopen")
+	}
+}
+
+func TestKV(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.Durability = DurabilityFsync })
+	a, b := l.KV("sessions"), l.KV("sessions2")
+	for _, kv := range []struct{ k, v string }{{"c", "3"}, {"a", "1"}, {"b", "2"}} {
+		if err := a.Put(kv.k, []byte(kv.v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Put("a", []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get("b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get deleted = %v", err)
+	}
+	_ = l.Close()
+	l = openTest(t, dir, nil)
+	var keys []string
+	err := l.KV("sessions").Scan(func(k string, v []byte) error {
+		keys = append(keys, k+"="+string(v))
+		return nil
+	})
+	if err != nil || len(keys) != 2 || keys[0] != "a=1" || keys[1] != "c=3" {
+		t.Fatalf("Scan = %v %v", keys, err)
+	}
+	if v, err := l.KV("sessions2").Get("a"); err != nil || string(v) != "other" {
+		t.Fatalf("bucket isolation: %q %v", v, err)
+	}
+}
+
+func TestRecovery(t *testing.T) {
+	tests := []struct {
+		name   string
+		mode   Durability
+		rounds []int
+	}{
+		{"fsync", DurabilityFsync, []int{10, 1, 250}},
+		{"batch", DurabilityBatch, []int{5, 5}},
+		{"none", DurabilityNone, []int{1000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			total := 0
+			var lastTime time.Time
+			for _, n := range tc.rounds {
+				l := openTest(t, dir, func(o *Options) { o.Durability = tc.mode })
+				if got := l.NextOffset(); got != uint64(total+1) {
+					t.Fatalf("NextOffset after reopen = %d, want %d", got, total+1)
+				}
+				offs := appendN(t, l, total, n)
+				if offs[0] != uint64(total+1) {
+					t.Fatalf("first offset %d, want %d", offs[0], total+1)
+				}
+				total += n
+				recs, _ := l.Read(context.Background(), uint64(total), 1)
+				if recs[0].Time.Before(lastTime) {
+					t.Fatal("ingest time went back across restart")
+				}
+				lastTime = recs[0].Time
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Append(context.Background(), []Record{rec(0)}); !errors.Is(err, ErrClosed) {
+					t.Fatalf("Append after Close = %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestOffsetAt(t *testing.T) {
+	l := openTest(t, "", nil)
+	appendN(t, l, 0, 10)
+	time.Sleep(5 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	appendN(t, l, 10, 10)
+	for _, tc := range []struct {
+		at   time.Time
+		want uint64
+	}{
+		{time.Time{}, 1},
+		{mid, 11},
+		{time.Now().Add(time.Hour), 21},
+	} {
+		if got, err := l.OffsetAt(tc.at); err != nil || got != tc.want {
+			t.Fatalf("OffsetAt(%v) = %d %v, want %d", tc.at, got, err, tc.want)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		mod  func(*Options)
+		want string
+	}{
+		{func(o *Options) {}, ""},
+		{func(o *Options) { o.Durability = "sync" }, `durability: "sync" is not one of fsync, batch, none`},
+		{func(o *Options) { o.FullPolicy = "x" }, `full_policy: "x" is not one of drop-oldest, reject-new`},
+		{func(o *Options) { o.Profile = "huge" }, `profile: "huge" is not one of pi, large`},
+		{func(o *Options) { o.MaxBytes = 1000 }, "max_bytes: 1000 must be 0 (unbounded) or at least"},
+		{func(o *Options) { o.RetentionInterval = 0 }, "retention_interval"},
+		{func(o *Options) { o.Durability = DurabilityBatch; o.SyncInterval = 0 }, "sync_interval"},
+	}
+	for _, tc := range tests {
+		o := DefaultOptions()
+		tc.mod(&o)
+		err := o.Validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !bytes.Contains([]byte(err.Error()), []byte(tc.want))) {
+			t.Errorf("Validate = %v, want %q", err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// retentionInput is what a retention decision depends on; planRetention is
+// pure so tests can step it without a clock or a disk.
+type retentionInput struct {
+	first, next    uint64
+	logical        int64  // stored record bytes
+	budget         int64  // record bytes allowed (0 = unbounded)
+	ageCut         uint64 // first offset young enough for max_age (first when unbounded)
+	minCursor      uint64 // smallest registered cursor (next when none)
+	hasCursors     bool
+	policy         FullPolicy
+	deleteConsumed bool
+}
+
+// retentionPlan: delete every record below cut, then keep deleting the
+// oldest records below limit until freeBytes are freed.
+type retentionPlan struct {
+	cut       uint64
+	limit     uint64
+	freeBytes int64
+}
+
+// lowWater is the fraction of the budget retention trims down to, so a log
+// at its bound does not run retention on every append.
+const lowWater = 0.9
+
+func planRetention(in retentionInput) retentionPlan {
+	held := in.policy == RejectNew && in.hasCursors // cursors may not be passed
+	cut := in.first
+	if in.deleteConsumed && in.hasCursors {
+		cut = max(cut, in.minCursor)
+	}
+	if in.ageCut > cut {
+		if held {
+			cut = max(cut, min(in.ageCut, in.minCursor))
+		} else {
+			cut = in.ageCut
+		}
+	}
+	p := retentionPlan{cut: min(cut, in.next), limit: in.next}
+	if in.budget > 0 && in.logical > in.budget {
+		p.freeBytes = in.logical - int64(float64(in.budget)*lowWater)
+		if held {
+			p.limit = max(p.cut, min(in.minCursor, in.next))
+		}
+	}
+	return p
+}
+
+// budget is the record bytes MaxBytes leaves after Badger's own overhead.
+func (l *Log) budget() int64 {
+	if l.opts.MaxBytes == 0 {
+		return 0
+	}
+	return l.opts.MaxBytes - l.prof.overhead()
+}
+
+func (l *Log) kickRetention() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Log) runRetention() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.opts.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-t.C:
+		case <-l.kick:
+		}
+		if err := l.retain(time.Now()); err != nil && !errors.Is(err, ErrClosed) {
+			l.log.Warn().Err(err).Msg("retention")
+		}
+	}
+}
+
+// retain runs one retention pass at time now.
+func (l *Log) retain(now time.Time) error {
+	in, err := l.retentionInput(now)
+	if err != nil {
+		return err
+	}
+	p := planRetention(in)
+	freed, err := l.deleteOldest(p)
+	l.mu.Lock()
+	l.blocked = p.freeBytes > 0 && freed < p.freeBytes
+	flush := len(l.dirty) > 0
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if freed > 0 {
+		l.reclaim()
+	}
+	if flush { // persist cursors committed since the last group commit
+		return l.submit(context.Background(), &request{done: make(chan struct{})})
+	}
+	return nil
+}
+
+func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
+	l.mu.Lock()
+	in := retentionInput{
+		first: l.first, next: l.next, logical: l.logical, budget: l.budget(),
+		minCursor: l.next, hasCursors: len(l.cursors) > 0,
+		policy: l.opts.FullPolicy, deleteConsumed: l.opts.DeleteConsumed,
+	}
+	for _, c := range l.cursors {
+		in.minCursor = min(in.minCursor, c.next)
+	}
+	l.mu.Unlock()
+	in.ageCut = in.first
+	if l.opts.MaxAge > 0 {
+		cut, err := l.OffsetAt(now.Add(-l.opts.MaxAge))
+		if err != nil {
+			return in, err
+		}
+		in.ageCut = cut
+	}
+	return in, nil
+}
+
+// deleteOldest deletes per plan in chunks that fit one transaction, moving
+// the first offset and lagging cursors with each chunk. Returns bytes freed.
+func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
+	var freed int64
+	for {
+		req := &request{done: make(chan struct{})}
+		last := uint64(0)
+		err := l.view(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				off, ok := keyOffset(it.Item().Key())
+				if !ok || (off >= p.cut && (freed+req.dropBytes >= p.freeBytes || off >= p.limit)) {
+					break
+				}
+				if req.count >= l.db.MaxBatchCount()/2 {
+					break
+				}
+				req.ops = append(req.ops, op{key: it.Item().KeyCopy(nil), del: true})
+				req.add(req.ops[len(req.ops)-1].key, nil, l.prof.valueThreshold)
+				req.dropBytes += it.Item().EstimatedSize()
+				last = off
+			}
+			return nil
+		})
+		if err != nil || len(req.ops) == 0 {
+			return freed, err
+		}
+		req.setFirst = last + 1
+		if err := l.submit(context.Background(), req); err != nil {
+			return freed, err
+		}
+		freed += req.dropBytes
+		l.moveCursors(last + 1)
+	}
+}
+
+// moveCursors moves cursors below first up to it and counts their losses.
+func (l *Log) moveCursors(first uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for name, c := range l.cursors {
+		if c.next >= first {
+			if c.dropping {
+				c.dropping = false
+				l.log.Info().Str("cursor", name).Uint64("dropped_total", c.dropped).Msg("retention drops ended")
+			}
+			continue
+		}
+		n := first - c.next
+		c.dropped += n
+		l.dropped += n
+		c.next = first
+		l.dirty[name] = true
+		if !c.dropping {
+			c.dropping = true
+			l.log.Warn().Str("cursor", name).Uint64("dropped", n).Uint64("first", first).
+				Msg("retention forced to drop records this cursor had not consumed")
+		}
+	}
+}
+
+// reclaim asks Badger to give deleted space back: value-log GC for values
+// stored outside the LSM tree.
+func (l *Log) reclaim() {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return
+	}
+	for l.db.RunValueLogGC(0.5) == nil {
+	}
+}
