@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/outpost-edge/outpost/firmware-sim/load"
 )
@@ -32,8 +33,20 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Username, "username", "", "MQTT username")
 	fs.StringVar(&o.Password, "password", "", "MQTT password")
 	asJSON := fs.Bool("json", false, "print one flat JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of firmware-sim itself to this file")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return usageError{err}
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var err error
 	if o.Version, err = mqttVersion(*ver); err != nil {
@@ -52,6 +65,9 @@ func benchCmd(ctx context.Context, args []string) error {
 		return usageError{err}
 	}
 	r, runErr := load.Run(ctx, o)
+	if runErr != nil && r.Published == 0 {
+		return runErr // nothing ran (connection refused, ...)
+	}
 	if *asJSON {
 		if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 			return err

@@ -3,6 +3,8 @@ package mqttc
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"sync/atomic"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -18,19 +20,17 @@ var _ Client = (*v3)(nil)
 
 func dialV3(ctx context.Context, o Options) (Client, error) {
 	addr, tlsScheme := splitBroker(o.Broker)
-	scheme := "tcp://"
-	if tlsScheme || o.TLS != nil {
-		scheme = "ssl://"
-	}
+	tlsCfg := tlsFor(o, tlsScheme)
 	cl := &v3{}
-	po := paho.NewClientOptions().AddBroker(scheme + addr).SetClientID(o.ClientID).
+	// paho dials through dial (buffered reads, our TLS); the URL only names the broker.
+	po := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(o.ClientID).
 		SetProtocolVersion(4).SetCleanSession(o.CleanStart).SetKeepAlive(o.KeepAlive).
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(o.ConnectTimeout).
 		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true).
 		SetMessageChannelDepth(1024)
-	if o.TLS != nil {
-		po.SetTLSConfig(o.TLS)
-	}
+	po.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
+		return dial(ctx, addr, tlsCfg, o.ConnectTimeout)
+	})
 	if o.Username != "" {
 		po.SetUsername(o.Username).SetPassword(o.Password)
 	}

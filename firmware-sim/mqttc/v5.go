@@ -2,7 +2,6 @@ package mqttc
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -37,21 +36,13 @@ func dialV5(ctx context.Context, o Options) (Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
 	addr, tlsScheme := splitBroker(o.Broker)
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	tlsCfg := tlsFor(o, tlsScheme)
+	conn, err := dial(ctx, addr, tlsCfg, o.ConnectTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, err
 	}
-	if tlsScheme || o.TLS != nil {
-		cfg := o.TLS
-		if cfg == nil {
-			cfg = &tls.Config{}
-		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("tls %s: %w", addr, err)
-		}
-		conn = packets.NewThreadSafeConn(tc)
+	if tlsCfg != nil {
+		conn = packets.NewThreadSafeConn(conn) // tls.Conn writes are not goroutine-safe
 	}
 	cl := &v5{onLost: o.OnLost}
 	cl.c = paho.NewClient(paho.ClientConfig{

@@ -1,0 +1,54 @@
+package mqttc
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+)
+
+// readBuffer sizes the per-connection read buffer. Both paho libraries read
+// each packet with several small unbuffered reads (type byte, length bytes,
+// body): buffering cuts the syscalls per received message from three or
+// more to well under one.
+const readBuffer = 4096
+
+// bufConn is a net.Conn with buffered reads; writes go straight through.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// dial connects to addr over TCP, optionally TLS, with buffered reads.
+func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if cfg != nil {
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls %s: %w", addr, err)
+		}
+		conn = tc
+	}
+	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer)}, nil
+}
+
+// tlsFor returns the TLS config to use, or nil for plain TCP.
+func tlsFor(o Options, tlsScheme bool) *tls.Config {
+	if o.TLS != nil {
+		return o.TLS
+	}
+	if tlsScheme {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return nil
+}
