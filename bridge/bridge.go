@@ -1,5 +1,3 @@
-//go:build storage_ready
-
 package bridge
 
 import (
