@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# bench.sh: Outpost against Debian's mosquitto, driven by `firmware-sim bench`.
+#
+# Rows (each: 10 publishers x 10k msgs, 64-byte payloads, one subscriber on #):
+#   qos0            QoS 0
+#   qos1-wait       QoS 1, each publisher waits for every PUBACK
+#   qos1-pipelined  QoS 1, up to 100 publishes in flight per publisher
+# For each row and broker: received msgs/s, delivered %, p50/p99 latency, the
+# broker's peak RSS (VmHWM) and firmware-sim's own CPU, then the
+# Outpost/Mosquitto ratio of received msgs/s. Each row starts a fresh broker,
+# so peak RSS is per row. Loopback only; every run is bounded by a timeout.
+#
+# Environment:
+#   DURABILITY="batch"      Outpost durability modes to bench (e.g. "batch fsync")
+#   MESSAGES=10000          messages per publisher
+#   PUBLISHERS=10
+#   ROWS="qos0 qos1-wait qos1-pipelined"
+#   RUN_TIMEOUT=180         seconds per bench run
+#   OUTPOST_BIN=            use this outpost binary instead of building bin/outpost
+#
+# mosquitto runs with a tiny config: anonymous on 127.0.0.1 and
+# max_queued_messages 0 (unlimited), so a subscriber that falls behind during
+# a pipelined burst is measured as latency, not silently dropped at the
+# default 1000-message queue (Outpost/mochi buffers 8192 per client).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DURABILITY=${DURABILITY:-batch}
+MESSAGES=${MESSAGES:-10000}
+PUBLISHERS=${PUBLISHERS:-10}
+ROWS=${ROWS:-"qos0 qos1-wait qos1-pipelined"}
+RUN_TIMEOUT=${RUN_TIMEOUT:-180}
+OUTPOST_BIN=${OUTPOST_BIN:-}
+WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
+BROKER_PID=""
+
+cleanup() {
+	stop_broker
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '%s\n' "$*" >&2; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port pid
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_broker() {
+	if [ -n "$BROKER_PID" ]; then
+		kill "$BROKER_PID" 2>/dev/null || true
+		wait "$BROKER_PID" 2>/dev/null || true
+		BROKER_PID=""
+	fi
+}
+
+peak_rss_mib() { # pid
+	awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"
+}
+
+# jget KEY JSON: one number from firmware-sim's flat JSON.
+jget() { sed -E "s/.*\"$1\":([-0-9.eE+]+).*/\1/" <<<"$2"; }
+
+start_mosquitto() { # port
+	cat >"$WORK/mosquitto.conf" <<EOF
+listener $1 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+persistence false
+log_dest none
+EOF
+	mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+	BROKER_PID=$!
+	wait_port "$1" "$BROKER_PID" || { log "mosquitto did not start:"; cat "$WORK/mosquitto.log" >&2; return 1; }
+}
+
+start_outpost() { # port durability
+	local http data
+	http=$(free_port)
+	data="$WORK/outpost-data-$2-$RANDOM"
+	mkdir -p "$data"
+	"$OUTPOST_BIN" serve --data-dir "$data" --mqtt "127.0.0.1:$1" --http "127.0.0.1:$http" \
+		--durability "$2" >"$WORK/outpost.log" 2>&1 &
+	BROKER_PID=$!
+	wait_port "$1" "$BROKER_PID" || { log "outpost did not start:"; tail -20 "$WORK/outpost.log" >&2; return 1; }
+}
+
+row_flags() {
+	case "$1" in
+	qos0) echo "--qos 0" ;;
+	qos1-wait) echo "--qos 1 --mode wait" ;;
+	qos1-pipelined) echo "--qos 1 --mode pipelined --inflight 100" ;;
+	*) log "unknown row $1"; return 1 ;;
+	esac
+}
+
+# bench_one ROW LABEL STARTER...: start a broker, bench it, print a table line,
+# and leave the received msgs/s in $LAST_RATE.
+bench_one() {
+	local row=$1 label=$2
+	shift 2
+	local port out rss
+	port=$(free_port)
+	"$@" "$port" || { LAST_RATE=0; printf '%-16s %-18s %s\n' "$row" "$label" "broker failed to start"; return 0; }
+	# shellcheck disable=SC2046
+	if ! out=$(timeout "$RUN_TIMEOUT" bin/firmware-sim bench --json --broker "127.0.0.1:$port" \
+		--publishers "$PUBLISHERS" --messages "$MESSAGES" --payload 64 --subscribers 1 --filter '#' \
+		--drain 5s $(row_flags "$row") 2>"$WORK/bench.err"); then
+		[ -n "$out" ] || { out='{}'; log "bench failed: $(cat "$WORK/bench.err")"; }
+	fi
+	rss=$(peak_rss_mib "$BROKER_PID")
+	stop_broker
+	if [ "$out" = '{}' ]; then
+		LAST_RATE=0
+		printf '%-16s %-18s %s\n' "$row" "$label" "bench failed"
+		return 0
+	fi
+	LAST_RATE=$(jget recv_rate "$out")
+	printf '%-16s %-18s %11.0f %10.2f%% %9.2f %9.2f %9s %11.0f %9.2f\n' "$row" "$label" \
+		"$LAST_RATE" "$(jget delivered_pct "$out")" "$(jget p50_ms "$out")" "$(jget p99_ms "$out")" \
+		"$rss" "$(jget pub_rate "$out")" \
+		"$(awk -v u="$(jget cpu_user_s "$out")" -v s="$(jget cpu_sys_s "$out")" 'BEGIN{print u+s}')"
+}
+
+main() {
+	mkdir -p bin
+	log "building firmware-sim"
+	go build -o bin/firmware-sim ./firmware-sim
+
+	if ! command -v mosquitto >/dev/null && [ -x /usr/sbin/mosquitto ]; then PATH=$PATH:/usr/sbin; fi
+	if ! command -v mosquitto >/dev/null; then
+		if [ "$(id -u)" = 0 ]; then
+			log "installing mosquitto"
+			apt-get install -y mosquitto >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y mosquitto >/dev/null; }
+			PATH=$PATH:/usr/sbin
+		else
+			log "mosquitto is missing and we are not root: install it (apt-get install mosquitto)"
+			exit 1
+		fi
+	fi
+
+	local have_outpost=1
+	if [ -z "$OUTPOST_BIN" ]; then
+		OUTPOST_BIN=bin/outpost
+		log "building outpost"
+		if ! go build -o bin/outpost ./cmd/outpost 2>"$WORK/build.log"; then
+			have_outpost=0
+			log "bin/outpost cannot be built; benching mosquitto only. Build errors:"
+			head -5 "$WORK/build.log" >&2
+		fi
+	fi
+
+	printf '# %d publishers x %d msgs, 64 B payloads, 1 subscriber on #; %s; %s, %d cores\n' \
+		"$PUBLISHERS" "$MESSAGES" "$(mosquitto -h 2>/dev/null | head -1)" "$(uname -m)" "$(nproc)"
+	printf '%-16s %-18s %11s %11s %9s %9s %9s %11s %9s\n' row broker "recv msg/s" delivered "p50 ms" "p99 ms" "RSS MiB" "pub msg/s" "fsim CPU s"
+	local row mq d
+	for row in $ROWS; do
+		bench_one "$row" mosquitto start_mosquitto
+		mq=$LAST_RATE
+		if [ "$have_outpost" = 1 ]; then
+			for d in $DURABILITY; do
+				bench_one "$row" "outpost/$d" start_outpost_with "$d"
+				awk -v o="$LAST_RATE" -v m="$mq" -v r="$row" -v d="$d" \
+					'BEGIN{ if (m > 0) printf "%-16s %-18s %10.2fx\n", r, "ratio " d "/mosq", o/m }'
+			done
+		fi
+	done
+}
+
+# start_outpost_with DURABILITY PORT: argument order for bench_one.
+start_outpost_with() { start_outpost "$2" "$1"; }
+
+main "$@"
