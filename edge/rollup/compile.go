@@ -64,6 +64,7 @@ func (c *rule) compileTemplates(r Rule) error {
 	if c.series, err = parseTemplate(r.Series, phTopic, phName); err != nil {
 		return bad("series", "%v", err)
 	}
+	c.byTopic = c.series.only(phTopic)
 	if strings.ContainsAny(r.Series, "+#\x00") {
 		return bad("series", "%q: a series key may not contain '+', '#' or NUL (it appears in topics)", r.Series)
 	}

@@ -118,16 +118,21 @@ func (e *Engine) Observe(topic string, payload []byte, t time.Time) []Output {
 	var out []Output
 	checked := false
 	for _, r := range e.rules {
-		if !r.filter.match(topic) {
-			continue
-		}
-		if !checked {
-			if e.isOutput(topic) {
-				return nil
+		// A topic that already keys a series matched the filter and is not
+		// an output: skip both checks (the common case).
+		s := r.known(topic)
+		if s == nil {
+			if !r.filter.match(topic) {
+				continue
 			}
-			checked = true
+			if !checked {
+				if e.isOutput(topic) {
+					return nil
+				}
+				checked = true
+			}
 		}
-		out = r.observe(topic, payload, t.UnixNano(), out)
+		out = r.observe(s, topic, payload, t.UnixNano(), out)
 	}
 	return out
 }

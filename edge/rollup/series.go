@@ -8,6 +8,7 @@ type rule struct {
 	filter    filter
 	path      []string // JSON path of the value; nil: whole payload
 	series    template
+	byTopic   bool // series is "{topic}"
 	output    template
 	fns       []fn
 	layout    layout
@@ -40,7 +41,7 @@ type series struct {
 
 // key returns the series key of topic; it may alias r.keyBuf.
 func (r *rule) key(topic string) (string, []byte) {
-	if r.series.only(phTopic) {
+	if r.byTopic {
 		return topic, nil
 	}
 	r.keyBuf = r.series.expand(r.keyBuf[:0], &tplVars{name: r.cfg.Name, topic: topic})
@@ -94,15 +95,26 @@ func (r *rule) newSeries(key string) *series {
 // emptyTime is the newest-sample time of a series without samples.
 const emptyTime = -1 << 63
 
-func (r *rule) observe(topic string, payload []byte, ns int64, out []Output) []Output {
+// known returns the series keyed by topic itself, if the rule keys series
+// by topic and has one for it; else nil.
+func (r *rule) known(topic string) *series {
+	if !r.byTopic {
+		return nil
+	}
+	return r.m[topic]
+}
+
+// observe adds a message to series s (nil: look it up or create it).
+func (r *rule) observe(s *series, topic string, payload []byte, ns int64, out []Output) []Output {
 	v, ok := extract(payload, r.path)
 	if !ok {
 		r.stats.Skipped++
 		return out
 	}
-	s := r.lookup(topic)
 	if s == nil {
-		return out
+		if s = r.lookup(topic); s == nil {
+			return out
+		}
 	}
 	accepted := len(s.cw) > 0
 	for i := range s.tw {

@@ -98,8 +98,17 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// slot returns the ring slot of bucket b.
+func (sp *timeSpec) slot(b int64) int {
+	i := b % sp.n
+	if i < 0 {
+		i += sp.n
+	}
+	return int(i)
+}
+
 func (w *timeWindow) bucket(sp *timeSpec, b int64) []uint64 {
-	i := int(((b%sp.n)+sp.n)%sp.n) * sp.l.stride
+	i := sp.slot(b) * sp.l.stride
 	return w.cells[i : i+sp.l.stride : i+sp.l.stride]
 }
 
@@ -109,8 +118,13 @@ func (w *timeWindow) advance(sp *timeSpec, b int64) {
 	if b-w.head >= sp.n {
 		from = b - sp.n + 1
 	}
-	for i := from; i <= b; i++ {
-		w.bucket(sp, i)[0] = 0
+	n, stride := int(sp.n), sp.l.stride
+	slot := sp.slot(from)
+	for range b - from + 1 {
+		w.cells[slot*stride] = 0
+		if slot++; slot == n {
+			slot = 0
+		}
 	}
 	w.head = b
 }
@@ -118,7 +132,10 @@ func (w *timeWindow) advance(sp *timeSpec, b int64) {
 // add puts sample (ns, v) in its bucket. It returns false, changing
 // nothing, for a sample older than the window's oldest bucket.
 func (w *timeWindow) add(sp *timeSpec, ns int64, v float64) bool {
-	b := floorDiv(ns, sp.width)
+	b := ns / sp.width
+	if ns < 0 && b*sp.width != ns {
+		b--
+	}
 	switch {
 	case b > w.head:
 		w.advance(sp, b)
@@ -126,7 +143,10 @@ func (w *timeWindow) add(sp *timeSpec, ns int64, v float64) bool {
 		return false
 	}
 	c := w.bucket(sp, b)
-	off := uint64((ns - b*sp.width) / sp.unit)
+	off := uint64(ns - b*sp.width)
+	if sp.unit != 1 {
+		off /= uint64(sp.unit)
+	}
 	l := sp.l
 	cnt := c[0] >> 32
 	if cnt == 0 {
