@@ -56,7 +56,24 @@ func compile(r Rule) (*rule, error) {
 	if err = c.compileExpiry(r.IdleExpiry); err != nil {
 		return nil, err
 	}
+	if m := c.maxMemory(); m > MaxRuleMemory {
+		return nil, bad("max_series", "%d series of this rule may take %d MiB, more than %d MiB; lower max_series or buckets, or shorten the count windows",
+			r.MaxSeries, m>>20, MaxRuleMemory>>20)
+	}
 	return c, nil
+}
+
+// seriesOverhead is roughly what a series costs besides its windows: the
+// series struct, its map entry and key.
+const seriesOverhead = 200
+
+// maxMemory estimates the heap the rule takes with MaxSeries full series.
+func (c *rule) maxMemory() int64 {
+	per := int64(seriesOverhead + 8*c.slabSize)
+	for _, n := range c.counts {
+		per += 16*int64(n) + 80
+	}
+	return per * int64(c.maxSeries)
 }
 
 func (c *rule) compileTemplates(r Rule) error {
@@ -117,7 +134,10 @@ func (c *rule) compileWindows(windows []string, buckets int) error {
 		w := winRef{label: label, span: span, count: count}
 		if span > 0 {
 			w.i = len(c.tspecs)
-			c.tspecs = append(c.tspecs, newTimeSpec(span, buckets, c.layout))
+			sp := newTimeSpec(span, buckets, c.layout)
+			sp.off = c.slabSize
+			c.slabSize += sp.size()
+			c.tspecs = append(c.tspecs, sp)
 			c.longest = max(c.longest, span)
 		} else {
 			w.i = len(c.counts)

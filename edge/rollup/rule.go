@@ -45,7 +45,8 @@ type Rule struct {
 	// in 4s steps) keeps a window with every function under 1 KiB.
 	Buckets int `yaml:"buckets"`
 	// MaxSeries caps the series of this rule; samples of further series are
-	// dropped and counted as overflow. Default 10000.
+	// dropped and counted as overflow. Default 10000. The rule's estimated
+	// memory with all its series may not exceed MaxRuleMemory.
 	MaxSeries int `yaml:"max_series"`
 	// IdleExpiry drops a series whose newest sample is older than this.
 	// Default the larger of 1h and the longest time window; an explicit
@@ -66,6 +67,10 @@ const (
 	MinTimeWindow     = time.Second
 	MaxTimeWindow     = 7 * 24 * time.Hour
 	maxBuckets        = 1000
+	// MaxRuleMemory bounds the estimated heap of a rule whose series are
+	// all in use (MaxSeries of them): a gateway has little RAM, and a
+	// "last 10000" window over 10000 series alone would take 1.5 GiB.
+	MaxRuleMemory = 256 << 20
 )
 
 // DefaultFunctions are the functions of a rule that names none.

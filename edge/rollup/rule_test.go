@@ -43,6 +43,7 @@ func TestBadRules(t *testing.T) {
 		{"buckets", func(r *Rule) { r.Buckets = 1 }, "rollups[1].buckets", "2 to 1000"},
 		{"max series", func(r *Rule) { r.MaxSeries = -1 }, "rollups[1].max_series", "positive"},
 		{"expiry shorter than window", func(r *Rule) { r.Windows = []string{"15m"}; r.IdleExpiry = time.Minute }, "rollups[1].idle_expiry", "longest window 15m"},
+		{"too much memory", func(r *Rule) { r.Windows = []string{"last 10000"} }, "rollups[1].max_series", "1528 MiB"},
 		{"duplicate name", func(r *Rule) { r.Name = "first" }, "rollups[1].name", "rollups[0]"},
 	}
 	for _, tc := range cases {

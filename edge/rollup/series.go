@@ -14,6 +14,7 @@ type rule struct {
 	layout    layout
 	windows   []winRef
 	tspecs    []timeSpec
+	slabSize  int // words of a series' time windows
 	counts    []int
 	longest   time.Duration // longest time window
 	emitEvery int64         // ns; 0: on_update
@@ -35,7 +36,7 @@ type series struct {
 	last  sample // newest sample by time (later arrival wins a tie)
 	dirty bool   // count windows changed since the last emit
 	idx   int    // position in rule.list
-	tw    []timeWindow
+	slab  []uint64 // the time windows, each at its timeSpec.off
 	cw    []countWindow
 }
 
@@ -74,16 +75,9 @@ func (r *rule) lookup(topic string) *series {
 
 func (r *rule) newSeries(key string) *series {
 	s := &series{key: key, idx: len(r.list), last: sample{t: emptyTime}}
-	cells := 0
-	for _, sp := range r.tspecs {
-		cells += int(sp.n) * sp.l.stride
-	}
-	buf := make([]uint64, cells)
-	s.tw = make([]timeWindow, len(r.tspecs))
-	for i, sp := range r.tspecs {
-		size := int(sp.n) * sp.l.stride
-		s.tw[i] = timeWindow{head: emptyHead, cells: buf[:size:size]}
-		buf = buf[size:]
+	s.slab = make([]uint64, r.slabSize)
+	for i := range r.tspecs {
+		r.tspecs[i].window(s.slab)[0] = emptyHeadWord
 	}
 	if len(r.counts) > 0 {
 		s.cw = make([]countWindow, len(r.counts))
@@ -117,8 +111,9 @@ func (r *rule) observe(s *series, topic string, payload []byte, ns int64, out []
 		}
 	}
 	accepted := len(s.cw) > 0
-	for i := range s.tw {
-		if s.tw[i].add(&r.tspecs[i], ns, v) {
+	for i := range r.tspecs {
+		sp := &r.tspecs[i]
+		if sp.window(s.slab).add(sp, ns, v) {
 			accepted = true
 		} else {
 			r.stats.Late++
@@ -145,7 +140,7 @@ func (r *rule) observe(s *series, topic string, payload []byte, ns int64, out []
 func (r *rule) eval(s *series, w winRef, end int64) (acc, sample) {
 	if w.span > 0 {
 		sp := &r.tspecs[w.i]
-		return s.tw[w.i].eval(sp, floorDiv(end, sp.width)), s.last
+		return sp.window(s.slab).eval(sp, floorDiv(end, sp.width)), s.last
 	}
 	cw := &s.cw[w.i]
 	if len(cw.ring) == 0 {

@@ -67,6 +67,7 @@ type timeSpec struct {
 	n     int64 // buckets
 	unit  int64 // resolution of a bucket's first-sample time: a power of 10 ns
 	l     layout
+	off   int // where the window starts in a series' slab
 }
 
 func newTimeSpec(span time.Duration, buckets int, l layout) timeSpec {
@@ -81,13 +82,24 @@ func newTimeSpec(span time.Duration, buckets int, l layout) timeSpec {
 // emptyHead is the head of a window that has seen no sample.
 const emptyHead = math.MinInt64 / 4
 
-// timeWindow is one series' ring of buckets for one time window: bucket
-// index b (time / width) lives in slot b mod n while head-n < b <= head,
-// where head is the newest bucket the window has seen. A bucket is cleared
-// by zeroing its header; the other words are written by its first sample.
-type timeWindow struct {
-	head  int64
-	cells []uint64
+// emptyHeadWord is emptyHead as a slab word.
+var emptyHeadWord = func() uint64 { h := int64(emptyHead); return uint64(h) }()
+
+// timeWindow is one series' ring of buckets for one time window, a view of
+// the series' slab: word 0 is head, the newest bucket index the window has
+// seen; bucket index b (time / width) lives in slot b mod n, at word
+// 1 + slot*stride, while head-n < b <= head. A bucket is cleared by zeroing
+// its header; the other words are written by its first sample.
+type timeWindow []uint64
+
+func (w timeWindow) head() int64 { return int64(w[0]) }
+
+// size is the number of words of the window in a series' slab.
+func (sp *timeSpec) size() int { return 1 + int(sp.n)*sp.l.stride }
+
+// window returns the view of the window in a series' slab.
+func (sp *timeSpec) window(slab []uint64) timeWindow {
+	return timeWindow(slab[sp.off : sp.off+sp.size()])
 }
 
 func floorDiv(a, b int64) int64 {
@@ -107,39 +119,39 @@ func (sp *timeSpec) slot(b int64) int {
 	return int(i)
 }
 
-func (w *timeWindow) bucket(sp *timeSpec, b int64) []uint64 {
-	i := sp.slot(b) * sp.l.stride
-	return w.cells[i : i+sp.l.stride : i+sp.l.stride]
+func (w timeWindow) bucket(sp *timeSpec, b int64) []uint64 {
+	i := 1 + sp.slot(b)*sp.l.stride
+	return w[i : i+sp.l.stride : i+sp.l.stride]
 }
 
 // advance moves head forward to b, clearing the buckets it passes.
-func (w *timeWindow) advance(sp *timeSpec, b int64) {
-	from := w.head + 1
-	if b-w.head >= sp.n {
+func (w timeWindow) advance(sp *timeSpec, b int64) {
+	from := w.head() + 1
+	if b-w.head() >= sp.n {
 		from = b - sp.n + 1
 	}
 	n, stride := int(sp.n), sp.l.stride
 	slot := sp.slot(from)
 	for range b - from + 1 {
-		w.cells[slot*stride] = 0
+		w[1+slot*stride] = 0
 		if slot++; slot == n {
 			slot = 0
 		}
 	}
-	w.head = b
+	w[0] = uint64(b)
 }
 
 // add puts sample (ns, v) in its bucket. It returns false, changing
 // nothing, for a sample older than the window's oldest bucket.
-func (w *timeWindow) add(sp *timeSpec, ns int64, v float64) bool {
+func (w timeWindow) add(sp *timeSpec, ns int64, v float64) bool {
 	b := ns / sp.width
 	if ns < 0 && b*sp.width != ns {
 		b--
 	}
 	switch {
-	case b > w.head:
+	case b > w.head():
 		w.advance(sp, b)
-	case b <= w.head-sp.n:
+	case b <= w.head()-sp.n:
 		return false
 	}
 	c := w.bucket(sp, b)
@@ -190,11 +202,11 @@ func (w *timeWindow) add(sp *timeSpec, ns int64, v float64) bool {
 
 // eval merges the buckets of the window that ends with bucket end (or with
 // head, if newer): buckets end-n+1 .. end.
-func (w *timeWindow) eval(sp *timeSpec, end int64) acc {
+func (w timeWindow) eval(sp *timeSpec, end int64) acc {
 	var a acc
-	end = max(end, w.head)
+	head := w.head()
 	l := sp.l
-	for b := max(end, w.head) - sp.n + 1; b <= w.head; b++ {
+	for b := max(end, head) - sp.n + 1; b <= head; b++ {
 		c := w.bucket(sp, b)
 		cnt := c[0] >> 32
 		if cnt == 0 {

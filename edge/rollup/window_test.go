@@ -43,7 +43,7 @@ func TestWindowsMatchReference(t *testing.T) {
 	for ci, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 7))
-			rule := Rule{Name: "r", Filter: "s/#", Windows: tc.windows, Functions: tc.functions, Buckets: tc.buckets, Emit: "1h", IdleExpiry: 24 * time.Hour}
+			rule := Rule{Name: "r", Filter: "s/#", Windows: tc.windows, Functions: tc.functions, Buckets: tc.buckets, Emit: "1h", IdleExpiry: 24 * time.Hour, MaxSeries: 100}
 			e, err := New(Options{Rules: []Rule{rule}})
 			if err != nil {
 				t.Fatal(err)
