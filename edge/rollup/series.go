@@ -32,10 +32,10 @@ type rule struct {
 // series is the state of one series: its windows and newest sample.
 type series struct {
 	key   string
-	topic string // topic of the newest sample
-	last  sample // newest sample by time (later arrival wins a tie)
-	dirty bool   // count windows changed since the last emit
-	idx   int    // position in rule.list
+	topic string   // topic of the newest sample
+	last  sample   // newest sample by time (later arrival wins a tie)
+	dirty bool     // count windows changed since the last emit
+	idx   int      // position in rule.list
 	slab  []uint64 // the time windows, each at its timeSpec.off
 	cw    []countWindow
 }
