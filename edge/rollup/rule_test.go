@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestBadRules(t *testing.T) {
@@ -83,6 +85,20 @@ func TestValidateReportsEveryBadRule(t *testing.T) {
 	}
 }
 
+func TestRuleValidate(t *testing.T) {
+	err := Rule{Name: "t", Filter: "#", Windows: []string{"1m", "5x"}}.Validate()
+	var re *RuleError
+	if !errors.As(err, &re) || re.Path != "windows[1]" {
+		t.Fatalf("Rule.Validate: %v, want a RuleError at windows[1]", err)
+	}
+	if err := (Rule{Name: "t", Filter: "#", Windows: []string{"1m"}}).Validate(); err != nil {
+		t.Fatalf("valid rule: %v", err)
+	}
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatalf("DefaultOptions: %v", err)
+	}
+}
+
 func TestRuleDefaults(t *testing.T) {
 	e, err := New(Options{Rules: []Rule{
 		{Name: "t", Filter: "s/#", Windows: []string{"5m", "last 20"}},
@@ -109,5 +125,42 @@ func TestRuleDefaults(t *testing.T) {
 	e.Rules()[0].Functions[0] = "changed"
 	if e.Rules()[0].Functions[0] != "avg" {
 		t.Error("Rules shares its slices with the engine")
+	}
+}
+
+func TestRulesDecodeFromYAML(t *testing.T) {
+	const doc = `
+rollups:
+  - name: temps
+    filter: sensors/+/temp
+    field: data.temp
+    windows: [1m, 5m, "last 20"]
+    functions: [avg, max, rate]
+    output: "rollup/{series}/{window}"
+    emit: 30s
+    buckets: 12
+    max_series: 500
+    idle_expiry: 2h
+`
+	var cfg struct {
+		Rollups []Rule `yaml:"rollups"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{Rules: cfg.Rollups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.Rules()[0]
+	if r.IdleExpiry != 2*time.Hour || r.Buckets != 12 || r.MaxSeries != 500 || len(r.Windows) != 3 || r.Field != "data.temp" {
+		t.Fatalf("decoded %+v", r)
+	}
+	bad := yaml.NewDecoder(strings.NewReader("rollups:\n  - name: x\n    windowz: [1m]\n"))
+	bad.KnownFields(true)
+	if err := bad.Decode(&cfg); err == nil || !strings.Contains(err.Error(), "windowz") {
+		t.Fatalf("unknown key: %v", err)
 	}
 }

@@ -35,7 +35,6 @@ type series struct {
 	topic string   // topic of the newest sample
 	last  sample   // newest sample by time (later arrival wins a tie)
 	dirty bool     // count windows changed since the last emit
-	idx   int      // position in rule.list
 	slab  []uint64 // the time windows, each at its timeSpec.off
 	cw    []countWindow
 }
@@ -74,7 +73,7 @@ func (r *rule) lookup(topic string) *series {
 }
 
 func (r *rule) newSeries(key string) *series {
-	s := &series{key: key, idx: len(r.list), last: sample{t: emptyTime}}
+	s := &series{key: key, last: sample{t: emptyTime}}
 	s.slab = make([]uint64, r.slabSize)
 	for i := range r.tspecs {
 		r.tspecs[i].window(s.slab)[0] = emptyHeadWord
@@ -180,7 +179,7 @@ func (r *rule) sweep(now int64) {
 			continue
 		}
 		last := r.list[len(r.list)-1]
-		r.list[i], last.idx = last, i
+		r.list[i] = last
 		r.list[len(r.list)-1] = nil
 		r.list = r.list[:len(r.list)-1]
 		delete(r.m, s.key)

@@ -94,16 +94,6 @@ func (t template) literals() string {
 // only reports whether the template is exactly the one placeholder ph.
 func (t template) only(ph placeholder) bool { return len(t) == 1 && t[0].ph == ph }
 
-// has reports whether the template uses placeholder ph.
-func (t template) has(ph placeholder) bool {
-	for _, p := range t {
-		if p.ph == ph {
-			return true
-		}
-	}
-	return false
-}
-
 // expand appends the template with v substituted to b.
 func (t template) expand(b []byte, v *tplVars) []byte {
 	for _, p := range t {

@@ -17,6 +17,7 @@ type stream struct {
 	series    int
 	offset    float64 // added to every value (numeric stability)
 	msAligned bool    // sample times on whole milliseconds
+	start     time.Time // first sample time (zero: epoch)
 }
 
 var epoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
@@ -38,6 +39,7 @@ func TestWindowsMatchReference(t *testing.T) {
 		{"large offset values", []string{"1m"}, 15, all, stream{step: 500 * time.Millisecond, series: 1, offset: 1e6}},
 		{"count windows", []string{"last 1", "last 7", "last 50"}, 15, all, stream{step: time.Second, jitter: 2 * time.Second, series: 3}},
 		{"mixed, subset of functions", []string{"last 20", "15m", "1m"}, 30, []string{"rate", "avg", "last"}, stream{step: 3 * time.Second, jitter: time.Second, gapEvery: 100, gap: 20 * time.Minute, series: 4}},
+		{"across the Unix epoch", []string{"1m", "7s"}, 7, all, stream{step: 300 * time.Millisecond, jitter: 5 * time.Second, series: 2, start: time.Unix(-90, 0)}},
 		{"many buckets", []string{"1m"}, 1000, []string{"min", "max", "count"}, stream{step: 10 * time.Millisecond, series: 1}},
 	}
 	for ci, tc := range cases {
@@ -61,6 +63,9 @@ func TestWindowsMatchReference(t *testing.T) {
 				}
 			}
 			now := epoch
+			if !tc.s.start.IsZero() {
+				now = tc.s.start
+			}
 			var late uint64
 			for seq := range 3000 {
 				now = now.Add(time.Duration(rng.Int64N(int64(2 * tc.s.step))))
