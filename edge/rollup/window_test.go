@@ -15,8 +15,8 @@ type stream struct {
 	gapEvery  int           // every gapEvery samples, a silence of gap (0: none)
 	gap       time.Duration
 	series    int
-	offset    float64 // added to every value (numeric stability)
-	msAligned bool    // sample times on whole milliseconds
+	offset    float64   // added to every value (numeric stability)
+	msAligned bool      // sample times on whole milliseconds
 	start     time.Time // first sample time (zero: epoch)
 }
 
