@@ -85,6 +85,23 @@ func BenchmarkKafkaDrain(b *testing.B) {
 	if err != nil || len(recs) != n {
 		b.Fatalf("read backlog: %d %v", len(recs), err)
 	}
+	b.Run("log-read-only", func(b *testing.B) { // the storage ceiling for any drain
+		for i := 0; i < b.N; i++ {
+			rd := lg.NewReader(1)
+			if bs, _ := strconv.Atoi(os.Getenv("BRIDGE_BENCH_READ_BATCH")); bs > 0 {
+				rd.SetBatch(bs)
+			}
+			for got := 0; got < n; {
+				recs, err := rd.Next(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += len(recs)
+			}
+			rd.Close()
+		}
+		report(b, n)
+	})
 	b.Run("plain-producer", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchCompression(kgo.Lz4Compression()))
@@ -183,4 +200,68 @@ func BenchmarkMosquittoDrain(b *testing.B) {
 		}
 		report(b, n)
 	})
+}
+
+// BenchmarkKafkaLiveWhileDraining appends live traffic at 5k msg/s while the
+// bridge drains a backlog into kfake; it reports the backlog drain rate and
+// the live ingest rate achieved (neither may starve the other).
+func BenchmarkKafkaLiveWhileDraining(b *testing.B) {
+	n := benchN()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < b.N; i++ {
+		lg := backlog(b, n)
+		ko := kafkasink.DefaultOptions()
+		ko.Brokers = c.ListenAddrs()
+		s, err := kafkasink.New(ko)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := bridge.DefaultOptions()
+		o.Name, o.Kind, o.Rules, o.Window = "live", bridge.KindKafka, []bridge.Rule{{Filter: "#", Topic: "t"}}, 16384
+		br := newBridge(b, lg, s, o)
+		backlogEnd := lg.NextOffset()
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = br.Run(ctx) }()
+		live := 0
+		start := time.Now()
+		go func() { // 50 records every 10 ms = 5k msg/s
+			defer wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			payload := make([]byte, 100)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				recs := make([]storage.Record, 50)
+				for j := range recs {
+					recs[j] = storage.Record{Topic: "live/1", QoS: 1, Payload: payload}
+				}
+				if _, err := lg.Append(ctx, recs); err != nil {
+					return
+				}
+				live += len(recs)
+			}
+		}()
+		for {
+			if cur, _ := lg.Cursor(bridge.CursorName("live")); cur >= backlogEnd {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		drained := time.Since(start)
+		cancel()
+		wg.Wait()
+		b.ReportMetric(float64(n)/drained.Seconds(), "backlog-records/s")
+		b.ReportMetric(float64(live)/time.Since(start).Seconds(), "live-appends/s")
+		lg.Close()
+	}
 }

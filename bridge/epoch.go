@@ -51,6 +51,7 @@ func (e *epoch) read(ctx context.Context, from uint64) {
 	defer close(e.done)
 	rd := e.b.lg.NewReader(from)
 	defer rd.Close()
+	rd.SetBatch(e.b.opts.ReadBatch)
 	for {
 		recs, err := rd.Next(ctx)
 		if err != nil {
@@ -133,7 +134,7 @@ func (e *epoch) send(ctx context.Context) error {
 		}
 		e.addToWindow(rec.Offset, !ok || err != nil)
 		if ok && err == nil {
-			msgs = append(msgs, Message{Record: *rec, Topic: dest, QoS: qos, Retain: retain})
+			msgs = append(msgs, Message{Record: rec, Topic: dest, QoS: qos, Retain: retain})
 			bytes += len(rec.Payload)
 		}
 	}
@@ -191,7 +192,7 @@ func (e *epoch) handleAcks(now time.Time) error {
 				acked = true
 			}
 		case Rejected:
-			if err := e.deadLetter(it.msg.Record, it.res.Err, now); err != nil {
+			if err := e.deadLetter(*it.msg.Record, it.res.Err, now); err != nil {
 				return err
 			}
 			acked = e.win.ack(off) || acked
@@ -260,7 +261,7 @@ func (e *epoch) resend(ctx context.Context, offsets []uint64) error {
 			errs = append(errs, fmt.Errorf("dead letter %d: topic %q maps nowhere valid: %v", off, dl.Record.Topic, err))
 			continue
 		}
-		msgs = append(msgs, Message{Record: dl.Record, Topic: dest, QoS: qos, Retain: retain})
+		msgs = append(msgs, Message{Record: &dl.Record, Topic: dest, QoS: qos, Retain: retain})
 	}
 	e.b.sink.Send(ctx, msgs, e.ackResend)
 	return errors.Join(errs...)
@@ -276,7 +277,7 @@ func (e *epoch) resendResult(it ackItem, now time.Time) {
 		e.b.sentRecords.Add(1)
 	default:
 		reason := fmt.Errorf("resend %v: %v", it.res.Outcome, it.res.Err)
-		if err := e.b.dead.put(it.msg.Record, reason.Error(), now); err != nil {
+		if err := e.b.dead.put(*it.msg.Record, reason.Error(), now); err != nil {
 			e.b.log.Error().Err(err).Uint64("offset", off).Msg("update dead letter")
 		}
 	}

@@ -26,6 +26,8 @@ type Options struct {
 	Rules []Rule `yaml:"rules"`
 	// Window is the most records in flight (sent, not yet acknowledged).
 	Window int `yaml:"window"`
+	// ReadBatch is the most records read from the log at once.
+	ReadBatch int `yaml:"read_batch"`
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts.
 	BackoffMin time.Duration `yaml:"backoff_min"`
 	BackoffMax time.Duration `yaml:"backoff_max"`
@@ -51,6 +53,9 @@ func DefaultOptions() Options {
 		// 1024 in flight keeps a high-latency uplink busy while bounding the
 		// duplicates a cut can cause.
 		Window: 1024,
+		// 4096 records per log read: Badger iterator set-up amortised (the
+		// read rate is 1.4x that of 512-record batches), ~1 MiB of memory.
+		ReadBatch: 4096,
 		// 500 ms first retry; 1 min cap so a recovered uplink is noticed soon.
 		BackoffMin:     500 * time.Millisecond,
 		BackoffMax:     time.Minute,
@@ -77,6 +82,8 @@ func (o *Options) Validate() error {
 		return bad("rules: at least one")
 	case o.Window < 1:
 		return bad("window %d: must be >= 1", o.Window)
+	case o.ReadBatch < 1:
+		return bad("read_batch %d: must be >= 1", o.ReadBatch)
 	case o.BackoffMin <= 0 || o.BackoffMax < o.BackoffMin:
 		return bad("backoff_min %v, backoff_max %v: need 0 < min <= max", o.BackoffMin, o.BackoffMax)
 	case o.ConnectTimeout <= 0:

@@ -19,8 +19,8 @@ type (
 // result; it must not modify them.
 type Message struct {
 	// Record is the log record as read (Origin and Offset are its id; Time is
-	// the ingest time).
-	Record storage.Record
+	// the ingest time). Shared, read-only.
+	Record *storage.Record
 	// Topic is the destination: a Kafka topic, or the remote MQTT topic.
 	Topic string
 	// QoS and Retain are the effective values after rule overrides.

@@ -127,7 +127,7 @@ func (s *Sink) Disconnect() error {
 
 // record builds the Kafka record of m.
 func (s *Sink) record(m *bridge.Message) *kgo.Record {
-	rec := &m.Record
+	rec := m.Record
 	h := make([]kgo.RecordHeader, 0, 7+len(rec.Props.User))
 	h = append(h,
 		kgo.RecordHeader{Key: "mqtt.topic", Value: []byte(rec.Topic)},

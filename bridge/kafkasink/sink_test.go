@@ -36,7 +36,7 @@ func messages(from, n int, payloadSize int) []bridge.Message {
 	for i := range msgs {
 		off := uint64(from + i)
 		msgs[i] = bridge.Message{
-			Record: storage.Record{
+			Record: &storage.Record{
 				Offset: off, Origin: "gw1", ClientID: "dev" + strconv.Itoa(i%3), Time: ingest.Add(time.Duration(off) * time.Millisecond),
 				Topic: "sensors/" + strconv.Itoa(i%3) + "/temp", Payload: fmt.Appendf(make([]byte, 0, payloadSize), "%0*d", payloadSize, off),
 				QoS: 1, Props: storage.Properties{ContentType: "text/plain", User: []storage.UserProperty{{Key: "unit", Value: "C"}}},

@@ -54,7 +54,7 @@ func (s *Sink) publishOrdered(ctx context.Context, m *bridge.Message, pub *paho.
 }
 
 func (s *Sink) publishPacket(m *bridge.Message) *paho.Publish {
-	rec := &m.Record
+	rec := m.Record
 	p := rec.Props
 	props := &paho.PublishProperties{
 		ContentType:     p.ContentType,

@@ -22,7 +22,7 @@ func messages(from, n int) []bridge.Message {
 	for i := range msgs {
 		off := uint64(from + i)
 		msgs[i] = bridge.Message{
-			Record: storage.Record{Offset: off, Origin: "gw1", Topic: "s/1", Payload: []byte(strconv.FormatUint(off, 10)), QoS: 1,
+			Record: &storage.Record{Offset: off, Origin: "gw1", Topic: "s/1", Payload: []byte(strconv.FormatUint(off, 10)), QoS: 1,
 				Props: storage.Properties{ContentType: "text/plain", User: []storage.UserProperty{{Key: "unit", Value: "C"}}}},
 			Topic: "cloud/s/1", QoS: 1,
 		}
