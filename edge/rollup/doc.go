@@ -43,9 +43,12 @@
 //
 // # Restarts and feedback
 //
-// After a restart the node replays the log's last ReplaySpan through Observe
-// with the records' original times (discarding outputs) and then resumes
-// ticking: windows continue instead of restarting from zero. The engine
+// After a restart the node replays the log's last ReplaySpan through Replay
+// (Observe without outputs) with the records' original times, in log order,
+// and then resumes Observe and Tick: windows continue instead of restarting
+// from zero. Sample times are meant to be the log's ingest times, which
+// are monotonic per node; a sample far in the future would move every window
+// of its series ahead and make the following samples Late. The engine
 // ignores every topic its output templates can produce, so its own outputs,
 // appended to the log like any message, never feed back.
 package rollup

@@ -110,11 +110,19 @@ func (e *Engine) Matches(topic string) bool {
 }
 
 // Observe feeds one message, received at t, to every rule whose filter
-// matches. It returns the outputs of on_update rules (nil otherwise). To
-// rebuild windows after a restart, replay the log's records of the last
-// ReplaySpan through Observe with their original times and discard the
-// outputs, then start calling Tick.
+// matches. It returns the outputs of on_update rules (nil otherwise).
 func (e *Engine) Observe(topic string, payload []byte, t time.Time) []Output {
+	return e.observe(topic, payload, t, true)
+}
+
+// Replay is Observe without outputs. To rebuild windows after a restart,
+// replay the log's records of the last ReplaySpan, in log order and with
+// their original times, then resume with Observe and Tick.
+func (e *Engine) Replay(topic string, payload []byte, t time.Time) {
+	e.observe(topic, payload, t, false)
+}
+
+func (e *Engine) observe(topic string, payload []byte, t time.Time, emit bool) []Output {
 	var out []Output
 	checked := false
 	for _, r := range e.rules {
@@ -132,7 +140,7 @@ func (e *Engine) Observe(topic string, payload []byte, t time.Time) []Output {
 				checked = true
 			}
 		}
-		out = r.observe(s, topic, payload, t.UnixNano(), out)
+		out = r.observe(s, topic, payload, t.UnixNano(), emit, out)
 	}
 	return out
 }

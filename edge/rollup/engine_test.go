@@ -191,6 +191,7 @@ func TestReplayRebuildsWindows(t *testing.T) {
 	rules := []Rule{
 		{Name: "t", Filter: "s/+/temp", Field: "v", Windows: []string{"1m", "5m", "last 10"},
 			Functions: []string{"avg", "min", "max", "stddev", "last", "rate"}},
+		{Name: "u", Filter: "s/+/temp", Field: "v", Windows: []string{"last 3"}, Emit: EmitOnUpdate},
 	}
 	type rec struct {
 		topic   string
@@ -212,8 +213,11 @@ func TestReplayRebuildsWindows(t *testing.T) {
 	replayed := mustNew(t, rules...)
 	for _, r := range log {
 		if !r.t.Before(restart.Add(-replayed.ReplaySpan())) {
-			replayed.Observe(r.topic, r.payload, r.t)
+			replayed.Replay(r.topic, r.payload, r.t)
 		}
+	}
+	if st := replayed.Stats(); st.Emits != 0 || st.Samples == 0 {
+		t.Fatalf("replay: %+v, want samples and no emits", st.Counters)
 	}
 	sameSnapshots(t, "after replay", live.Snapshot(restart), replayed.Snapshot(restart))
 	for i := 1000; i < 1300; i++ {

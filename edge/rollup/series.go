@@ -97,8 +97,9 @@ func (r *rule) known(topic string) *series {
 	return r.m[topic]
 }
 
-// observe adds a message to series s (nil: look it up or create it).
-func (r *rule) observe(s *series, topic string, payload []byte, ns int64, out []Output) []Output {
+// observe adds a message to series s (nil: look it up or create it) and,
+// if emit is set and the rule emits on update, appends its outputs.
+func (r *rule) observe(s *series, topic string, payload []byte, ns int64, emit bool, out []Output) []Output {
 	v, ok := extract(payload, r.path)
 	if !ok {
 		r.stats.Skipped++
@@ -129,7 +130,7 @@ func (r *rule) observe(s *series, topic string, payload []byte, ns int64, out []
 	if ns >= s.last.t {
 		s.last, s.topic = sample{t: ns, v: v}, topic
 	}
-	if r.emitEvery == 0 {
+	if emit && r.emitEvery == 0 {
 		out = r.emit(s, ns, true, out)
 	}
 	return out
