@@ -13,10 +13,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/outpost-edge/outpost/bridge"
 	"github.com/outpost-edge/outpost/bridge/internal/upstreamtest"
-	"github.com/outpost-edge/outpost/bridge/kafkasink"
 	"github.com/outpost-edge/outpost/bridge/mqttsink"
 	"github.com/outpost-edge/outpost/storage"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -75,11 +73,7 @@ func report(b *testing.B, n int) {
 // a plain franz-go producer writing the same records to the same cluster.
 func BenchmarkKafkaDrain(b *testing.B) {
 	n := benchN()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := upstreamtest.StartKafka(b)
 	lg := backlog(b, n)
 	recs, err := lg.Read(context.Background(), 1, n)
 	if err != nil || len(recs) != n {
@@ -128,12 +122,7 @@ func BenchmarkKafkaDrain(b *testing.B) {
 	})
 	b.Run("bridge", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			ko := kafkasink.DefaultOptions()
-			ko.Brokers = c.ListenAddrs()
-			s, err := kafkasink.New(ko)
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := newKafkaSink(b, c, nil)
 			o := bridge.DefaultOptions()
 			o.Name, o.Kind, o.Rules = fmt.Sprintf("kbench%d", i), bridge.KindKafka, []bridge.Rule{{Filter: "#", Topic: "t"}}
 			o.Window = 16384
@@ -207,19 +196,10 @@ func BenchmarkMosquittoDrain(b *testing.B) {
 // the live ingest rate achieved (neither may starve the other).
 func BenchmarkKafkaLiveWhileDraining(b *testing.B) {
 	n := benchN()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := upstreamtest.StartKafka(b)
 	for i := 0; i < b.N; i++ {
 		lg := backlog(b, n)
-		ko := kafkasink.DefaultOptions()
-		ko.Brokers = c.ListenAddrs()
-		s, err := kafkasink.New(ko)
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := newKafkaSink(b, c, nil)
 		o := bridge.DefaultOptions()
 		o.Name, o.Kind, o.Rules, o.Window = "live", bridge.KindKafka, []bridge.Rule{{Filter: "#", Topic: "t"}}, 16384
 		br := newBridge(b, lg, s, o)

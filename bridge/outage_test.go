@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"testing"
 	"time"
@@ -122,28 +123,28 @@ func outageOptions(name, kind string) bridge.Options {
 }
 
 func TestOutageKafka(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := upstreamtest.StartKafka(t)
 	link := upstreamtest.NewLink()
 	o := outageOptions("kafka", bridge.KindKafka)
 	o.Rules = []bridge.Rule{{Filter: "#", Topic: "t"}}
 	runOutage(t, outageRig{
-		opts: o,
-		newSink: func(t *testing.T) bridge.Sink {
-			ko := kafkasink.DefaultOptions()
-			ko.Brokers, ko.Dial = c.ListenAddrs(), link.Dial
-			s, err := kafkasink.New(ko)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		cut: link.Cut, restore: link.Restore,
+		opts:    o,
+		newSink: func(t *testing.T) bridge.Sink { return newKafkaSink(t, c, link.Dial) },
+		cut:     link.Cut, restore: link.Restore,
 		received: func(t *testing.T, distinct int) []delivery { return consumeKafka(t, c, "t", distinct) },
 	})
+}
+
+// newKafkaSink builds a kafkasink to c, dialling through dial when set.
+func newKafkaSink(t testing.TB, c *kfake.Cluster, dial func(context.Context, string, string) (net.Conn, error)) bridge.Sink {
+	t.Helper()
+	ko := kafkasink.DefaultOptions()
+	ko.Brokers, ko.Dial = c.ListenAddrs(), dial
+	s, err := kafkasink.New(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // consumeKafka reads topic until distinct record ids were seen, returning

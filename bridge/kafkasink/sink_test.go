@@ -19,16 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func newCluster(t testing.TB) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 var ingest = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func messages(from, n int, payloadSize int) []bridge.Message {
@@ -97,7 +87,7 @@ func consume(t testing.TB, c *kfake.Cluster, topic string, n int) []*kgo.Record 
 }
 
 func TestSinkProducesRecordsInOrderWithHeaders(t *testing.T) {
-	c := newCluster(t)
+	c := upstreamtest.StartKafka(t)
 	s := newSink(t, c, nil)
 	res := upstreamtest.NewResults()
 	const n = 3000
@@ -140,7 +130,7 @@ func TestSinkProducesRecordsInOrderWithHeaders(t *testing.T) {
 }
 
 func TestSinkRejectsTooLarge(t *testing.T) {
-	c := newCluster(t)
+	c := upstreamtest.StartKafka(t)
 	s := newSink(t, c, func(o *Options) { o.MaxBatchBytes = 1024 })
 	res := upstreamtest.NewResults()
 	msgs := messages(1, 3, 10)
@@ -159,7 +149,7 @@ func TestSinkRejectsTooLarge(t *testing.T) {
 }
 
 func TestSinkDisconnectSettlesEveryMessage(t *testing.T) {
-	c := newCluster(t)
+	c := upstreamtest.StartKafka(t)
 	s := newSink(t, c, func(o *Options) { o.Linger = time.Second })
 	res := upstreamtest.NewResults()
 	s.Send(context.Background(), messages(1, 200, 10), res.Ack)
@@ -245,7 +235,7 @@ func TestKcatCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCluster(t)
+	c := upstreamtest.StartKafka(t)
 	s := newSink(t, c, nil)
 	res := upstreamtest.NewResults()
 	const n = 500
