@@ -46,6 +46,28 @@ func TestBuffer(t *testing.T) {
 	if zero := newBuffer(0); !zero.push(outMsg{}) || zero.len() != 0 {
 		t.Fatal("a zero buffer must drop")
 	}
+	// Interleaved push/pop keeps FIFO order across compactions.
+	q, next, want := newBuffer(5), 0, 0
+	for round := 0; round < 50; round++ {
+		for i := 0; i < round%4+1; i++ {
+			if q.len() == 5 {
+				break
+			}
+			q.push(outMsg{topic: string(rune(next))})
+			next++
+		}
+		for i := 0; i < round%3+1; i++ {
+			m, ok := q.peek()
+			if !ok {
+				break
+			}
+			if m.topic != string(rune(want)) {
+				t.Fatalf("round %d: got %d, want %d", round, []rune(m.topic)[0], want)
+			}
+			q.pop()
+			want++
+		}
+	}
 }
 
 func TestEncodeJSONDecodesInChecker(t *testing.T) {

@@ -113,7 +113,8 @@ func (f *Fleet) clientOptions(id string, index int) mqttc.Options {
 	o := mqttc.Options{
 		Broker: f.opts.Broker, ClientID: id, Version: 4, KeepAlive: p.KeepAlive,
 		ConnectTimeout: p.PublishTimeout, CleanStart: true, TLS: f.tls,
-		Username: expand(p.Username, id, index), Password: expand(p.Password, id, index),
+		ReadBuffer: 512, // commands and acks are small; 10k devices x 4 KiB would be 40 MiB
+		Username:   expand(p.Username, id, index), Password: expand(p.Password, id, index),
 	}
 	if p.MQTTVersion == "5" {
 		o.Version = 5

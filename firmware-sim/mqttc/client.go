@@ -56,6 +56,9 @@ type Options struct {
 	CleanStart bool
 	// Will is the last will, or nil.
 	Will *Message
+	// ReadBuffer is the receive buffer size; 0 means 4096. A simulated
+	// device that receives a command now and then needs far less.
+	ReadBuffer int
 	// OnLost is called once when the connection drops unexpectedly.
 	OnLost func(error)
 }

@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// readBuffer sizes the per-connection read buffer. Both paho libraries read
-// each packet with several small unbuffered reads (type byte, length bytes,
-// body): buffering cuts the syscalls per received message from three or
-// more to well under one.
-const readBuffer = 4096
+// defaultReadBuffer sizes the per-connection read buffer. Both paho
+// libraries read each packet with several small unbuffered reads (type byte,
+// length bytes, body): buffering cuts the syscalls per received message from
+// three or more to well under one.
+const defaultReadBuffer = 4096
 
 // bufConn is a net.Conn with buffered reads; writes go straight through.
 type bufConn struct {
@@ -24,7 +24,7 @@ type bufConn struct {
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // dial connects to addr over TCP, optionally TLS, with buffered reads.
-func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration, readBuffer int) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -38,6 +38,9 @@ func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Durati
 			return nil, fmt.Errorf("tls %s: %w", addr, err)
 		}
 		conn = tc
+	}
+	if readBuffer <= 0 {
+		readBuffer = defaultReadBuffer
 	}
 	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer)}, nil
 }

@@ -26,10 +26,9 @@ func dialV3(ctx context.Context, o Options) (Client, error) {
 	po := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(o.ClientID).
 		SetProtocolVersion(4).SetCleanSession(o.CleanStart).SetKeepAlive(o.KeepAlive).
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(o.ConnectTimeout).
-		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true).
-		SetMessageChannelDepth(1024)
+		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true)
 	po.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
-		return dial(ctx, addr, tlsCfg, o.ConnectTimeout)
+		return dial(ctx, addr, tlsCfg, o.ConnectTimeout, o.ReadBuffer)
 	})
 	if o.Username != "" {
 		po.SetUsername(o.Username).SetPassword(o.Password)

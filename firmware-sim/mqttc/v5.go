@@ -37,7 +37,7 @@ func dialV5(ctx context.Context, o Options) (Client, error) {
 	defer cancel()
 	addr, tlsScheme := splitBroker(o.Broker)
 	tlsCfg := tlsFor(o, tlsScheme)
-	conn, err := dial(ctx, addr, tlsCfg, o.ConnectTimeout)
+	conn, err := dial(ctx, addr, tlsCfg, o.ConnectTimeout, o.ReadBuffer)
 	if err != nil {
 		return nil, err
 	}
