@@ -77,11 +77,13 @@ type Log struct {
 	lastTime int64                   // ingest time of the newest record, Unix ns
 
 	st stats
+
+	reclaimPending bool // retention goroutine only: deletes not yet reclaimed
 }
 
 // stats are counters updated without locks.
 type stats struct {
-	appends, records, syncs, batches, fullErrors atomic.Uint64
+	appends, records, syncs, batches, fullErrors, dropPrefixes atomic.Uint64
 }
 
 // Open opens (creating if needed) the log stored in dir and recovers its

@@ -104,6 +104,9 @@ func (l *Log) retain(now time.Time) error {
 		return err
 	}
 	if freed > 0 {
+		l.reclaimPending = true
+	}
+	if l.reclaimPending {
 		l.reclaim()
 	}
 	if flush { // persist cursors committed since the last group commit
@@ -134,41 +137,67 @@ func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
 	return in, nil
 }
 
-// deleteOldest deletes per plan in chunks that fit one transaction, moving
-// the first offset and lagging cursors with each chunk. Returns bytes freed.
+// deleteOldest deletes per plan and returns the bytes freed. It finds the
+// new first offset (summing record sizes from the oldest), then removes
+// [first, cut) in two ways: whole aligned blocks of offsets go with one
+// Badger DropPrefix, which rewrites the affected tables without them and so
+// really frees the space; the unaligned remainder gets tombstones, which the
+// block's later DropPrefix also removes.
 func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
-	var freed int64
-	for {
-		req := &request{done: make(chan struct{})}
-		last := uint64(0)
-		err := l.view(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				off, ok := keyOffset(it.Item().Key())
-				if !ok || (off >= p.cut && (freed+req.dropBytes >= p.freeBytes || off >= p.limit)) {
-					break
-				}
-				if req.count >= l.db.MaxBatchCount()/2 {
-					break
-				}
-				req.ops = append(req.ops, op{key: it.Item().KeyCopy(nil), del: true})
-				req.add(req.ops[len(req.ops)-1].key, nil, l.prof.valueThreshold)
-				req.dropBytes += it.Item().EstimatedSize()
-				last = off
-			}
-			return nil
-		})
-		if err != nil || len(req.ops) == 0 {
-			return freed, err
-		}
-		req.setFirst = last + 1
-		if err := l.submit(context.Background(), req); err != nil {
-			return freed, err
-		}
-		freed += req.dropBytes
-		l.moveCursors(last + 1)
+	first, cut, freed, err := l.findCut(p)
+	if err != nil || cut <= first {
+		return 0, err
 	}
+	prefixes, rest := blockPrefixes(first, cut)
+	req := &request{done: make(chan struct{}), setFirst: cut, dropBytes: freed, drop: prefixes}
+	for off := rest; off < cut; off++ {
+		req.ops = append(req.ops, op{key: logKey(off), del: true})
+		req.add(logKey(off), nil, l.prof.valueThreshold)
+	}
+	if err := l.submit(context.Background(), req); err != nil {
+		return 0, err
+	}
+	l.moveCursors(cut)
+	return freed, nil
+}
+
+// findCut walks keys from the oldest and returns the first offset, the new
+// first offset per plan and the bytes below it.
+func (l *Log) findCut(p retentionPlan) (first, cut uint64, freed int64, err error) {
+	first, _ = l.bounds()
+	cut = first
+	err = l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+		defer it.Close()
+		for it.Seek(logKey(first)); it.Valid(); it.Next() {
+			off, ok := keyOffset(it.Item().Key())
+			if !ok || (off >= p.cut && (freed >= p.freeBytes || off >= p.limit)) {
+				break
+			}
+			freed += it.Item().EstimatedSize()
+			cut = off + 1
+		}
+		return nil
+	})
+	return first, max(cut, p.cut), freed, err
+}
+
+// blockBits is log2 of the records in one droppable block: offsets sharing
+// their top 7 bytes share a Badger key prefix.
+const blockBits = 8
+
+// blockPrefixes returns the key prefixes of the whole blocks inside
+// [first, cut) and the offset from which the remainder below cut (not a
+// whole block) needs tombstones. Records in [first, start of the first
+// whole block) were deleted earlier or get covered by that block's prefix
+// later, so they are left alone.
+func blockPrefixes(first, cut uint64) (prefixes [][]byte, rest uint64) {
+	b := first >> blockBits
+	for ; (b+1)<<blockBits <= cut; b++ {
+		k := logKey(b << blockBits)
+		prefixes = append(prefixes, k[:9-blockBits/8])
+	}
+	return prefixes, max(b<<blockBits, first)
 }
 
 // moveCursors moves cursors below first up to it and counts their losses.
@@ -196,14 +225,15 @@ func (l *Log) moveCursors(first uint64) {
 	}
 }
 
-// reclaim asks Badger to give deleted space back: value-log GC for values
-// stored outside the LSM tree.
+// reclaim runs value-log GC for values stored outside the LSM tree (64 KiB
+// and more); DropPrefix has already freed the LSM tree's space.
 func (l *Log) reclaim() {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {
 		return
 	}
+	l.reclaimPending = false
 	for l.db.RunValueLogGC(0.5) == nil {
 	}
 }

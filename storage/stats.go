@@ -14,6 +14,7 @@ type Stats struct {
 	MeanBatch   float64 // records per group commit
 	Full        bool    // the latest append attempt was refused with ErrFull
 	FullErrors  uint64  // group commits that refused appends with ErrFull
+	DropPrefix  uint64  // Badger DropPrefix calls retention made to free space
 	Dropped     uint64  // records retention dropped before some cursor passed them
 	Cursors     map[string]CursorStats
 }
@@ -31,7 +32,7 @@ func (l *Log) Stats() Stats {
 	s := Stats{
 		DiskBytes: diskBytes(l.dir),
 		Appends:   l.st.appends.Load(), Appended: l.st.records.Load(),
-		Syncs: l.st.syncs.Load(), Batches: l.st.batches.Load(), FullErrors: l.st.fullErrors.Load(),
+		Syncs: l.st.syncs.Load(), Batches: l.st.batches.Load(), FullErrors: l.st.fullErrors.Load(), DropPrefix: l.st.dropPrefixes.Load(),
 	}
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Appended) / float64(s.Batches)

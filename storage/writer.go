@@ -24,6 +24,7 @@ type request struct {
 	// published first offset move there and dropBytes leave the byte count.
 	setFirst  uint64
 	dropBytes int64
+	drop      [][]byte // key prefixes to DropPrefix after the transaction
 
 	first uint64
 	err   error
@@ -164,7 +165,7 @@ func (w *writer) run() {
 				if !ok {
 					break gather // the next receive sees the closed channel again
 				}
-				if size+r.size > w.maxSize || count+r.count > w.maxCount {
+				if size+r.size > w.maxSize || count+r.count > w.maxCount || r.drop != nil || first.drop != nil {
 					carry = r
 					break gather
 				}
@@ -241,6 +242,13 @@ func (w *writer) commit(group []*request) {
 	cursors := w.cursorOps(txn, &err)
 	if err == nil {
 		err = txn.Commit()
+	}
+	for _, r := range group {
+		if err == nil && len(r.drop) > 0 {
+			if err = l.db.DropPrefix(r.drop...); err == nil {
+				l.st.dropPrefixes.Add(1)
+			}
+		}
 	}
 	if err == nil && needSync && l.opts.Durability == DurabilityFsync {
 		if err = l.db.Sync(); err == nil {

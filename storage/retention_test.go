@@ -1,0 +1,145 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func TestPlanRetention(t *testing.T) {
+	base := retentionInput{first: 100, next: 200, logical: 1000, ageCut: 100, minCursor: 200, policy: DropOldest}
+	tests := []struct {
+		name string
+		mod  func(*retentionInput)
+		want retentionPlan
+	}{
+		{"unbounded keeps all", func(in *retentionInput) {}, retentionPlan{cut: 100, limit: 200}},
+		{"age cuts", func(in *retentionInput) { in.ageCut = 150 }, retentionPlan{cut: 150, limit: 200}},
+		{"age passes lagging cursor under drop-oldest", func(in *retentionInput) {
+			in.ageCut, in.minCursor, in.hasCursors = 150, 120, true
+		}, retentionPlan{cut: 150, limit: 200}},
+		{"age held by cursor under reject-new", func(in *retentionInput) {
+			in.ageCut, in.minCursor, in.hasCursors, in.policy = 150, 120, true, RejectNew
+		}, retentionPlan{cut: 120, limit: 200}},
+		{"bytes over budget frees to low water", func(in *retentionInput) { in.budget = 500 }, retentionPlan{cut: 100, limit: 200, freeBytes: 550}},
+		{"bytes under reject-new limited to cursor", func(in *retentionInput) {
+			in.budget, in.minCursor, in.hasCursors, in.policy = 500, 130, true, RejectNew
+		}, retentionPlan{cut: 100, limit: 130, freeBytes: 550}},
+		{"reject-new without cursors behaves like drop-oldest", func(in *retentionInput) {
+			in.budget, in.policy = 500, RejectNew
+		}, retentionPlan{cut: 100, limit: 200, freeBytes: 550}},
+		{"delete consumed", func(in *retentionInput) {
+			in.deleteConsumed, in.minCursor, in.hasCursors = true, 180, true
+		}, retentionPlan{cut: 180, limit: 200}},
+		{"delete consumed needs a cursor", func(in *retentionInput) { in.deleteConsumed = true }, retentionPlan{cut: 100, limit: 200}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base
+			tc.mod(&in)
+			if got := planRetention(in); got != tc.want {
+				t.Fatalf("plan = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetentionMaxAge(t *testing.T) {
+	l := openTest(t, "", func(o *Options) { o.MaxAge = 100 * time.Millisecond; o.RetentionInterval = 20 * time.Millisecond })
+	appendN(t, l, 0, 100)
+	if err := l.Commit("slow", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return l.FirstOffset() == 101 }, "old records not deleted: first %d", l.FirstOffset())
+	st := l.Stats()
+	if st.Records != 0 || st.Cursors["slow"].Dropped != 100 || st.Cursors["slow"].Next != 101 || st.Dropped != 100 {
+		t.Fatalf("stats after age drop: %+v", st)
+	}
+	if recs, err := l.Read(context.Background(), 1, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("Read after drop = %d records, %v", len(recs), err)
+	}
+	offs := appendN(t, l, 0, 1)
+	if offs[0] != 101 {
+		t.Fatalf("offset after emptying = %d, want 101", offs[0])
+	}
+}
+
+// TestRetentionMaxBytes appends well past max_bytes and checks, by measuring
+// the directory, that bytes on disk fall back under max_bytes.
+func TestRetentionMaxBytes(t *testing.T) {
+	const maxBytes = 32 << 20
+	l := openTest(t, "", func(o *Options) { o.MaxBytes = maxBytes; o.RetentionInterval = 50 * time.Millisecond })
+	if err := l.Commit("lagging", 1); err != nil {
+		t.Fatal(err)
+	}
+	peak := int64(0)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 160; i++ { // 160 x 400 x 1 KB of incompressible payload = 2 x max_bytes
+		recs := make([]Record, 400)
+		for j := range recs {
+			recs[j] = Record{Topic: "t", Payload: make([]byte, 1000)}
+			for k := range recs[j].Payload {
+				recs[j].Payload[k] = byte(rnd.Uint32())
+			}
+		}
+		if _, err := l.Append(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, l.Stats().DiskBytes)
+	}
+	var st Stats
+	deadline := time.Now().Add(60 * time.Second)
+	for st = l.Stats(); st.DiskBytes >= maxBytes; st = l.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("disk bytes stay above max_bytes: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("max_bytes %d, peak disk %d, settled disk %d, stored bytes %d, records %d, dropped %d",
+		maxBytes, peak, st.DiskBytes, st.Bytes, st.Records, st.Dropped)
+	if st.Dropped == 0 || st.Cursors["lagging"].Dropped == 0 || st.Cursors["lagging"].Next != st.FirstOffset {
+		t.Fatalf("forced drops not counted: %+v", st)
+	}
+	if st.FirstOffset <= 1 {
+		t.Fatal("nothing deleted")
+	}
+}
+
+func TestRetentionRejectNew(t *testing.T) {
+	const maxBytes = 24 << 20
+	l := openTest(t, "", func(o *Options) {
+		o.MaxBytes, o.FullPolicy, o.RetentionInterval = maxBytes, RejectNew, 20*time.Millisecond
+	})
+	if err := l.Commit("bridge", 1); err != nil {
+		t.Fatal(err)
+	}
+	var full error
+	n := 0
+	for ; n < 1000 && full == nil; n++ {
+		recs := make([]Record, 1000)
+		for i := range recs {
+			recs[i] = rec(i)
+		}
+		_, full = l.Append(context.Background(), recs)
+	}
+	if !errors.Is(full, ErrFull) {
+		t.Fatalf("never got ErrFull after %d appends: %v", n, full)
+	}
+	st := l.Stats()
+	if !st.Full || st.FirstOffset != 1 || st.Dropped != 0 {
+		t.Fatalf("reject-new dropped or not full: %+v", st)
+	}
+	// The cursor moves on: retention frees space and appends work again.
+	if err := l.Commit("bridge", l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool {
+		_, err := l.Append(context.Background(), []Record{rec(0)})
+		return err == nil
+	}, "appends still refused after the cursor caught up")
+	if l.FirstOffset() == 1 {
+		t.Fatal("consumed records were not deleted")
+	}
+}
