@@ -15,9 +15,15 @@ import (
 
 func openLog(t testing.TB, dir string) *storage.Log {
 	t.Helper()
+	return openLogWith(t, dir, func(*storage.Options) {})
+}
+
+func openLogWith(t testing.TB, dir string, mutate func(*storage.Options)) *storage.Log {
+	t.Helper()
 	o := storage.DefaultOptions()
 	o.Durability = storage.DurabilityNone
 	o.NodeID = "gw1"
+	mutate(&o)
 	lg, err := storage.Open(dir, o)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/outpost-edge/outpost/bridge/internal/upstreamtest"
 	"github.com/outpost-edge/outpost/bridge/kafkasink"
 	"github.com/outpost-edge/outpost/bridge/mqttsink"
+	"github.com/outpost-edge/outpost/storage"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -43,7 +44,8 @@ func runOutage(t *testing.T, rig outageRig) {
 		t.Skip("outage soak: skipped with -short")
 	}
 	dir := t.TempDir()
-	lg := openLog(t, dir)
+	retention := func(o *storage.Options) { o.DeleteConsumed, o.RetentionInterval = true, 100*time.Millisecond }
+	lg := openLogWith(t, dir, retention)
 	appendN(t, lg, 1000, publishers...)
 	b := newBridge(t, lg, rig.newSink(t), rig.opts)
 	stop := running(t, b)
@@ -55,7 +57,7 @@ func runOutage(t *testing.T, rig outageRig) {
 	if err := lg.Close(); err != nil {
 		t.Fatal(err)
 	}
-	lg = openLog(t, dir)
+	lg = openLogWith(t, dir, retention)
 	defer lg.Close()
 	b = newBridge(t, lg, rig.newSink(t), rig.opts)
 	stop = running(t, b)
@@ -81,6 +83,8 @@ func runOutage(t *testing.T, rig outageRig) {
 	if st.Lag != 0 {
 		t.Fatalf("lag %d after drain", st.Lag)
 	}
+	// Everything is forwarded: retention (delete_consumed) shrinks the log.
+	upstreamtest.Eventually(t, 20*time.Second, "log emptied by retention", func() bool { return lg.Stats().Records == 0 })
 }
 
 // verifyDelivery checks that offsets 1..total all arrived and that, per
