@@ -134,16 +134,18 @@ func (c *rule) compileWindows(windows []string, buckets int) error {
 		w := winRef{label: label, span: span, count: count}
 		if span > 0 {
 			w.i = len(c.tspecs)
-			sp := newTimeSpec(span, buckets, c.layout)
-			sp.off = c.slabSize
-			c.slabSize += sp.size()
-			c.tspecs = append(c.tspecs, sp)
+			c.tspecs = append(c.tspecs, newTimeSpec(span, buckets, c.layout))
 			c.longest = max(c.longest, span)
 		} else {
 			w.i = len(c.counts)
 			c.counts = append(c.counts, count)
 		}
 		c.windows = append(c.windows, w)
+	}
+	c.slabSize = len(c.tspecs) // the heads, then the rings
+	for i := range c.tspecs {
+		c.tspecs[i].headAt, c.tspecs[i].off = i, c.slabSize
+		c.slabSize += c.tspecs[i].ringSize()
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ type series struct {
 	topic string   // topic of the newest sample
 	last  sample   // newest sample by time (later arrival wins a tie)
 	dirty bool     // count windows changed since the last emit
-	slab  []uint64 // the time windows, each at its timeSpec.off
+	slab  []uint64 // the time windows: heads, then rings (see timeWindow)
 	cw    []countWindow
 }
 
@@ -76,7 +76,7 @@ func (r *rule) newSeries(key string) *series {
 	s := &series{key: key, last: sample{t: emptyTime}}
 	s.slab = make([]uint64, r.slabSize)
 	for i := range r.tspecs {
-		r.tspecs[i].window(s.slab)[0] = emptyHeadWord
+		s.slab[r.tspecs[i].headAt] = emptyHeadWord
 	}
 	if len(r.counts) > 0 {
 		s.cw = make([]countWindow, len(r.counts))

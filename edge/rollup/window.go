@@ -62,12 +62,13 @@ func newLayout(fns []fn) layout {
 
 // timeSpec is one time window of a rule, shared by all its series.
 type timeSpec struct {
-	span  time.Duration
-	width int64 // bucket width, ns
-	n     int64 // buckets
-	unit  int64 // resolution of a bucket's first-sample time: a power of 10 ns
-	l     layout
-	off   int // where the window starts in a series' slab
+	span   time.Duration
+	width  int64 // bucket width, ns
+	n      int64 // buckets
+	unit   int64 // resolution of a bucket's first-sample time: a power of 10 ns
+	l      layout
+	off    int // where the window's ring starts in a series' slab
+	headAt int // where its head is in a series' slab
 }
 
 func newTimeSpec(span time.Duration, buckets int, l layout) timeSpec {
@@ -86,20 +87,24 @@ const emptyHead = math.MinInt64 / 4
 var emptyHeadWord = func() uint64 { h := int64(emptyHead); return uint64(h) }()
 
 // timeWindow is one series' ring of buckets for one time window, a view of
-// the series' slab: word 0 is head, the newest bucket index the window has
-// seen; bucket index b (time / width) lives in slot b mod n, at word
-// 1 + slot*stride, while head-n < b <= head. A bucket is cleared by zeroing
-// its header; the other words are written by its first sample.
-type timeWindow []uint64
+// the series' slab (the heads of all its time windows first, in one cache
+// line, then the rings). head is the newest bucket index the window has
+// seen; bucket index b (time / width) lives in ring slot b mod n, at word
+// slot*stride, while head-n < b <= head. A bucket is cleared by zeroing its
+// header; the other words are written by its first sample.
+type timeWindow struct {
+	headp *uint64
+	ring  []uint64
+}
 
-func (w timeWindow) head() int64 { return int64(w[0]) }
+func (w timeWindow) head() int64 { return int64(*w.headp) }
 
-// size is the number of words of the window in a series' slab.
-func (sp *timeSpec) size() int { return 1 + int(sp.n)*sp.l.stride }
+// ringSize is the number of words of the window's ring.
+func (sp *timeSpec) ringSize() int { return int(sp.n) * sp.l.stride }
 
 // window returns the view of the window in a series' slab.
 func (sp *timeSpec) window(slab []uint64) timeWindow {
-	return timeWindow(slab[sp.off : sp.off+sp.size()])
+	return timeWindow{headp: &slab[sp.headAt], ring: slab[sp.off : sp.off+sp.ringSize()]}
 }
 
 func floorDiv(a, b int64) int64 {
@@ -120,8 +125,8 @@ func (sp *timeSpec) slot(b int64) int {
 }
 
 func (w timeWindow) bucket(sp *timeSpec, b int64) []uint64 {
-	i := 1 + sp.slot(b)*sp.l.stride
-	return w[i : i+sp.l.stride : i+sp.l.stride]
+	i := sp.slot(b) * sp.l.stride
+	return w.ring[i : i+sp.l.stride : i+sp.l.stride]
 }
 
 // advance moves head forward to b, clearing the buckets it passes.
@@ -133,12 +138,12 @@ func (w timeWindow) advance(sp *timeSpec, b int64) {
 	n, stride := int(sp.n), sp.l.stride
 	slot := sp.slot(from)
 	for range b - from + 1 {
-		w[1+slot*stride] = 0
+		w.ring[slot*stride] = 0
 		if slot++; slot == n {
 			slot = 0
 		}
 	}
-	w[0] = uint64(b)
+	*w.headp = uint64(b)
 }
 
 // add puts sample (ns, v) in its bucket. It returns false, changing
@@ -185,9 +190,13 @@ func (w timeWindow) add(sp *timeSpec, ns int64, v float64) bool {
 		c[l.m2] = math.Float64bits(math.Float64frombits(c[l.m2]) + (v-mOld)*(v-mNew))
 	}
 	c[1] = math.Float64bits(sum + v)
-	if l.min != 0 {
-		c[l.min] = math.Float64bits(math.Min(math.Float64frombits(c[l.min]), v))
-		c[l.min+1] = math.Float64bits(math.Max(math.Float64frombits(c[l.min+1]), v))
+	if l.min != 0 { // plain compares: values are finite
+		if v < math.Float64frombits(c[l.min]) {
+			c[l.min] = math.Float64bits(v)
+		}
+		if v > math.Float64frombits(c[l.min+1]) {
+			c[l.min+1] = math.Float64bits(v)
+		}
 	}
 	first := c[0] & math.MaxUint32
 	if off < first {
