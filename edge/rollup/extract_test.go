@@ -180,6 +180,7 @@ func FuzzRule(f *testing.F) {
 	f.Add("t", "s/+/temp", "data.temp", "{topic}", "5m", "last 20", "avg", "rate", "rollup/{name}/{series}/{window}", "on_update", 15)
 	f.Add("a", "#", "", "all", "1s", "1h", "stddev", "min", "{series}", "10s", 2)
 	f.Add("b", "x/#", "v", "{name}/{topic}", "last 1", "90s", "last", "sum", "{window}/{topic}", "1m", 1000)
+	f.Add("c", "#", "", "", "+5m", "last 2", "avg", "max", "", "on_update", 0)
 	f.Fuzz(func(t *testing.T, name, filter, field, series, w1, w2, f1, f2, output, emit string, buckets int) {
 		r := Rule{Name: name, Filter: filter, Field: field, Series: series, Windows: []string{w1, w2},
 			Functions: []string{f1, f2}, Output: output, Emit: emit, Buckets: buckets}
@@ -196,6 +197,9 @@ func FuzzRule(f *testing.F) {
 			outs := e.Observe(topic, payload, at)
 			outs = append(outs, e.Tick(at)...)
 			for _, o := range outs {
+				if o.Topic == "" || strings.ContainsAny(o.Topic, "+#\x00") {
+					t.Fatalf("invalid output topic %q", o.Topic)
+				}
 				if !json.Valid(o.Payload) {
 					t.Fatalf("invalid JSON %q", o.Payload)
 				}

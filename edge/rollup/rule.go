@@ -151,7 +151,7 @@ func parseWindow(s string) (label string, span time.Duration, count int, err err
 		return "last" + strconv.Itoa(n), 0, n, nil
 	}
 	d, perr := time.ParseDuration(s)
-	if perr != nil {
+	if perr != nil || strings.ContainsAny(s, "+-") {
 		return "", 0, 0, fmt.Errorf("%q is neither a duration (e.g. 1m, 5m, 15m) nor a count window (e.g. last 20)", s)
 	}
 	if d < MinTimeWindow || d > MaxTimeWindow {

@@ -32,6 +32,7 @@ func TestBadRules(t *testing.T) {
 		{"dollar output", func(r *Rule) { r.Output = "$SYS/{series}" }, "rollups[1].output", "'$'"},
 		{"no windows", func(r *Rule) { r.Windows = nil }, "rollups[1].windows", "at least one"},
 		{"bad window", func(r *Rule) { r.Windows = []string{"1m", "5x"} }, "rollups[1].windows[1]", `"5x" is neither a duration`},
+		{"signed window", func(r *Rule) { r.Windows = []string{"+5m"} }, "rollups[1].windows[0]", "neither a duration"},
 		{"window too short", func(r *Rule) { r.Windows = []string{"10ms"} }, "rollups[1].windows[0]", "1s"},
 		{"window too long", func(r *Rule) { r.Windows = []string{"200h"} }, "rollups[1].windows[0]", "168h"},
 		{"count zero", func(r *Rule) { r.Windows = []string{"last 0"} }, "rollups[1].windows[0]", "last N"},
