@@ -126,19 +126,17 @@ func (e *Engine) observe(topic string, payload []byte, t time.Time, emit bool) [
 	var out []Output
 	checked := false
 	for _, r := range e.rules {
-		// A topic that already keys a series matched the filter and is not
-		// an output: skip both checks (the common case).
+		if !r.filter.match(topic) {
+			continue
+		}
+		// A topic that already keys a series is not an output (the common
+		// case): skip the check.
 		s := r.known(topic)
-		if s == nil {
-			if !r.filter.match(topic) {
-				continue
+		if s == nil && !checked {
+			if e.isOutput(topic) {
+				return nil
 			}
-			if !checked {
-				if e.isOutput(topic) {
-					return nil
-				}
-				checked = true
-			}
+			checked = true
 		}
 		out = r.observe(s, topic, payload, t.UnixNano(), emit, out)
 	}
