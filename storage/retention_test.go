@@ -75,14 +75,13 @@ func TestRetentionMaxBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	peak := int64(0)
-	rnd := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 160; i++ { // 160 x 400 x 1 KB of incompressible payload = 2 x max_bytes
+	noise := make([]byte, 1<<20) // random, so Snappy cannot shrink the records
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(noise)
+	for i := 0; i < 160; i++ { // 160 x 400 x 1 KB = 2 x max_bytes
 		recs := make([]Record, 400)
 		for j := range recs {
-			recs[j] = Record{Topic: "t", Payload: make([]byte, 1000)}
-			for k := range recs[j].Payload {
-				recs[j].Payload[k] = byte(rnd.Uint32())
-			}
+			at := (i*400 + j) * 997 % (len(noise) - 1000)
+			recs[j] = Record{Topic: "t", Payload: noise[at : at+1000]}
 		}
 		if _, err := l.Append(context.Background(), recs); err != nil {
 			t.Fatal(err)
