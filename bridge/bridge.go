@@ -62,6 +62,13 @@ func New(lg *storage.Log, sink Sink, opts Options) (*Bridge, error) {
 	}
 	m, _ := NewMapping(opts.Rules)
 	opts.Rules = append([]Rule(nil), opts.Rules...)
+	// Register the cursor at once, so retention keeps what this bridge has
+	// not sent even before Run first connects.
+	if _, ok := lg.Cursor(CursorName(opts.Name)); !ok {
+		if err := lg.Commit(CursorName(opts.Name), lg.FirstOffset()); err != nil {
+			return nil, fmt.Errorf("bridge %s: register cursor: %w", opts.Name, err)
+		}
+	}
 	return &Bridge{
 		opts: opts, lg: lg, sink: sink, mapping: m,
 		log:     opts.Logger.With().Str("component", "bridge").Str("bridge", opts.Name).Logger(),

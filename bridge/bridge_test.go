@@ -136,6 +136,16 @@ func TestBridgeForwardsMappedRecordsInOrder(t *testing.T) {
 	}
 }
 
+func TestNewRegistersCursorForRetention(t *testing.T) {
+	lg := openLog(t, t.TempDir())
+	defer lg.Close()
+	appendN(t, lg, 10, "s/a")
+	newBridge(t, lg, newFakeSink(), testOptions("up"))
+	if c, ok := lg.Cursor(bridge.CursorName("up")); !ok || c != lg.FirstOffset() {
+		t.Fatalf("cursor %d %v, want registered at the first offset %d", c, ok, lg.FirstOffset())
+	}
+}
+
 func TestBridgeResumesFromCursorAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	lg := openLog(t, dir)

@@ -113,9 +113,14 @@ func (e *epoch) run(ctx context.Context) error {
 }
 
 // send maps and hands to the sink as much of the backlog as the window
-// allows, after the rate limiter's wait.
+// allows, after the rate limiter's wait. Under a rate limit a batch carries
+// at most a quarter second of the rate (at least one record), so the wait,
+// during which acks are not processed, stays far below the stall timeout.
 func (e *epoch) send(ctx context.Context) error {
 	n := min(e.b.opts.Window-e.win.inflight, len(e.backlog))
+	if e.rate != nil {
+		n = rateBatch(e.backlog[:n], e.b.opts.RateLimit/4)
+	}
 	batch := e.backlog[:n]
 	e.backlog = e.backlog[n:]
 	msgs := make([]Message, 0, n)
@@ -153,6 +158,19 @@ func (e *epoch) send(ctx context.Context) error {
 	e.stall.observe(time.Now(), false, e.win.inflight)
 	e.b.sink.Send(ctx, msgs, e.ack)
 	return nil
+}
+
+// rateBatch is how many of recs fit in budget payload bytes (at least 1).
+func rateBatch(recs []storage.Record, budget int64) int {
+	n, sum := 0, int64(0)
+	for n < len(recs) {
+		sum += int64(len(recs[n].Payload))
+		if n > 0 && sum > budget {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // addToWindow adds off; a gap (records retention removed before we read

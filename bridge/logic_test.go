@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpost-edge/outpost/storage"
 )
 
 func TestWindow(t *testing.T) {
@@ -161,5 +163,31 @@ func TestOptionsValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want error naming %q", err, tt.field)
 			}
 		})
+	}
+}
+
+func TestRateBatch(t *testing.T) {
+	recs := func(sizes ...int) []storage.Record {
+		out := make([]storage.Record, len(sizes))
+		for i, s := range sizes {
+			out[i].Payload = make([]byte, s)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		recs   []storage.Record
+		budget int64
+		want   int
+	}{
+		{"all fit", recs(10, 10, 10), 30, 3},
+		{"budget cuts", recs(10, 10, 10), 25, 2},
+		{"one oversize record still goes", recs(100, 1), 10, 1},
+		{"empty", nil, 10, 0},
+	}
+	for _, tt := range tests {
+		if got := rateBatch(tt.recs, tt.budget); got != tt.want {
+			t.Errorf("%s: rateBatch = %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }

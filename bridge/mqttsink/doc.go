@@ -3,7 +3,8 @@
 // the local broker (downlink).
 //
 // Uplink: every message is published at QoS max(message QoS, MinQoS) (1 by
-// default) with the record id in user property "outpost-id" =
+// default), capped at the server's maximum QoS (retain dropped when the
+// server has no retained messages), with the record id in user property "outpost-id" =
 // "<origin>:<offset>"; the record's MQTT 5 properties travel too. Messages
 // are written to the connection in Send order with up to the bridge's window
 // awaiting PUBACK. The session is clean start false with a session expiry,

@@ -74,7 +74,11 @@ func (s *Sink) publishPacket(m *bridge.Message) *paho.Publish {
 		props.User = append(props.User, paho.UserProperty{Key: u.Key, Value: u.Value})
 	}
 	props.User = append(props.User, paho.UserProperty{Key: "outpost-id", Value: m.ID()})
-	return &paho.Publish{QoS: max(m.QoS, s.opts.MinQoS), Retain: m.Retain, Topic: m.Topic, Payload: rec.Payload, Properties: props}
+	// Clamp to what the server supports rather than have paho refuse the
+	// message (it would be dead-lettered): QoS to the server's maximum,
+	// retain off when the server has no retained messages.
+	qos := min(max(m.QoS, s.opts.MinQoS), s.maxQoS)
+	return &paho.Publish{QoS: qos, Retain: m.Retain && !s.noRetain, Topic: m.Topic, Payload: rec.Payload, Properties: props}
 }
 
 // packetSize is an upper estimate of the encoded PUBLISH size.

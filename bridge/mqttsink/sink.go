@@ -36,7 +36,9 @@ type Sink struct {
 	conn      *capConn
 	connCtx   context.Context
 	cancel    context.CancelFunc
-	maxServer int // server's maximum packet size; 0 = unknown
+	maxServer int  // server's maximum packet size; 0 = unknown
+	maxQoS    byte // server's maximum QoS (AWS IoT Core: 1)
+	noRetain  bool // the server does not support retained messages
 	// pubs tracks the publish goroutines of the current connection.
 	pubs sync.WaitGroup
 
@@ -98,9 +100,15 @@ func (s *Sink) Connect(ctx context.Context) error {
 		_ = raw.Close()
 		return fmt.Errorf("mqttsink: connect %s: %w", s.opts.Address, err)
 	}
-	s.cli, s.maxServer = cli, 0
-	if ca.Properties != nil && ca.Properties.MaximumPacketSize != nil {
-		s.maxServer = int(*ca.Properties.MaximumPacketSize)
+	s.cli, s.maxServer, s.maxQoS, s.noRetain = cli, 0, 2, false
+	if p := ca.Properties; p != nil {
+		if p.MaximumPacketSize != nil {
+			s.maxServer = int(*p.MaximumPacketSize)
+		}
+		if p.MaximumQoS != nil {
+			s.maxQoS = *p.MaximumQoS
+		}
+		s.noRetain = !p.RetainAvailable
 	}
 	if err := s.subscribe(ctx); err != nil {
 		_ = s.Disconnect()

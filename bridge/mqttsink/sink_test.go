@@ -101,6 +101,20 @@ func TestSinkRejectsLargerThanServerMaximum(t *testing.T) {
 	}
 }
 
+func TestSinkClampsQoSToServerMaximum(t *testing.T) {
+	m := upstreamtest.StartMosquitto(t, "max_qos 1")
+	sub := upstreamtest.Subscribe(t, m.Addr, "verify", "cloud/#")
+	s := newSink(t, m.Addr, nil)
+	res := upstreamtest.NewResults()
+	msgs := messages(1, 1)
+	msgs[0].QoS = 2
+	s.Send(context.Background(), msgs, res.Ack)
+	upstreamtest.Eventually(t, 10*time.Second, "delivery", func() bool { return sub.Len() == 1 })
+	if r := res.Get(1); r.Outcome != bridge.Acked {
+		t.Fatalf("QoS 2 message on a QoS 1 server: %v %v, want acked at QoS 1", r.Outcome, r.Err)
+	}
+}
+
 func TestSinkDownlinkInjectsLocally(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t)
 	type injected struct {
