@@ -115,6 +115,48 @@ func TestSinkClampsQoSToServerMaximum(t *testing.T) {
 	}
 }
 
+// TestSinkMutualTLS connects to a mosquitto listener that requires a client
+// certificate (as AWS IoT Core does): without one the handshake fails.
+func TestSinkMutualTLS(t *testing.T) {
+	c := upstreamtest.MakeCerts(t, t.TempDir())
+	m := upstreamtest.StartMosquitto(t, "cafile "+c.CA, "certfile "+c.ServerCert, "keyfile "+c.ServerKey, "require_certificate true")
+	tests := []struct {
+		name string
+		tls  bridge.TLSOptions
+		ok   bool
+	}{
+		{"client certificate", bridge.TLSOptions{Enable: true, CAFile: c.CA, CertFile: c.ClientCert, KeyFile: c.ClientKey}, true},
+		{"no client certificate", bridge.TLSOptions{Enable: true, CAFile: c.CA}, false},
+		{"untrusted server", bridge.TLSOptions{Enable: true, CertFile: c.ClientCert, KeyFile: c.ClientKey}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Address, o.ClientID, o.TLS = m.Addr, "tls-"+tt.name, tt.tls
+			s, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err = s.Connect(ctx)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Connect: %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil {
+				return
+			}
+			defer s.Disconnect()
+			res := upstreamtest.NewResults()
+			s.Send(context.Background(), messages(1, 3), res.Ack)
+			upstreamtest.Eventually(t, 10*time.Second, "acks over TLS", func() bool { return res.Len() == 3 })
+			if r := res.Get(3); r.Outcome != bridge.Acked {
+				t.Fatalf("%v %v", r.Outcome, r.Err)
+			}
+		})
+	}
+}
+
 func TestSinkDownlinkInjectsLocally(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t)
 	type injected struct {
