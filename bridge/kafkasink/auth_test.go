@@ -52,16 +52,9 @@ func TestSinkSASL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			err = s.Connect(ctx)
-			if (err == nil) != tt.ok {
-				t.Fatalf("Connect: %v, want ok=%v", err, tt.ok)
-			}
-			if err != nil {
+			if !upstreamtest.Connect(t, s, tt.ok) {
 				return
 			}
-			defer s.Disconnect()
 			res := upstreamtest.NewResults()
 			msgs := messages(1, 2, 10)
 			msgs[1].Topic = "secret"

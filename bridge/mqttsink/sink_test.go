@@ -137,16 +137,9 @@ func TestSinkMutualTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			err = s.Connect(ctx)
-			if (err == nil) != tt.ok {
-				t.Fatalf("Connect: %v, want ok=%v", err, tt.ok)
-			}
-			if err != nil {
+			if !upstreamtest.Connect(t, s, tt.ok) {
 				return
 			}
-			defer s.Disconnect()
 			res := upstreamtest.NewResults()
 			s.Send(context.Background(), messages(1, 3), res.Ack)
 			upstreamtest.Eventually(t, 10*time.Second, "acks over TLS", func() bool { return res.Len() == 3 })

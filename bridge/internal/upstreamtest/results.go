@@ -1,7 +1,10 @@
 package upstreamtest
 
 import (
+	"context"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/outpost-edge/outpost/bridge"
 )
@@ -50,4 +53,21 @@ func (r *Results) All() (map[uint64]bridge.Result, int) {
 		out[k] = v
 	}
 	return out, r.dups
+}
+
+// Connect connects s (5 s limit), fails the test unless the outcome matches
+// wantOK, and reports whether s is connected; a connected s is disconnected
+// at cleanup.
+func Connect(t testing.TB, s bridge.Sink, wantOK bool) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.Connect(ctx)
+	if (err == nil) != wantOK {
+		t.Fatalf("Connect: %v, want ok=%v", err, wantOK)
+	}
+	if err == nil {
+		t.Cleanup(func() { _ = s.Disconnect() })
+	}
+	return err == nil
 }
