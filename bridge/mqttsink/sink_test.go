@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -147,6 +149,26 @@ func TestSinkMutualTLS(t *testing.T) {
 				t.Fatalf("%v %v", r.Outcome, r.Err)
 			}
 		})
+	}
+}
+
+func TestSinkUsernamePassword(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "passwd")
+	if out, err := exec.Command("mosquitto_passwd", "-b", "-c", pw, "gw1", "s3cret").CombinedOutput(); err != nil {
+		t.Skipf("mosquitto_passwd (Debian package mosquitto): %v %s", err, out)
+	}
+	m := upstreamtest.StartMosquitto(t, "allow_anonymous false", "password_file "+pw)
+	for _, tt := range []struct {
+		user, pass string
+		ok         bool
+	}{{"gw1", "s3cret", true}, {"gw1", "wrong", false}, {"", "", false}} {
+		o := DefaultOptions()
+		o.Address, o.ClientID, o.Username, o.Password = m.Addr, "auth-"+tt.pass, tt.user, tt.pass
+		s, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upstreamtest.Connect(t, s, tt.ok)
 	}
 }
 
