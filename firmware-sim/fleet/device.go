@@ -152,6 +152,7 @@ func (d *device) dial(ctx context.Context) {
 	if err != nil {
 		if ctx.Err() == nil {
 			d.f.stats.errors.Add(1)
+			d.f.log.Debug().Err(err).Str("device", d.id).Msg("connect failed")
 			d.retry()
 		}
 		return
@@ -165,6 +166,7 @@ func (d *device) dial(ctx context.Context) {
 	d.backoff.Reset()
 	if err := d.online(ctx, p); err != nil {
 		d.f.stats.errors.Add(1)
+		d.f.log.Debug().Err(err).Str("device", d.id).Msg("announce failed")
 		d.drop()
 		return
 	}

@@ -23,6 +23,17 @@ type bufConn struct {
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// tcpBufConn is bufConn over plain TCP. Embedding *net.TCPConn keeps its
+// vectored write: paho.golang writes each packet as net.Buffers, which goes
+// out as one writev only on a *net.TCPConn; through any other wrapper it
+// becomes several writes that concurrent publishers would interleave.
+type tcpBufConn struct {
+	*net.TCPConn
+	r *bufio.Reader
+}
+
+func (c *tcpBufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
 // dial connects to addr over TCP, optionally TLS, with buffered reads.
 func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration, readBuffer int) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -42,6 +53,11 @@ func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Durati
 	if readBuffer <= 0 {
 		readBuffer = defaultReadBuffer
 	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		return &tcpBufConn{TCPConn: tcp, r: bufio.NewReaderSize(conn, readBuffer)}, nil
+	}
+	// Callers that write from several goroutines must serialise (v5 wraps
+	// TLS connections in packets.NewThreadSafeConn).
 	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer)}, nil
 }
 
