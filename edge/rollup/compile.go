@@ -27,6 +27,10 @@ func compile(r Rule) (*rule, error) {
 	if c.filter, err = parseFilter(r.Filter); err != nil {
 		return nil, bad("filter", "%v", err)
 	}
+	c.prefix, _, _ = strings.Cut(r.Filter, "+")
+	if p, _, hash := strings.Cut(c.prefix, "#"); hash {
+		c.prefix = strings.TrimSuffix(p, "/") // "a/#" also matches "a"
+	}
 	if r.Field != "" {
 		c.path = strings.Split(r.Field, ".")
 		for _, k := range c.path {

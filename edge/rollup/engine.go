@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -126,17 +127,23 @@ func (e *Engine) observe(topic string, payload []byte, t time.Time, emit bool) [
 	var out []Output
 	checked := false
 	for _, r := range e.rules {
-		if !r.filter.match(topic) {
+		if !strings.HasPrefix(topic, r.prefix) {
 			continue
 		}
-		// A topic that already keys a series is not an output (the common
-		// case): skip the check.
+		// A topic that already keys a series matched the filter and is not
+		// an output: skip both checks (the common case, and measurably
+		// faster than matching first).
 		s := r.known(topic)
-		if s == nil && !checked {
-			if e.isOutput(topic) {
-				return nil
+		if s == nil {
+			if !r.filter.match(topic) {
+				continue
 			}
-			checked = true
+			if !checked {
+				if e.isOutput(topic) {
+					return nil
+				}
+				checked = true
+			}
 		}
 		out = r.observe(s, topic, payload, t.UnixNano(), emit, out)
 	}

@@ -143,6 +143,14 @@ func TestFilterMatch(t *testing.T) {
 		if got := f.match(tc.topic); got != tc.want {
 			t.Errorf("%q matches %q = %v, want %v", tc.filter, tc.topic, got, tc.want)
 		}
+		// The engine's own shortcuts (filter prefix, known series) agree.
+		e := mustNew(t, Rule{Name: "r", Filter: tc.filter, Windows: []string{"last 1"}, Output: "out/{window}"})
+		for range 2 {
+			e.Observe(tc.topic, []byte("1"), epoch)
+		}
+		if got := e.Stats().Samples; e.Matches(tc.topic) != tc.want || (got == 2) != tc.want {
+			t.Errorf("engine with filter %q: Matches(%q) = %v, %d samples; want %v", tc.filter, tc.topic, e.Matches(tc.topic), got, tc.want)
+		}
 	}
 }
 
