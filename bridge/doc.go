@@ -20,7 +20,11 @@
 // retryable failure tears the connection down and resends from the first
 // record not done, so duplicates upstream are bounded by the window in flight
 // at the failure; every message carries its record id (origin, offset) so the
-// receiver can drop them.
+// receiver can drop them. The last delivery of each record is always in log
+// order, but when one message fails while later ones were acknowledged (an
+// MQTT PUBACK timeout) the later ones arrive once before the resent tail: a
+// receiver deduplicating with a strict per-origin high-water mark would drop
+// the failed record; it should remember the ids of the last window instead.
 //
 // Concurrency: Run is called once per Bridge and owns every goroutine it
 // starts; Stats, DeadLetters, Resend and Replay may be called concurrently
