@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		os.Exit(crashChild(dir, Durability(os.Getenv(crashModeEnv))))
 	}
+	if p := os.Getenv(rssProfileEnv); p != "" {
+		os.Exit(rssChild(p))
+	}
 	os.Exit(m.Run())
 }
 

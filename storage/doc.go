@@ -60,5 +60,33 @@
 //
 // # Profiles and memory (measured)
 //
-// RSS_PLACEHOLDER
+// Options.Profile sizes Badger. Peak RSS measured by TestProfileRSS
+// (STORAGE_RSS=1; 1M 100-byte records appended by 64 appenders in batch
+// mode, then read back by one Reader; x86-64, Go 1.26, default GOGC):
+//
+//	pi     4 MiB memtables x2, 1 MiB tables, 8 MiB block + 4 MiB index cache,
+//	       16 MiB value-log files, values >= 64 KiB in the value log.
+//	       Peak RSS 165 MiB (anon 121 MiB, mapped files 44 MiB).
+//	large  64 MiB memtables x3, 8 MiB tables, 128 MiB block + 64 MiB index
+//	       cache, 256 MiB value-log files, values >= 1 MiB in the value log.
+//	       Peak RSS 795 MiB (anon 748 MiB, mapped files 46 MiB). For gateways
+//	       with 4 GB of RAM or more.
+//
+// Most of pi's anonymous memory is Go heap churn under that load; a
+// GOMEMLIMIT set by the binary bounds it further. Mapped file pages are
+// reclaimable by the kernel.
+//
+// # Retention
+//
+// Retention runs every retention_interval on its own goroutine (decisions in
+// the pure planRetention). max_bytes bounds the directory: the records'
+// budget is max_bytes minus the profile's Badger overhead, and retention
+// trims to 90% of it. Deleted offsets are removed with Badger DropPrefix on
+// whole blocks of 256 offsets (tombstones for the unaligned rest), which
+// really frees the space (TestRetentionMaxBytes measures the directory);
+// DropPrefix briefly blocks writes and flushes the memtable. Registered
+// cursors hold retention back; when a bound forces deletion past a cursor,
+// drop-oldest moves the cursor and counts the drop (Stats.Cursors[].Dropped,
+// logged once per episode), reject-new refuses appends with ErrFull instead
+// (max_age never rejects: under reject-new it waits for the cursors).
 package storage

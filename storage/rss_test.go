@@ -1,0 +1,85 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+const rssProfileEnv = "STORAGE_RSS_PROFILE"
+
+// TestProfileRSS measures the peak RSS of each profile in a child process:
+// 1M 100-byte records appended by 64 appenders (batch mode), then read back
+// by one Reader. Set STORAGE_RSS=1 to run it (about a minute); the figures
+// go in doc.go.
+func TestProfileRSS(t *testing.T) {
+	if os.Getenv("STORAGE_RSS") == "" {
+		t.Skip("set STORAGE_RSS=1 to measure the RSS of each profile")
+	}
+	for _, p := range []string{ProfilePi, ProfileLarge} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), rssProfileEnv+"="+p, "STORAGE_RSS_DIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v %s", p, err, out)
+		}
+		t.Logf("profile %s: %s", p, strings.TrimSpace(string(out)))
+	}
+}
+
+func rssChild(profile string) int {
+	o := testOptions(func(o *Options) { o.Profile, o.Durability = profile, DurabilityBatch })
+	l, err := Open(os.Getenv("STORAGE_RSS_DIR"), o)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	const n, per = 1_000_000, 100
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for start := int(next.Add(per)) - per; start < n; start = int(next.Add(per)) - per {
+				recs := make([]Record, per)
+				for j := range recs {
+					recs[j] = benchRecord(start + j)
+				}
+				if _, err := l.Append(context.Background(), recs); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	afterWrite := procStatus("VmRSS")
+	r := l.NewReader(1)
+	for got := 0; got < n; {
+		recs, err := r.Next(context.Background())
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		got += len(recs)
+	}
+	fmt.Printf("rss after 1M appends %s, after reading them %s (anon %s, file %s), peak %s",
+		afterWrite, procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile"), procStatus("VmHWM"))
+	_ = l.Close()
+	return 0
+}
+
+func procStatus(field string) string {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
