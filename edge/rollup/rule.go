@@ -30,7 +30,8 @@ type Rule struct {
 	Windows []string `yaml:"windows"`
 	// Functions computed per window: avg min max sum count stddev last rate.
 	// stddev is the population standard deviation; rate is (last - first
-	// value) / (last - first time) per second. Default avg, min, max.
+	// value) / (last - first time) per second. Default avg, min, max: what
+	// a dashboard plots, at 32 bytes per bucket.
 	Functions []string `yaml:"functions"`
 	// Output is the template of the output topic. Placeholders: {name}
 	// {series} {topic} {window}. Default "rollup/{name}/{series}/{window}".
@@ -45,12 +46,14 @@ type Rule struct {
 	// in 4s steps) keeps a window with every function under 1 KiB.
 	Buckets int `yaml:"buckets"`
 	// MaxSeries caps the series of this rule; samples of further series are
-	// dropped and counted as overflow. Default 10000. The rule's estimated
-	// memory with all its series may not exceed MaxRuleMemory.
+	// dropped and counted as overflow. Default 10000: a large site's
+	// sensors, about 20 MB with three windows of avg/min/max. The rule's
+	// estimated memory with all its series may not exceed MaxRuleMemory.
 	MaxSeries int `yaml:"max_series"`
 	// IdleExpiry drops a series whose newest sample is older than this.
-	// Default the larger of 1h and the longest time window; an explicit
-	// value may not be shorter than the longest time window.
+	// Default the larger of 1h and the longest time window (a sensor silent
+	// that long is gone, and its time windows are empty anyway); an
+	// explicit value may not be shorter than the longest time window.
 	IdleExpiry time.Duration `yaml:"idle_expiry"`
 }
 

@@ -6,7 +6,7 @@ import "time"
 type rule struct {
 	cfg       Rule
 	filter    filter
-	prefix    string // literal start of the filter, up to its first wildcard
+	prefix    string   // literal start of the filter, up to its first wildcard
 	path      []string // JSON path of the value; nil: whole payload
 	series    template
 	byTopic   bool // series is "{topic}"
