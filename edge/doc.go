@@ -1,0 +1,35 @@
+// Package edge is Outpost's MQTT front end: a mochi-mqtt server, its
+// listeners, and the hooks that put the durable log between a client's
+// PUBLISH and its acknowledgement.
+//
+// What it owns: listeners (TCP, TLS, WebSocket), the ingest pipeline (every
+// PUBLISH is appended to the log before it is acknowledged and before it is
+// fanned out), back-pressure towards publishers when a subscriber cannot keep
+// up, persistence of sessions, subscriptions, retained and inflight messages
+// in the node's one store, inline publishing for the rest of the node, and
+// protection against hostile clients (a panic in one client's goroutine is
+// recovered and that client dropped; packet size is bounded by default).
+//
+// What it never does: import package bridge or cluster, or open a database.
+// It reaches the log only through the Log and State interfaces it defines.
+//
+// Ingest, in order (see DESIGN.md "The one rule"):
+//
+//  1. mochi decodes a PUBLISH and calls OnPublish on the client's read
+//     goroutine. The hook copies the packet into the client's pending queue
+//     (bounded; a full queue blocks the read goroutine, which is TCP
+//     back-pressure) and returns packets.ErrRejectPacket: mochi sends nothing
+//     and delivers nothing.
+//  2. The client's pipeline goroutine appends everything pending in one
+//     Log.Append call (concurrent clients are group-committed by the log).
+//  3. In arrival order, each appended packet is re-injected through the
+//     publishing client itself, marked as persisted. OnPublish lets it
+//     through, so mochi does what it always does - PUBACK/PUBREC, retain,
+//     fan-out - with the real client as origin (NoLocal keeps working).
+//  4. When the append fails, an MQTT 5 client gets reason code 0x97 (log
+//     full) or 0x80; an MQTT 3.1.1 client is disconnected without an ack and
+//     its other pending messages are discarded, so it resends them all.
+//
+// Concurrency: Broker methods are safe for concurrent use. Every goroutine
+// the broker starts is stopped and waited for by Close.
+package edge

@@ -1,0 +1,10 @@
+package edge
+
+import "errors"
+
+var (
+	// ErrClosed is returned by calls on a closed Broker.
+	ErrClosed = errors.New("edge: broker closed")
+	// ErrNoListeners is returned by Start when no listener is configured.
+	ErrNoListeners = errors.New("edge: no listeners configured")
+)

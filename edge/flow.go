@@ -1,0 +1,125 @@
+package edge
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// roomSlack keeps a subscriber's inflight count this far below its limit, for
+// deliveries that bypass the flow gate (retained messages, wills, $SYS).
+const roomSlack = 4
+
+// roomRecheck bounds how long a waiting publisher sleeps without a signal.
+const roomRecheck = 50 * time.Millisecond
+
+// flow is the gate between the log and local delivery. mochi drops a QoS 1/2
+// delivery when a subscriber's queue or inflight window is full, and stalls
+// for good once an MQTT 5 subscriber's Receive Maximum is reached. Outpost
+// never lets it get there: a delivery waits until every online subscriber it
+// would reach at QoS 1/2 has room, which slows the publishers down (their
+// pipelines fill, then their sockets).
+//
+// Offline persistent sessions do not hold publishers back: mochi queues for
+// them up to MaxInflight messages and counts what overflows.
+type flow struct {
+	srv   *mqtt.Server
+	limit int // per-subscriber inflight bound before roomSlack
+
+	// mu serialises check-then-deliver, so concurrent publishers cannot
+	// overshoot a subscriber's window together; it guards room too.
+	mu sync.Mutex
+	// room is closed and replaced whenever a subscriber's window shrinks.
+	room chan struct{}
+	// waiting counts deliveries waiting for room, so signal is free when none.
+	waiting atomic.Int32
+}
+
+func newFlow(srv *mqtt.Server, limit int) *flow {
+	return &flow{srv: srv, limit: limit, room: make(chan struct{})}
+}
+
+// signal wakes every waiting delivery.
+func (f *flow) signal() {
+	if f.waiting.Load() == 0 {
+		return
+	}
+	f.mu.Lock()
+	close(f.room)
+	f.room = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// deliver runs inject for pk once every subscriber has room, or when done
+// closes. It reports how many times it had to wait.
+func (f *flow) deliver(pk *packets.Packet, done <-chan struct{}, inject func()) (waits int) {
+	for {
+		f.mu.Lock()
+		if pk.FixedHeader.Qos == 0 || f.hasRoom(pk) {
+			inject()
+			f.mu.Unlock()
+			return waits
+		}
+		ch := f.room
+		f.waiting.Add(1)
+		f.mu.Unlock()
+		waits++
+		t := time.NewTimer(roomRecheck)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-done:
+		}
+		t.Stop()
+		f.waiting.Add(-1)
+		select {
+		case <-done:
+			return waits
+		default:
+		}
+	}
+}
+
+// hasRoom reports whether every online subscriber that would get pk at QoS
+// 1 or 2 can take one more inflight message. Caller holds f.mu.
+func (f *flow) hasRoom(pk *packets.Packet) bool {
+	subs := f.srv.Topics.Subscribers(pk.TopicName)
+	for id, sub := range subs.Subscriptions {
+		if !f.fits(id, sub, pk) {
+			return false
+		}
+	}
+	for _, group := range subs.Shared {
+		for id, sub := range group {
+			if !f.fits(id, sub, pk) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (f *flow) fits(id string, sub packets.Subscription, pk *packets.Packet) bool {
+	if sub.Qos == 0 {
+		return true
+	}
+	cl, ok := f.srv.Clients.Get(id)
+	if !ok || cl.Closed() || cl.Net.Inline {
+		return true
+	}
+	if sub.NoLocal && pk.Origin == id {
+		return true
+	}
+	limit := f.limit
+	if rm := int(cl.Properties.Props.ReceiveMaximum); rm > 0 && rm < limit {
+		limit = rm
+	}
+	limit -= roomSlack
+	if limit < 1 {
+		limit = 1
+	}
+	return cl.State.Inflight.Len() < limit
+}

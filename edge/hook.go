@@ -1,0 +1,93 @@
+package edge
+
+import (
+	"bytes"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/outpost-edge/outpost/storage"
+)
+
+// coreHook is the broker's single decision point: ingest, authentication,
+// flow signals and counters. mochi ORs auth hooks, so no other hook may
+// answer OnConnectAuthenticate or OnACLCheck.
+type coreHook struct {
+	mqtt.HookBase
+	b *Broker
+}
+
+var _ mqtt.Hook = (*coreHook)(nil)
+
+func (h *coreHook) ID() string { return "outpost-core" }
+
+func (h *coreHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnectAuthenticate,
+		mqtt.OnACLCheck,
+		mqtt.OnPublish,
+		mqtt.OnPublishDropped,
+		mqtt.OnQosComplete,
+		mqtt.OnQosDropped,
+		mqtt.OnDisconnect,
+		mqtt.OnWillSent,
+	}, []byte{b})
+}
+
+// OnConnectAuthenticate admits clients on listeners that allow anonymous
+// access. Credentials are checked by the security layer (not yet wired):
+// until then a listener that does not allow anonymous admits no one.
+func (h *coreHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	for _, l := range h.b.opts.Listeners {
+		if l.listenerName() == cl.Net.Listener {
+			return l.anonymous()
+		}
+	}
+	return false
+}
+
+// OnACLCheck allows every topic to an authenticated client (ACLs come with
+// the security layer).
+func (h *coreHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool { return true }
+
+// OnPublish queues a client's PUBLISH for the log and stops mochi from
+// acknowledging or delivering it; it lets through what the pipeline
+// re-injects after the append, and inline publishes.
+func (h *coreHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	if pk.Connect.ClientIdentifier == persistedMark {
+		pk.Connect.ClientIdentifier = ""
+		return pk, nil
+	}
+	h.b.stats.received(pk.FixedHeader.Qos, len(pk.Payload))
+	h.b.ingest.submit(cl, pk.Copy(true))
+	return pk, packets.ErrRejectPacket
+}
+
+func (h *coreHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	if pk.FixedHeader.Qos == 0 {
+		h.b.stats.droppedQoS0.Add(1)
+		return
+	}
+	h.b.stats.droppedQoS12.Add(1)
+	h.b.log.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).Msg("qos>0 delivery dropped by a full client queue")
+}
+
+func (h *coreHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) { h.b.flow.signal() }
+func (h *coreHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet)  { h.b.flow.signal() }
+
+func (h *coreHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.b.ingest.forget(cl)
+	h.b.flow.signal()
+}
+
+// OnWillSent logs a will message after mochi delivered it: wills are not
+// acknowledged to anyone, so the append is best effort.
+func (h *coreHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	rec := recordOf(cl.ID, &pk)
+	if _, err := h.b.opts.Log.Append(h.b.ctx, []storage.Record{rec}); err != nil {
+		h.b.log.Warn().Err(err).Str("client", cl.ID).Msg("will not logged")
+	}
+}

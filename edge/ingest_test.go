@@ -1,0 +1,456 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/outpost-edge/outpost/storage"
+)
+
+func TestPublishIsLoggedAndDelivered(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		v3    bool
+		qos   byte
+		subQ  byte
+		wantQ byte
+	}{
+		{"v5 qos0", false, 0, 2, 0},
+		{"v5 qos1", false, 1, 2, 1},
+		{"v5 qos2", false, 2, 2, 2},
+		{"v5 qos2 to qos1 sub", false, 2, 1, 1},
+		{"v3 qos0", true, 0, 2, 0},
+		{"v3 qos1", true, 1, 2, 1},
+		{"v3 qos2", true, 2, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t, t.TempDir(), nil)
+			sub := dialV5(t, n.addr, "sub", nil)
+			sub.subscribe(t, "t/#", tc.subQ)
+			if tc.v3 {
+				c := dialV3(t, n.addr, "pub", true, nil)
+				wait(t, c.Publish("t/x", tc.qos, false, "hello"))
+			} else {
+				dialV5(t, n.addr, "pub", nil).publish(t, "t/x", tc.qos, "hello")
+			}
+			m := sub.expect(t, 1)[0]
+			if m.Topic != "t/x" || string(m.Payload) != "hello" || m.QoS != tc.wantQ {
+				t.Fatalf("got %s %q qos %d", m.Topic, m.Payload, m.QoS)
+			}
+			recs := n.records(t)
+			if len(recs) != 1 {
+				t.Fatalf("log holds %d records, want 1", len(recs))
+			}
+			r := recs[0]
+			if r.Topic != "t/x" || string(r.Payload) != "hello" || r.QoS != tc.qos || r.ClientID != "pub" || r.Origin != "test-node" {
+				t.Fatalf("logged %+v", r)
+			}
+		})
+	}
+}
+
+func TestMQTT5PropertiesReachTheLog(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	sub := dialV5(t, n.addr, "sub", nil)
+	sub.subscribe(t, "p", 1)
+	pub := dialV5(t, n.addr, "pub", nil)
+	pf := byte(1)
+	exp := uint32(600)
+	_, err := pub.c.Publish(context.Background(), &paho.Publish{Topic: "p", QoS: 1, Payload: []byte("{}"), Properties: &paho.PublishProperties{
+		ContentType: "application/json", PayloadFormat: &pf, MessageExpiry: &exp, ResponseTopic: "reply/1",
+		CorrelationData: []byte{1, 2, 3}, User: paho.UserProperties{{Key: "k", Value: "v"}, {Key: "k", Value: "w"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sub.expect(t, 1)[0]
+	if m.Properties.ContentType != "application/json" || m.Properties.ResponseTopic != "reply/1" || len(m.Properties.User) != 2 {
+		t.Fatalf("delivered properties %+v", m.Properties)
+	}
+	r := n.records(t)[0]
+	want := storage.Properties{ContentType: "application/json", PayloadFormat: 1, PayloadFormatSet: true, MessageExpiry: 600,
+		ResponseTopic: "reply/1", CorrelationData: []byte{1, 2, 3}, User: []storage.UserProperty{{Key: "k", Value: "v"}, {Key: "k", Value: "w"}}}
+	if fmt.Sprint(r.Props) != fmt.Sprint(want) {
+		t.Fatalf("logged props %+v, want %+v", r.Props, want)
+	}
+}
+
+// gatedLog holds every Append until open is closed, or fails it with err.
+type gatedLog struct {
+	Log
+	open  chan struct{}
+	err   atomic.Pointer[error]
+	calls atomic.Int64
+}
+
+func (g *gatedLog) Append(ctx context.Context, recs []storage.Record) ([]uint64, error) {
+	g.calls.Add(1)
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e := g.err.Load(); e != nil {
+		return nil, *e
+	}
+	return g.Log.Append(ctx, recs)
+}
+
+func gated(n *node) *gatedLog {
+	g := &gatedLog{open: make(chan struct{})}
+	n.wrap = func(l Log) Log { g.Log = l; return g }
+	n.restart()
+	return g
+}
+
+func TestAckOnlyAfterAppend(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	g := gated(n)
+	sub := dialV5(t, n.addr, "sub", nil)
+	sub.subscribe(t, "#", 1)
+	pub := dialV5(t, n.addr, "pub", nil)
+	acked := make(chan error, 1)
+	go func() {
+		_, err := pub.c.Publish(context.Background(), &paho.Publish{Topic: "a", QoS: 1, Payload: []byte("x")})
+		acked <- err
+	}()
+	eventually(t, 5*time.Second, func() bool { return g.calls.Load() > 0 }, "append never called")
+	select {
+	case err := <-acked:
+		t.Fatalf("PUBACK before the append finished (err %v)", err)
+	case m := <-sub.msgs:
+		t.Fatalf("delivered %q before the append finished", m.Payload)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if len(n.records(t)) != 0 {
+		t.Fatal("record visible before the gate opened")
+	}
+	close(g.open)
+	if err := <-acked; err != nil {
+		t.Fatal(err)
+	}
+	sub.expect(t, 1)
+	if len(n.records(t)) != 1 {
+		t.Fatal("record missing after ack")
+	}
+}
+
+func TestAppendFailureMQTT5GetsReasonCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code byte
+	}{{storage.ErrFull, 0x97}, {errors.New("disk on fire"), 0x80}} {
+		t.Run(fmt.Sprintf("%#x", tc.code), func(t *testing.T) {
+			n := startNode(t, t.TempDir(), nil)
+			g := gated(n)
+			g.err.Store(&tc.err)
+			close(g.open)
+			sub := dialV5(t, n.addr, "sub", nil)
+			sub.subscribe(t, "#", 1)
+			pub := dialV5(t, n.addr, "pub", nil)
+			r, err := pub.c.Publish(context.Background(), &paho.Publish{Topic: "a", QoS: 1, Payload: []byte("x")})
+			var code byte
+			if r != nil {
+				code = r.ReasonCode
+			}
+			if err == nil || code != tc.code {
+				t.Fatalf("publish: err %v, reason %#x; want reason %#x", err, code, tc.code)
+			}
+			select {
+			case m := <-sub.msgs:
+				t.Fatalf("delivered %q that the log refused", m.Payload)
+			case <-time.After(100 * time.Millisecond):
+			}
+			// The client stays connected and can publish once the log recovers.
+			g.err.Store(nil)
+			pub.publish(t, "a", 1, "y")
+			if m := sub.expect(t, 1)[0]; string(m.Payload) != "y" {
+				t.Fatalf("got %q", m.Payload)
+			}
+		})
+	}
+}
+
+func TestAppendFailureMQTT311Disconnects(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	g := gated(n)
+	e := storage.ErrFull
+	g.err.Store(&e)
+	close(g.open)
+	lost := make(chan error, 1)
+	c := dialV3(t, n.addr, "pub3", true, func(o *mqtt3.ClientOptions) {
+		o.SetConnectionLostHandler(func(_ mqtt3.Client, err error) { lost <- err })
+	})
+	tok := c.Publish("a", 1, false, "x")
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("3.1.1 client not disconnected after a failed append")
+	}
+	if tok.WaitTimeout(100*time.Millisecond) && tok.Error() == nil {
+		t.Fatal("3.1.1 publish acknowledged although the append failed")
+	}
+	if len(n.records(t)) != 0 {
+		t.Fatal("log holds a record the append refused")
+	}
+}
+
+func TestPipelinedPublishesKeepOrder(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	sub := dialV5(t, n.addr, "sub", nil)
+	sub.subscribe(t, "seq", 1)
+	c := dialV3(t, n.addr, "pub", true, func(o *mqtt3.ClientOptions) { o.SetMaxResumePubInFlight(1000) })
+	const total = 2000
+	toks := make([]mqtt3.Token, total)
+	for i := range toks {
+		toks[i] = c.Publish("seq", 1, false, fmt.Sprint(i))
+	}
+	for _, tok := range toks {
+		wait(t, tok)
+	}
+	for i, m := range sub.expect(t, total) {
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("delivery %d is %q", i, m.Payload)
+		}
+	}
+	recs := n.records(t)
+	if len(recs) != total {
+		t.Fatalf("log holds %d records", len(recs))
+	}
+	for i, r := range recs {
+		if string(r.Payload) != fmt.Sprint(i) {
+			t.Fatalf("record %d is %q", i, r.Payload)
+		}
+	}
+	if s := n.b.Stats(); s.AppendCalls >= total {
+		t.Logf("appends were not batched: %d calls for %d messages", s.AppendCalls, total)
+	}
+}
+
+func TestRetainedSurvivesRestart(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	pub := dialV5(t, n.addr, "pub", nil)
+	p := &paho.Publish{Topic: "status/dev1", QoS: 1, Retain: true, Payload: []byte("online")}
+	if _, err := pub.c.Publish(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	n.restart()
+	sub := dialV5(t, n.addr, "late", nil)
+	sub.subscribe(t, "status/#", 1)
+	m := sub.expect(t, 1)[0]
+	if string(m.Payload) != "online" || !m.Retain {
+		t.Fatalf("got %q retain=%v", m.Payload, m.Retain)
+	}
+}
+
+func TestPersistentSessionSurvivesRestart(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	var mu sync.Mutex
+	var got []string
+	handler := func(_ mqtt3.Client, m mqtt3.Message) {
+		mu.Lock()
+		got = append(got, string(m.Payload()))
+		mu.Unlock()
+	}
+	persistent := func(o *mqtt3.ClientOptions) { o.SetDefaultPublishHandler(handler) }
+	c := dialV3(t, n.addr, "dev", false, persistent)
+	wait(t, c.Subscribe("cmd/dev", 1, handler))
+	c.Disconnect(50)
+	pub := dialV5(t, n.addr, "pub", nil)
+	for i := 0; i < 10; i++ {
+		pub.publish(t, "cmd/dev", 1, fmt.Sprint(i))
+	}
+	pub.c.Disconnect(&paho.Disconnect{})
+	n.restart()
+	dialV3(t, n.addr, "dev", false, persistent)
+	snapshot := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), got...) }
+	eventually(t, 5*time.Second, func() bool { return len(snapshot()) >= 10 }, "queued messages not delivered after restart")
+	seen := map[string]bool{}
+	for _, g := range snapshot() {
+		seen[g] = true
+	}
+	for i := 0; i < 10; i++ {
+		if !seen[fmt.Sprint(i)] {
+			t.Fatalf("message %d lost across restart; got %v", i, snapshot())
+		}
+	}
+	// The subscription itself survived: new messages arrive too.
+	dialV5(t, n.addr, "pub2", nil).publish(t, "cmd/dev", 1, "after")
+	eventually(t, 5*time.Second, func() bool { g := snapshot(); return g[len(g)-1] == "after" }, "subscription lost across restart")
+}
+
+func TestWillIsDeliveredAndLogged(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	sub := dialV5(t, n.addr, "sub", nil)
+	sub.subscribe(t, "status/+", 1)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{ClientID: "dev", Conn: conn})
+	_, err = c.Connect(context.Background(), &paho.Connect{ClientID: "dev", KeepAlive: 30, CleanStart: true,
+		WillMessage: &paho.WillMessage{Topic: "status/dev", Payload: []byte("offline"), QoS: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close() // vanish without DISCONNECT
+	if m := sub.expect(t, 1)[0]; string(m.Payload) != "offline" {
+		t.Fatalf("will payload %q", m.Payload)
+	}
+	eventually(t, 5*time.Second, func() bool { return len(n.records(t)) == 1 }, "will not logged")
+}
+
+func TestWildcardAndSharedSubscriptions(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	plus := dialV5(t, n.addr, "plus", nil)
+	plus.subscribe(t, "site/+/temp", 1)
+	hash := dialV5(t, n.addr, "hash", nil)
+	hash.subscribe(t, "site/#", 1)
+	g1 := dialV5(t, n.addr, "g1", nil)
+	g1.subscribe(t, "$share/workers/site/#", 1)
+	g2 := dialV5(t, n.addr, "g2", nil)
+	g2.subscribe(t, "$share/workers/site/#", 1)
+	pub := dialV5(t, n.addr, "pub", nil)
+	for i := 0; i < 20; i++ {
+		pub.publish(t, fmt.Sprintf("site/s%d/temp", i), 1, "21.5")
+		pub.publish(t, fmt.Sprintf("site/s%d/hum", i), 1, "40")
+	}
+	plus.expect(t, 20)
+	hash.expect(t, 40)
+	eventually(t, 5*time.Second, func() bool { return len(g1.msgs)+len(g2.msgs) == 40 }, "shared group got %d of 40", len(g1.msgs)+len(g2.msgs))
+	time.Sleep(50 * time.Millisecond)
+	if len(plus.msgs) != 0 || len(g1.msgs)+len(g2.msgs) != 40 {
+		t.Fatalf("extra deliveries: plus %d, group %d", len(plus.msgs), len(g1.msgs)+len(g2.msgs))
+	}
+}
+
+// connectV5 is a minimal MQTT 5 CONNECT for client id "raw".
+var connectV5 = []byte{0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x03, 'r', 'a', 'w'}
+
+func TestMalformedSubscribeDoesNotCrash(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(connectV5); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Read(buf); err != nil || buf[0] != 0x20 {
+		t.Fatalf("no CONNACK: %v % x", err, buf[:4])
+	}
+	if _, err := conn.Write([]byte{0x82, 0x08, 0x00, 0x01, 0x00, 0x00, 0x03, 0x61, 0x2f, 0x62}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Read(buf) // the node answers or drops this client; either way it lives
+	sub := dialV5(t, n.addr, "sub", nil)
+	sub.subscribe(t, "ok", 1)
+	dialV5(t, n.addr, "pub", nil).publish(t, "ok", 1, "alive")
+	sub.expect(t, 1)
+}
+
+func TestReceiveMaximumDoesNotStall(t *testing.T) {
+	for _, rm := range []uint16{20, 1000, 65535} {
+		t.Run(fmt.Sprint(rm), func(t *testing.T) {
+			n := startNode(t, t.TempDir(), nil)
+			sub := dialV5(t, n.addr, "sub", func(c *paho.Connect) { c.Properties = &paho.ConnectProperties{ReceiveMaximum: &rm} })
+			sub.subscribe(t, "rm", 1)
+			c := dialV3(t, n.addr, "pub", true, nil)
+			const total = 3000
+			var last mqtt3.Token
+			for i := 0; i < total; i++ {
+				last = c.Publish("rm", 1, false, fmt.Sprint(i))
+			}
+			wait(t, last)
+			for i, m := range sub.expect(t, total) {
+				if string(m.Payload) != fmt.Sprint(i) {
+					t.Fatalf("delivery %d is %q", i, m.Payload)
+				}
+			}
+		})
+	}
+}
+
+func TestSlowSubscriberLosesNoQoS1(t *testing.T) {
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxInflight = 32 })
+	var got atomic.Int64
+	var order atomic.Bool
+	order.Store(true)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := paho.NewClient(paho.ClientConfig{ClientID: "slow", Conn: conn,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			if string(pr.Packet.Payload) != fmt.Sprint(got.Load()) {
+				order.Store(false)
+			}
+			got.Add(1)
+			time.Sleep(200 * time.Microsecond)
+			return true, nil
+		}}})
+	if _, err := slow.Connect(context.Background(), &paho.Connect{ClientID: "slow", KeepAlive: 30, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Disconnect(&paho.Disconnect{})
+	if _, err := slow.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "load", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := dialV3(t, n.addr, "pub", true, nil)
+	const total = 3000
+	var last mqtt3.Token
+	for i := 0; i < total; i++ {
+		last = c.Publish("load", 1, false, fmt.Sprint(i))
+	}
+	wait(t, last)
+	eventually(t, 20*time.Second, func() bool { return got.Load() == total }, "slow subscriber got %d of %d", got.Load(), total)
+	s := n.b.Stats()
+	if s.DroppedQoS12 != 0 {
+		t.Fatalf("%d QoS 1 deliveries dropped", s.DroppedQoS12)
+	}
+	if !order.Load() {
+		t.Fatal("slow subscriber saw messages out of order")
+	}
+	t.Logf("flow waits: %d", s.FlowWaits)
+}
+
+// FuzzListenerBytes writes arbitrary bytes to a live listener; after each
+// input a well-behaved client must still connect and publish.
+func FuzzListenerBytes(f *testing.F) {
+	f.Add([]byte{0x82, 0x08, 0x00, 0x01, 0x00, 0x00, 0x03, 0x61, 0x2f, 0x62})
+	f.Add(append(append([]byte{}, connectV5...), 0x82, 0x08, 0x00, 0x01, 0x00, 0x00, 0x03, 0x61, 0x2f, 0x62))
+	f.Add(append(append([]byte{}, connectV5...), 0x30, 0xff, 0xff, 0xff, 0x7f))
+	f.Add(append(append([]byte{}, connectV5...), 0x32, 0x05, 0x00, 0x01, 'a', 0x00, 0x00))
+	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add(bytes.Repeat([]byte{0xe0, 0x00}, 8))
+	n := startNode(f, f.TempDir(), func(o *Options) { o.MaxPacketSize = 4096 })
+	var seq atomic.Int64
+	f.Fuzz(func(t *testing.T, data []byte) {
+		conn, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = conn.Write(data)
+		_, _ = conn.Read(make([]byte, 256))
+		_ = conn.Close()
+		id := fmt.Sprintf("probe-%d", seq.Add(1))
+		c := dialV5(t, n.addr, id, nil)
+		c.publish(t, "probe/"+strings.ReplaceAll(id, "-", "/"), 1, "ok")
+		_ = c.c.Disconnect(&paho.Disconnect{})
+	})
+}

@@ -1,0 +1,191 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/storage"
+)
+
+// Log is where the broker appends what clients publish.
+//
+// Append may block until the records are durable; it is called concurrently
+// from many goroutines, and it returns one offset per record or an error
+// meaning nothing was appended. The broker never retains recs after the call.
+type Log interface {
+	Append(ctx context.Context, recs []storage.Record) ([]uint64, error)
+}
+
+// State is a small persistent key/value namespace for sessions,
+// subscriptions, retained and inflight messages. Calls come from one
+// goroutine at a time (the broker's state writer) and may block on disk.
+type State interface {
+	Put(key string, value []byte) error
+	Delete(key string) error
+	// Scan calls fn for every key in ascending order; fn must not keep value.
+	Scan(fn func(key string, value []byte) error) error
+}
+
+// Listener types.
+const (
+	ListenerTCP       = "tcp"
+	ListenerTLS       = "tls"
+	ListenerWebSocket = "ws"
+)
+
+// ListenerOptions configures one MQTT listener.
+type ListenerOptions struct {
+	// Name identifies the listener in logs and metrics; defaults to type+address.
+	Name string `yaml:"name"`
+	// Type is tcp, tls or ws.
+	Type string `yaml:"type"`
+	// Address is host:port to bind.
+	Address string `yaml:"address"`
+	// CertFile and KeyFile are the PEM server certificate and key (tls, and ws
+	// when set).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, makes the listener verify client certificates
+	// against this PEM bundle; RequireClientCert rejects clients without one.
+	ClientCAFile      string `yaml:"client_ca_file"`
+	RequireClientCert bool   `yaml:"require_client_cert"`
+	// AllowAnonymous lets clients connect without credentials. Nil means the
+	// safe default: allowed on loopback addresses only.
+	AllowAnonymous *bool `yaml:"allow_anonymous"`
+}
+
+// anonymous reports whether the listener admits clients without credentials.
+func (l ListenerOptions) anonymous() bool {
+	if l.AllowAnonymous != nil {
+		return *l.AllowAnonymous
+	}
+	return isLoopback(l.Address)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Options configures a Broker.
+type Options struct {
+	// NodeID is stamped on records as their origin.
+	NodeID string `yaml:"-"`
+	// Listeners are the MQTT listeners to open.
+	Listeners []ListenerOptions `yaml:"listeners"`
+	// MaxPacketSize bounds any packet a client may send, in bytes. Default
+	// 1 MiB: sensor payloads are small, and an unbounded size lets one client
+	// make the node allocate whatever it claims.
+	MaxPacketSize uint32 `yaml:"max_packet_size"`
+	// ReceiveMaximum is how many QoS 1/2 messages one client may have
+	// unacknowledged towards the broker. Default 1024: enough to pipeline
+	// well past one log commit.
+	ReceiveMaximum uint16 `yaml:"receive_maximum"`
+	// MaxInflight is how many QoS 1/2 messages the broker keeps queued for one
+	// session (online or offline). Default 8192, mochi's default.
+	MaxInflight uint16 `yaml:"max_inflight"`
+	// MaxPendingAppends bounds the messages of one client waiting for the log;
+	// when full, the broker stops reading from that client. Default 1024.
+	MaxPendingAppends int `yaml:"max_pending_appends"`
+	// MaxClients bounds connected clients. Default 10000: a Pi-class gateway.
+	MaxClients int64 `yaml:"max_clients"`
+	// SysInterval is how often $SYS topics are published. Default 10s.
+	SysInterval time.Duration `yaml:"sys_interval"`
+	// StateFlushInterval is how often session state (inflight, subscriptions,
+	// retained) is written to State. Short-lived inflight entries acknowledged
+	// within it never touch the disk. Default 100ms.
+	StateFlushInterval time.Duration `yaml:"state_flush_interval"`
+
+	// Log receives every published message before it is acknowledged. Required.
+	Log Log `yaml:"-"`
+	// State persists sessions; nil keeps them in memory only.
+	State State `yaml:"-"`
+	// Logger receives the broker's and mochi's logs.
+	Logger zerolog.Logger `yaml:"-"`
+}
+
+// DefaultOptions returns the options of a single loopback node.
+func DefaultOptions() Options {
+	return Options{
+		Listeners:          []ListenerOptions{{Type: ListenerTCP, Address: "127.0.0.1:1883"}},
+		MaxPacketSize:      1 << 20,
+		ReceiveMaximum:     1024,
+		MaxInflight:        8192,
+		MaxPendingAppends:  1024,
+		MaxClients:         10000,
+		SysInterval:        10 * time.Second,
+		StateFlushInterval: 100 * time.Millisecond,
+		Logger:             zerolog.Nop(),
+	}
+}
+
+// Validate reports the first bad field, naming its yaml key.
+func (o Options) Validate() error {
+	if len(o.Listeners) == 0 {
+		return fmt.Errorf("listeners: %w", ErrNoListeners)
+	}
+	names := map[string]bool{}
+	for i, l := range o.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		switch l.Type {
+		case ListenerTCP, ListenerWebSocket:
+		case ListenerTLS:
+			if l.CertFile == "" || l.KeyFile == "" {
+				return fmt.Errorf("%s: type tls needs cert_file and key_file", key)
+			}
+		default:
+			return fmt.Errorf("%s.type: %q is not one of tcp, tls, ws", key, l.Type)
+		}
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			return fmt.Errorf("%s.address: %q is not host:port: %v", key, l.Address, err)
+		}
+		if (l.CertFile == "") != (l.KeyFile == "") {
+			return fmt.Errorf("%s: cert_file and key_file go together", key)
+		}
+		if l.RequireClientCert && l.ClientCAFile == "" {
+			return fmt.Errorf("%s.require_client_cert: needs client_ca_file", key)
+		}
+		n := l.listenerName()
+		if names[n] {
+			return fmt.Errorf("%s.name: %q is used twice", key, n)
+		}
+		names[n] = true
+	}
+	switch {
+	case o.MaxPacketSize < 64:
+		return fmt.Errorf("max_packet_size: %d is below 64 bytes", o.MaxPacketSize)
+	case o.ReceiveMaximum == 0:
+		return fmt.Errorf("receive_maximum: must be 1 to 65535")
+	case o.MaxInflight == 0:
+		return fmt.Errorf("max_inflight: must be 1 to 65535")
+	case o.MaxPendingAppends < 1:
+		return fmt.Errorf("max_pending_appends: must be at least 1")
+	case o.MaxClients < 1:
+		return fmt.Errorf("max_clients: must be at least 1")
+	case o.SysInterval < time.Second:
+		return fmt.Errorf("sys_interval: %v is below 1s", o.SysInterval)
+	case o.StateFlushInterval <= 0:
+		return fmt.Errorf("state_flush_interval: must be positive")
+	case o.Log == nil:
+		return fmt.Errorf("edge: Options.Log is required")
+	}
+	return nil
+}
+
+func (l ListenerOptions) listenerName() string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return l.Type + ":" + l.Address
+}

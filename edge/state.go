@@ -1,0 +1,290 @@
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/rs/zerolog"
+)
+
+// Key prefixes in State.
+const (
+	keyClient   = "c/"
+	keySub      = "s/"
+	keyRetained = "r/"
+	keyInflight = "i/"
+)
+
+// stateHook persists sessions, subscriptions, retained and inflight messages
+// in State - the node's one store - instead of a database of its own.
+//
+// Writes are behind by at most flushInterval: events update a map in memory
+// and one goroutine applies it. An inflight entry created and acknowledged
+// within one interval never reaches the disk, which keeps QoS 1 delivery off
+// the disk's critical path; after a kill -9 the last interval's session
+// changes can be lost (the messages themselves are in the log). Close
+// flushes everything.
+type stateHook struct {
+	mqtt.HookBase
+	store    State
+	log      zerolog.Logger
+	interval time.Duration
+
+	// mu guards dirty: key -> value to write (nil: delete).
+	mu    sync.Mutex
+	dirty map[string]storage.Serializable
+
+	started atomic.Bool
+	stopc   chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+var _ mqtt.Hook = (*stateHook)(nil)
+
+func newStateHook(store State, log zerolog.Logger, interval time.Duration) *stateHook {
+	return &stateHook{store: store, log: log, interval: interval, dirty: map[string]storage.Serializable{},
+		stopc: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (h *stateHook) ID() string { return "outpost-state" }
+
+func (h *stateHook) Provides(b byte) bool {
+	if h.store == nil {
+		return false
+	}
+	return bytes.Contains([]byte{
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
+		mqtt.OnRetainMessage, mqtt.OnRetainedExpired, mqtt.OnWillSent, mqtt.OnQosPublish,
+		mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnClientExpired,
+		mqtt.StoredClients, mqtt.StoredSubscriptions, mqtt.StoredInflightMessages, mqtt.StoredRetainedMessages,
+	}, []byte{b})
+}
+
+func (h *stateHook) start() {
+	if h.store != nil && h.started.CompareAndSwap(false, true) {
+		go h.loop()
+	}
+}
+
+func (h *stateHook) loop() {
+	defer close(h.done)
+	t := time.NewTicker(h.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			h.flush()
+		case <-h.stopc:
+			h.flush()
+			return
+		}
+	}
+}
+
+// stop flushes what is pending and stops the writer.
+func (h *stateHook) stop() error {
+	if !h.started.Load() {
+		if h.store != nil {
+			h.flush()
+		}
+		return nil
+	}
+	h.once.Do(func() { close(h.stopc) })
+	<-h.done
+	return nil
+}
+
+func (h *stateHook) set(key string, v storage.Serializable) {
+	h.mu.Lock()
+	h.dirty[key] = v
+	h.mu.Unlock()
+}
+
+func (h *stateHook) flush() {
+	h.mu.Lock()
+	if len(h.dirty) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	batch := h.dirty
+	h.dirty = make(map[string]storage.Serializable, len(batch))
+	h.mu.Unlock()
+	for k, v := range batch {
+		var err error
+		if v == nil {
+			err = h.store.Delete(k)
+		} else {
+			var b []byte
+			if b, err = v.MarshalBinary(); err == nil {
+				err = h.store.Put(k, b)
+			}
+		}
+		if err != nil {
+			h.log.Warn().Err(err).Str("key", k).Msg("session state not saved")
+		}
+	}
+}
+
+func clientKey(id string) string      { return keyClient + id }
+func subKey(id, filter string) string { return keySub + id + "\x00" + filter }
+func inflightKey(id string, pid uint16) string {
+	return keyInflight + id + "\x00" + strconv.Itoa(int(pid))
+}
+
+func (h *stateHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) { h.saveClient(cl) }
+func (h *stateHook) OnWillSent(cl *mqtt.Client, pk packets.Packet)           { h.saveClient(cl) }
+
+func (h *stateHook) saveClient(cl *mqtt.Client) {
+	p := cl.Properties.Props.Copy(false)
+	h.set(clientKey(cl.ID), &storage.Client{
+		ID: cl.ID, T: storage.ClientKey, Remote: cl.Net.Remote, Listener: cl.Net.Listener,
+		Username: cl.Properties.Username, Clean: cl.Properties.Clean, ProtocolVersion: cl.Properties.ProtocolVersion,
+		Properties: storage.ClientProperties{
+			SessionExpiryInterval: p.SessionExpiryInterval, SessionExpiryIntervalFlag: p.SessionExpiryIntervalFlag,
+			AuthenticationMethod: p.AuthenticationMethod, AuthenticationData: p.AuthenticationData,
+			RequestProblemInfo: p.RequestProblemInfo, RequestResponseInfo: p.RequestResponseInfo,
+			ReceiveMaximum: p.ReceiveMaximum, TopicAliasMaximum: p.TopicAliasMaximum, User: p.User,
+			MaximumPacketSize: p.MaximumPacketSize,
+		},
+		Will: storage.ClientWill(cl.Properties.Will),
+	})
+}
+
+func (h *stateHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if !expire {
+		h.saveClient(cl)
+		return
+	}
+	if errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
+		return
+	}
+	h.forgetClient(cl.ID)
+}
+
+func (h *stateHook) OnClientExpired(cl *mqtt.Client) { h.forgetClient(cl.ID) }
+
+// forgetClient deletes the session, its subscriptions and inflight messages.
+func (h *stateHook) forgetClient(id string) {
+	h.set(clientKey(id), nil)
+	prefixes := []string{keySub + id + "\x00", keyInflight + id + "\x00"}
+	h.mu.Lock()
+	for k := range h.dirty {
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				h.dirty[k] = nil
+			}
+		}
+	}
+	h.mu.Unlock()
+	_ = h.store.Scan(func(k string, _ []byte) error {
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				h.set(k, nil)
+			}
+		}
+		return nil
+	})
+}
+
+func (h *stateHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	for i, f := range pk.Filters {
+		if i >= len(codes) || codes[i] >= 0x80 {
+			continue
+		}
+		h.set(subKey(cl.ID, f.Filter), &storage.Subscription{
+			ID: subKey(cl.ID, f.Filter), T: storage.SubscriptionKey, Client: cl.ID, Qos: codes[i],
+			Filter: f.Filter, Identifier: f.Identifier, NoLocal: f.NoLocal,
+			RetainHandling: f.RetainHandling, RetainAsPublished: f.RetainAsPublished,
+		})
+	}
+}
+
+func (h *stateHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	for _, f := range pk.Filters {
+		h.set(subKey(cl.ID, f.Filter), nil)
+	}
+}
+
+func (h *stateHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
+	if r == -1 {
+		h.set(keyRetained+pk.TopicName, nil)
+		return
+	}
+	m := message(pk)
+	m.ID, m.T, m.Client = keyRetained+pk.TopicName, storage.RetainedKey, cl.ID
+	h.set(m.ID, m)
+}
+
+func (h *stateHook) OnRetainedExpired(topic string) { h.set(keyRetained+topic, nil) }
+
+func (h *stateHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+	m := message(pk)
+	m.ID, m.T, m.Client, m.PacketID, m.Sent = inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, pk.PacketID, sent
+	h.set(m.ID, m)
+}
+
+func (h *stateHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	h.set(inflightKey(cl.ID, pk.PacketID), nil)
+}
+
+func (h *stateHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) { h.OnQosComplete(cl, pk) }
+
+func message(pk packets.Packet) *storage.Message {
+	p := pk.Properties
+	return &storage.Message{
+		FixedHeader: pk.FixedHeader, TopicName: pk.TopicName, Payload: pk.Payload,
+		Created: pk.Created, Origin: pk.Origin,
+		Properties: storage.MessageProperties{
+			PayloadFormat: p.PayloadFormat, PayloadFormatFlag: p.PayloadFormatFlag,
+			MessageExpiryInterval: p.MessageExpiryInterval, ContentType: p.ContentType,
+			ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData,
+			SubscriptionIdentifier: p.SubscriptionIdentifier, TopicAlias: p.TopicAlias, User: p.User,
+		},
+	}
+}
+
+// scan decodes every value under prefix into a new T.
+func scan[T any, PT interface {
+	*T
+	storage.Serializable
+}](h *stateHook, prefix string) ([]T, error) {
+	var out []T
+	err := h.store.Scan(func(k string, v []byte) error {
+		if !strings.HasPrefix(k, prefix) {
+			return nil
+		}
+		var t T
+		if err := PT(&t).UnmarshalBinary(v); err != nil {
+			h.log.Warn().Err(err).Str("key", k).Msg("unreadable session state skipped")
+			return nil
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+func (h *stateHook) StoredClients() ([]storage.Client, error) {
+	return scan[storage.Client](h, keyClient)
+}
+
+func (h *stateHook) StoredSubscriptions() ([]storage.Subscription, error) {
+	return scan[storage.Subscription](h, keySub)
+}
+
+func (h *stateHook) StoredRetainedMessages() ([]storage.Message, error) {
+	return scan[storage.Message](h, keyRetained)
+}
+
+func (h *stateHook) StoredInflightMessages() ([]storage.Message, error) {
+	return scan[storage.Message](h, keyInflight)
+}

@@ -1,0 +1,110 @@
+package edge
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// AppendBuckets are the upper bounds of the append latency histogram.
+var AppendBuckets = []time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, time.Second,
+}
+
+// counters are updated on the hot path with atomics only.
+type counters struct {
+	in           [3]atomic.Uint64 // messages received by QoS
+	bytesIn      atomic.Uint64
+	appendCalls  atomic.Uint64
+	appendErrors atomic.Uint64
+	appendNanos  atomic.Uint64
+	appendBucket [13]atomic.Uint64 // len(AppendBuckets)+1, the last is +Inf
+	rejectedQoS0 atomic.Uint64
+	droppedQoS0  atomic.Uint64
+	droppedQoS12 atomic.Uint64
+	flowWaits    atomic.Uint64
+	panics       atomic.Uint64
+}
+
+func (c *counters) received(qos byte, n int) {
+	if qos < 3 {
+		c.in[qos].Add(1)
+	}
+	c.bytesIn.Add(uint64(n))
+}
+
+func (c *counters) appended(d time.Duration, n int, err error) {
+	c.appendCalls.Add(1)
+	if err != nil {
+		c.appendErrors.Add(1)
+	}
+	c.appendNanos.Add(uint64(d))
+	i := 0
+	for i < len(AppendBuckets) && d > AppendBuckets[i] {
+		i++
+	}
+	c.appendBucket[i].Add(1)
+}
+
+// Stats is a snapshot of the broker's counters.
+type Stats struct {
+	ClientsConnected int64
+	// MessagesIn counts PUBLISH packets received from clients, by QoS.
+	MessagesIn [3]uint64
+	BytesIn    uint64
+	// MessagesOut and BytesOut count what mochi sent to clients.
+	MessagesOut   uint64
+	BytesOut      uint64
+	Retained      int64
+	Subscriptions int64
+	// AppendCalls, AppendErrors and AppendSeconds describe log appends;
+	// AppendHistogram[i] counts appends no slower than AppendBuckets[i] (the
+	// last entry counts the slower rest).
+	AppendCalls     uint64
+	AppendErrors    uint64
+	AppendSeconds   float64
+	AppendHistogram []uint64
+	// RejectedQoS0 counts QoS 0 messages lost because the append failed.
+	RejectedQoS0 uint64
+	// DroppedQoS0 counts QoS 0 deliveries dropped for a full subscriber queue.
+	DroppedQoS0 uint64
+	// DroppedQoS12 counts QoS 1/2 deliveries mochi dropped (offline sessions
+	// over max_inflight); the flow gate keeps it at zero for online ones.
+	DroppedQoS12 uint64
+	// FlowWaits counts how often a delivery waited for a slow subscriber.
+	FlowWaits uint64
+	// PanicsRecovered counts client goroutines that panicked and were dropped.
+	PanicsRecovered uint64
+}
+
+// Stats returns a snapshot.
+func (b *Broker) Stats() Stats {
+	c := &b.stats
+	info := b.srv.Info
+	s := Stats{
+		ClientsConnected: atomic.LoadInt64(&info.ClientsConnected),
+		BytesIn:          c.bytesIn.Load(),
+		MessagesOut:      uint64(atomic.LoadInt64(&info.MessagesSent)),
+		BytesOut:         uint64(atomic.LoadInt64(&info.BytesSent)),
+		Retained:         atomic.LoadInt64(&info.Retained),
+		Subscriptions:    atomic.LoadInt64(&info.Subscriptions),
+		AppendCalls:      c.appendCalls.Load(),
+		AppendErrors:     c.appendErrors.Load(),
+		AppendSeconds:    float64(c.appendNanos.Load()) / 1e9,
+		AppendHistogram:  make([]uint64, len(c.appendBucket)),
+		RejectedQoS0:     c.rejectedQoS0.Load(),
+		DroppedQoS0:      c.droppedQoS0.Load(),
+		DroppedQoS12:     c.droppedQoS12.Load(),
+		FlowWaits:        c.flowWaits.Load(),
+		PanicsRecovered:  c.panics.Load(),
+	}
+	for i := range c.in {
+		s.MessagesIn[i] = c.in[i].Load()
+	}
+	for i := range c.appendBucket {
+		s.AppendHistogram[i] = c.appendBucket[i].Load()
+	}
+	return s
+}
