@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/outpost-edge/outpost/edge"
+	"github.com/outpost-edge/outpost/storage"
+)
+
+// Config is the node's whole configuration: one YAML file, strictly decoded.
+type Config struct {
+	// Node identifies this gateway.
+	Node NodeConfig `yaml:"node"`
+	// MQTT configures the broker's listeners and limits.
+	MQTT edge.Options `yaml:"mqtt"`
+	// HTTP configures the health, metrics and API endpoint.
+	HTTP HTTPConfig `yaml:"http"`
+	// Storage configures the durable log.
+	Storage storage.Options `yaml:"storage"`
+	// Log configures the node's own logs.
+	Log LogConfig `yaml:"log"`
+}
+
+// NodeConfig identifies the node.
+type NodeConfig struct {
+	// ID is the node id stamped on every record as its origin. Default: the
+	// host name. Keep it stable: record ids (origin, offset) depend on it.
+	ID string `yaml:"id"`
+	// DataDir holds the log and session state. Default ./outpost-data.
+	DataDir string `yaml:"data_dir"`
+}
+
+// HTTPConfig configures the HTTP surface.
+type HTTPConfig struct {
+	// Address is host:port for /healthz, /readyz, /metrics and /api/v1.
+	// Default 127.0.0.1:8080 (loopback only); "" disables HTTP.
+	Address string `yaml:"address"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is one of trace, debug, info, warn, error. Default info.
+	Level string `yaml:"level"`
+	// Format is json, console, or auto (console on a terminal). Default auto.
+	Format string `yaml:"format"`
+}
+
+// defaultConfig is what `outpost serve` runs with no file: one node, data in
+// ./outpost-data, MQTT and HTTP on loopback only.
+func defaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "outpost"
+	}
+	return Config{
+		Node:    NodeConfig{ID: host, DataDir: "outpost-data"},
+		MQTT:    edge.DefaultOptions(),
+		HTTP:    HTTPConfig{Address: "127.0.0.1:8080"},
+		Storage: storage.DefaultOptions(),
+		Log:     LogConfig{Level: "info", Format: "auto"},
+	}
+}
+
+// Validate checks the whole configuration; errors name the key path.
+func (c *Config) Validate() error {
+	if c.Node.ID == "" {
+		return errors.New("node.id: must not be empty")
+	}
+	if c.Node.DataDir == "" {
+		return errors.New("node.data_dir: must not be empty")
+	}
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of trace, debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		return fmt.Errorf("log.format: %q is not one of auto, json, console", c.Log.Format)
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return fmt.Errorf("storage.%w", err)
+	}
+	mq := c.MQTT
+	mq.Log = nopLog{} // wired later; validate the file's part only
+	if err := mq.Validate(); err != nil {
+		return fmt.Errorf("mqtt.%w", err)
+	}
+	return nil
+}
+
+// loadConfig reads path over the defaults. Unknown keys and bad values fail
+// with the key's path.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return cfg, cfg.Validate()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	if err := decodeConfig(f, &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes YAML from r into cfg, strictly.
+func decodeConfig(r io.Reader, cfg *Config) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	if len(root.Content) == 0 {
+		return nil // empty file: defaults
+	}
+	lines := map[int]string{}
+	if err := checkKeys(root.Content[0], reflect.TypeOf(cfg).Elem(), "", lines); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return withPaths(err, lines)
+	}
+	return nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): `)
+
+// withPaths rewrites yaml.v3's "line N: ..." errors to name the key path.
+func withPaths(err error, lines map[int]string) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		if sm := lineRE.FindStringSubmatch(m); sm != nil {
+			n, _ := strconv.Atoi(sm[1])
+			if p, ok := lines[n]; ok {
+				m = p + ": " + strings.TrimPrefix(m, sm[0]) + " (" + strings.TrimSuffix(sm[0], ": ") + ")"
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// checkKeys walks n against t, failing on the first key t does not have and
+// recording the key path of each value's line.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if path != "" {
+		lines[n.Line] = path
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			p := joinPath(path, k.Value)
+			if !ok {
+				return fmt.Errorf("%s: unknown key (allowed: %s)", p, allowed(fields))
+			}
+			lines[k.Line] = p
+			if err := checkKeys(v, ft, p, lines); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := joinPath(path, n.Content[i].Value)
+			if err := checkKeys(n.Content[i+1], t.Elem(), p, lines); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for i, c := range n.Content {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// yamlFields maps a struct's yaml keys to field types, following inline fields.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			for k, v := range yamlFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func allowed(fields map[string]reflect.Type) string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
+}
+
+// nopLog stands in for the log while the file's own values are validated.
+type nopLog struct{}
+
+func (nopLog) Append(context.Context, []storage.Record) ([]uint64, error) { return nil, nil }

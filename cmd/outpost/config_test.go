@@ -1,0 +1,84 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestEveryShippedConfigLoads(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "fleet-") {
+			continue // firmware-sim profiles, checked by firmware-sim
+		}
+		n++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := loadConfig(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no node configs in configs/")
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, want string
+	}{
+		{"node:\n  idd: x\n", "node.idd: unknown key"},
+		{"mqtt:\n  listeners:\n    - type: tcp\n      adress: 1\n", "mqtt.listeners[0].adress: unknown key"},
+		{"mqtt:\n  listeners:\n    - type: udp\n      address: 127.0.0.1:1\n", `mqtt.listeners[0].type: "udp" is not one of tcp, tls, ws`},
+		{"storage:\n  durability: sync\n", `storage.durability: "sync"`},
+		{"storage:\n  full_policy: drop\n", `storage.full_policy`},
+		{"mqtt:\n  max_packet_size: lots\n", "mqtt.max_packet_size: cannot unmarshal"},
+		{"storage:\n  sync_interval: soon\n", "storage.sync_interval"},
+		{"log:\n  level: loud\n", `log.level: "loud" is not one of`},
+		{"bogus: 1\n", "bogus: unknown key"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(f, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(f)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreASafeSingleNode(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node.DataDir != "outpost-data" || cfg.HTTP.Address != "127.0.0.1:8080" ||
+		len(cfg.MQTT.Listeners) != 1 || cfg.MQTT.Listeners[0].Address != "127.0.0.1:1883" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func FuzzConfig(f *testing.F) {
+	for _, s := range []string{"node:\n  id: a\n", "mqtt:\n  listeners: []\n", "storage: {durability: none}\n", "- 1\n", "a: [b: {c: d}]\n"} {
+		f.Add([]byte(s))
+	}
+	if b, err := os.ReadFile("../../configs/outpost.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := defaultConfig()
+		if err := decodeConfig(strings.NewReader(string(data)), &cfg); err != nil {
+			return
+		}
+		_ = cfg.Validate() // must not panic
+	})
+}

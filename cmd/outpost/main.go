@@ -1,0 +1,44 @@
+// Command outpost is the Outpost edge MQTT broker.
+//
+//	outpost serve [--config FILE] [--data-dir DIR] [--mqtt ADDR] [--http ADDR] [--durability MODE]
+//	outpost version
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `usage: outpost <command> [flags]
+
+commands:
+  serve     run a node (outpost serve --help for flags)
+  version   print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "version", "--version", "-v":
+		fmt.Println("outpost", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Print(usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "outpost: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

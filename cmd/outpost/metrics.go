@@ -1,0 +1,107 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outpost-edge/outpost/edge"
+)
+
+// collector turns the components' Stats() into Prometheus metrics at scrape
+// time: the one place where metric names live.
+type collector struct {
+	n     *node
+	descs map[string]*prometheus.Desc
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+func newCollector(n *node) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("outpost_"+name, help, labels, nil)
+	}
+	return &collector{n: n, descs: map[string]*prometheus.Desc{
+		"clients":        d("mqtt_clients_connected", "Connected MQTT clients."),
+		"in":             d("mqtt_messages_received_total", "PUBLISH packets received from clients.", "qos"),
+		"bytes_in":       d("mqtt_received_bytes_total", "Payload bytes received from clients."),
+		"out":            d("mqtt_messages_sent_total", "PUBLISH packets sent to clients."),
+		"bytes_out":      d("mqtt_sent_bytes_total", "Bytes sent to clients."),
+		"retained":       d("mqtt_retained_messages", "Retained messages held."),
+		"subs":           d("mqtt_subscriptions", "Active subscriptions."),
+		"dropped":        d("mqtt_deliveries_dropped_total", "Deliveries dropped for a full subscriber queue.", "qos"),
+		"rejected":       d("mqtt_rejected_qos0_total", "QoS 0 messages lost because the log append failed."),
+		"flow_waits":     d("mqtt_flow_waits_total", "Times a delivery waited for a slow subscriber."),
+		"panics":         d("mqtt_client_panics_total", "Client goroutines that panicked and were dropped."),
+		"append":         d("log_append_seconds", "Latency of log appends on the ingest path."),
+		"append_errors":  d("log_append_errors_total", "Failed log appends on the ingest path."),
+		"first":          d("log_first_offset", "Oldest offset still in the log."),
+		"next":           d("log_next_offset", "Offset the next record will get."),
+		"records":        d("log_records", "Records in the log."),
+		"disk":           d("log_disk_bytes", "Bytes the log occupies on disk."),
+		"full":           d("log_full", "1 while the log refuses appends (disk full or reject-new bound)."),
+		"cursor_lag":     d("log_cursor_lag_records", "Records a consumer's cursor is behind.", "cursor"),
+		"cursor_dropped": d("log_dropped_total", "Records retention dropped before a consumer read them.", "cursor"),
+		"appended":       d("log_appended_records_total", "Records appended to the log."),
+		"syncs":          d("log_syncs_total", "fsync calls made by the log."),
+	}}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(k string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(k string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.CounterValue, v, labels...)
+	}
+	b := c.n.broker.Stats()
+	gauge("clients", float64(b.ClientsConnected))
+	for q, v := range b.MessagesIn {
+		counter("in", float64(v), strconv.Itoa(q))
+	}
+	counter("bytes_in", float64(b.BytesIn))
+	counter("out", float64(b.MessagesOut))
+	counter("bytes_out", float64(b.BytesOut))
+	gauge("retained", float64(b.Retained))
+	gauge("subs", float64(b.Subscriptions))
+	counter("dropped", float64(b.DroppedQoS0), "0")
+	counter("dropped", float64(b.DroppedQoS12), "1+")
+	counter("rejected", float64(b.RejectedQoS0))
+	counter("flow_waits", float64(b.FlowWaits))
+	counter("panics", float64(b.PanicsRecovered))
+	counter("append_errors", float64(b.AppendErrors))
+	ch <- appendHistogram(c.descs["append"], b)
+
+	s := c.n.store.Stats()
+	gauge("first", float64(s.FirstOffset))
+	gauge("next", float64(s.NextOffset))
+	gauge("records", float64(s.Records))
+	gauge("disk", float64(s.DiskBytes))
+	full := 0.0
+	if s.Full {
+		full = 1
+	}
+	gauge("full", full)
+	counter("appended", float64(s.Appended))
+	counter("syncs", float64(s.Syncs))
+	for name, cs := range s.Cursors {
+		gauge("cursor_lag", float64(cs.Lag), name)
+		counter("cursor_dropped", float64(cs.Dropped), name)
+	}
+}
+
+func appendHistogram(d *prometheus.Desc, b edge.Stats) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(edge.AppendBuckets))
+	var cum uint64
+	for i, ub := range edge.AppendBuckets {
+		cum += b.AppendHistogram[i]
+		buckets[ub.Seconds()] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, b.AppendCalls, b.AppendSeconds, buckets)
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/edge"
+	"github.com/outpost-edge/outpost/storage"
+)
+
+// shutdownGrace bounds a graceful stop: SIGTERM to exit in under 5 s.
+const shutdownGrace = 4 * time.Second
+
+type serveFlags struct {
+	config, dataDir, mqtt, http, durability, nodeID string
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "YAML config file (default: built-in single-node defaults)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "data directory (overrides node.data_dir)")
+	fs.StringVar(&f.mqtt, "mqtt", "", "MQTT TCP listener address (overrides the first tcp listener)")
+	fs.StringVar(&f.http, "http", "", "HTTP address for health, metrics and API (overrides http.address)")
+	fs.StringVar(&f.durability, "durability", "", "log durability: fsync, batch or none (overrides storage.durability)")
+	fs.StringVar(&f.nodeID, "node-id", "", "node id (overrides node.id)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// apply lays the flags over the file's configuration.
+func (f serveFlags) apply(cfg *Config) {
+	if f.dataDir != "" {
+		cfg.Node.DataDir = f.dataDir
+	}
+	if f.nodeID != "" {
+		cfg.Node.ID = f.nodeID
+	}
+	if f.http != "" {
+		cfg.HTTP.Address = f.http
+	}
+	if f.durability != "" {
+		cfg.Storage.Durability = storage.Durability(f.durability)
+	}
+	if f.mqtt != "" {
+		ls := append([]edge.ListenerOptions(nil), cfg.MQTT.Listeners...)
+		for i := range ls {
+			if ls[i].Type == edge.ListenerTCP {
+				ls[i].Address = f.mqtt
+				cfg.MQTT.Listeners = ls
+				return
+			}
+		}
+		cfg.MQTT.Listeners = append(ls, edge.ListenerOptions{Type: edge.ListenerTCP, Address: f.mqtt})
+	}
+}
+
+func serve(args []string) int {
+	f, err := parseServeFlags(args, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "outpost:", err)
+		return 2
+	}
+	cfg, err := loadConfig(f.config)
+	if err == nil {
+		f.apply(&cfg)
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "outpost:", err)
+		return 2
+	}
+	logger := newLogger(cfg.Log, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runNode(ctx, cfg, logger, nil); err != nil {
+		logger.Error().Err(err).Msg("node failed")
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	console := c.Format == "console"
+	if c.Format == "auto" {
+		if fd, ok := w.(interface{ Fd() uintptr }); ok && isatty.IsTerminal(fd.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// runNode runs a node until ctx ends. ready, when not nil, receives the node
+// once it serves (tests use it).
+func runNode(ctx context.Context, cfg Config, logger zerolog.Logger, ready chan<- *node) error {
+	n, err := startNode(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- n
+	}
+	<-ctx.Done()
+	logger.Info().Msg("shutting down")
+	done := make(chan error, 1)
+	go func() { done <- n.close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(shutdownGrace):
+		return errors.New("shutdown did not finish in time")
+	}
+}
+
+// node is one running Outpost node.
+type node struct {
+	cfg    Config
+	log    zerolog.Logger
+	store  *storage.Log
+	broker *edge.Broker
+	http   *http.Server
+	httpLn net.Listener
+	httpWG chan struct{}
+	// closing is set when shutdown starts; /readyz then answers 503.
+	closing atomic.Bool
+}
+
+func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: logger}
+	sopts := cfg.Storage
+	sopts.NodeID = cfg.Node.ID
+	sopts.Logger = logger
+	dir := filepath.Join(cfg.Node.DataDir, "log")
+	store, err := storage.Open(dir, sopts)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	n.store = store
+	eopts := cfg.MQTT
+	eopts.NodeID = cfg.Node.ID
+	eopts.Log = store
+	eopts.State = store.KV("edge")
+	eopts.Logger = logger
+	n.broker, err = edge.New(eopts)
+	if err == nil {
+		err = n.broker.Start()
+	}
+	if err == nil {
+		err = n.startHTTP()
+	}
+	if err != nil {
+		_ = n.close()
+		return nil, err
+	}
+	logger.Info().Str("node", cfg.Node.ID).Str("data_dir", cfg.Node.DataDir).
+		Str("durability", string(cfg.Storage.Durability)).Str("http", n.httpAddr()).Msg("outpost node ready")
+	return n, nil
+}
+
+// close stops the node in order: HTTP and MQTT listeners stop taking work,
+// in-flight appends finish, session state is flushed, and the log closes last.
+func (n *node) close() error {
+	n.closing.Store(true)
+	var errs []error
+	if n.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		errs = append(errs, n.http.Shutdown(ctx))
+		cancel()
+		<-n.httpWG
+	}
+	if n.broker != nil {
+		errs = append(errs, n.broker.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}
