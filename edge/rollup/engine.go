@@ -153,7 +153,8 @@ func (e *Engine) observe(topic string, payload []byte, t time.Time, emit bool) [
 // Tick advances the engine's clock to now: it drops series idle for longer
 // than their rule's idle_expiry, and returns the outputs that are due. A rule
 // emits on its first Tick and then whenever now reaches the next multiple
-// of its emit interval (missed intervals are not caught up): every non-empty
+// of its emit interval (missed intervals are not caught up; after the clock
+// steps back, at once): every non-empty
 // time window of every series, and the count windows of series that had a
 // sample since the last emit.
 func (e *Engine) Tick(now time.Time) []Output {
@@ -161,7 +162,9 @@ func (e *Engine) Tick(now time.Time) []Output {
 	var out []Output
 	for _, r := range e.rules {
 		r.sweep(ns)
-		if r.emitEvery == 0 || ns < r.nextEmit {
+		// A next emit more than an interval ahead means the clock stepped
+		// back: emit now rather than wait for the old schedule.
+		if r.emitEvery == 0 || (ns < r.nextEmit && r.nextEmit-ns <= r.emitEvery) {
 			continue
 		}
 		r.nextEmit = (floorDiv(ns, r.emitEvery) + 1) * r.emitEvery

@@ -77,6 +77,23 @@ func TestTickEmitsExactAggregates(t *testing.T) {
 	}
 }
 
+func TestTickSurvivesClockStepBack(t *testing.T) {
+	e := mustNew(t, Rule{Name: "t", Filter: "s/+", Windows: []string{"1h"}, Emit: "1m"})
+	e.Observe("s/1", []byte("1"), at(time.Second))
+	if n := len(e.Tick(at(30 * time.Minute))); n != 1 {
+		t.Fatalf("first tick: %d outputs", n)
+	}
+	if n := len(e.Tick(at(time.Minute))); n != 1 { // the clock stepped back 29m
+		t.Fatalf("tick after the clock stepped back: %d outputs, want 1 at once", n)
+	}
+	if n := len(e.Tick(at(time.Minute + 30*time.Second))); n != 0 {
+		t.Fatalf("tick within the interval: %d outputs", n)
+	}
+	if n := len(e.Tick(at(2 * time.Minute))); n != 1 {
+		t.Fatalf("tick at the next interval: %d outputs", n)
+	}
+}
+
 func TestOnUpdateEmitsEverySample(t *testing.T) {
 	e := mustNew(t, Rule{Name: "vib", Filter: "m/+/vib", Windows: []string{"last 2"}, Functions: []string{"avg"},
 		Emit: EmitOnUpdate, Output: "agg/{series}/{window}"})

@@ -170,10 +170,11 @@ func (r *rule) emit(s *series, end int64, counts bool, out []Output) []Output {
 // sweep drops the series idle for longer than idle_expiry. It scans at most
 // every idle/16 (at least every second): expiry may be that late.
 func (r *rule) sweep(now int64) {
-	if now < r.nextSweep {
+	every := max(r.idle/16, int64(time.Second))
+	if now < r.nextSweep && r.nextSweep-now <= every { // else the clock stepped back
 		return
 	}
-	r.nextSweep = now + max(r.idle/16, int64(time.Second))
+	r.nextSweep = now + every
 	for i := 0; i < len(r.list); {
 		s := r.list[i]
 		if now-s.last.t <= r.idle {
