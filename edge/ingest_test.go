@@ -357,6 +357,7 @@ func TestMalformedSubscribeDoesNotCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = conn.Read(buf) // the node answers or drops this client; either way it lives
+	t.Logf("panics recovered: %d", n.b.Stats().PanicsRecovered)
 	sub := dialV5(t, n.addr, "sub", nil)
 	sub.subscribe(t, "ok", 1)
 	dialV5(t, n.addr, "pub", nil).publish(t, "ok", 1, "alive")

@@ -88,8 +88,8 @@ func (b *Broker) recovered(c net.Conn, r any, stack []byte) {
 		b.ingest.forget(cl)
 		b.srv.UnsubscribeClient(cl)
 		b.srv.Clients.Delete(cl.ID)
-		b.log.Error().Str("client", cl.ID).Str("remote", cl.Net.Remote).Interface("panic", r).Bytes("stack", stack).Msg("client dropped after a panic in its packet handling")
+		b.log.Error().Str("client", cl.ID).Str("remote", cl.Net.Remote).Str("panic", fmt.Sprint(r)).Bytes("stack", stack).Msg("client dropped after a panic in its packet handling")
 		return
 	}
-	b.log.Error().Str("remote", c.RemoteAddr().String()).Interface("panic", r).Bytes("stack", stack).Msg("connection dropped after a panic in its packet handling")
+	b.log.Error().Str("remote", c.RemoteAddr().String()).Str("panic", fmt.Sprint(r)).Bytes("stack", stack).Msg("connection dropped after a panic in its packet handling")
 }
