@@ -138,25 +138,9 @@ func BenchmarkWriteAmp(b *testing.B) {
 		r.Origin = "node-a"
 		recBytes := float64(n * len(EncodeRecord(nil, &r)))
 		before := procWriteBytes(b)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for start := int(next.Add(per)) - per; start < n; start = int(next.Add(per)) - per {
-					recs := make([]Record, per)
-					for j := range recs {
-						recs[j] = benchRecord(start + j)
-					}
-					if _, err := l.Append(context.Background(), recs); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
+		if err := appendConcurrently(l, n, per, workers); err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
 		disk := l.Stats().DiskBytes
 		if err := l.Close(); err != nil {
 			b.Fatal(err)
@@ -164,6 +148,33 @@ func BenchmarkWriteAmp(b *testing.B) {
 		b.ReportMetric(float64(procWriteBytes(b)-before)/recBytes, "write-amp")
 		b.ReportMetric(float64(disk)/recBytes, "disk/record-bytes")
 	}
+}
+
+// appendConcurrently appends n bench records in calls of per records from
+// workers goroutines and returns the first error.
+func appendConcurrently(l *Log, n, per, workers int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for start := int(next.Add(int64(per))) - per; start < n; start = int(next.Add(int64(per))) - per {
+				recs := make([]Record, per)
+				for j := range recs {
+					recs[j] = benchRecord(start + j)
+				}
+				if _, err := l.Append(context.Background(), recs); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 func procWriteBytes(b *testing.B) int64 {

@@ -144,11 +144,11 @@ func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
 // really frees the space; the unaligned remainder gets tombstones, which the
 // block's later DropPrefix also removes.
 func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
-	first, cut, freed, err := l.findCut(p)
-	if err != nil || cut <= first {
+	oldest, first, cut, freed, err := l.findCut(p)
+	if err != nil || (cut <= first && oldest >= first) {
 		return 0, err
 	}
-	prefixes, rest := blockPrefixes(first, cut)
+	prefixes, rest := blockPrefixes(min(oldest, first), cut)
 	req := &request{done: make(chan struct{}), setFirst: cut, dropBytes: freed, drop: prefixes}
 	for off := rest; off < cut; off++ {
 		req.ops = append(req.ops, op{key: logKey(off), del: true})
@@ -161,25 +161,30 @@ func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
 	return freed, nil
 }
 
-// findCut walks keys from the oldest and returns the first offset, the new
-// first offset per plan and the bytes below it.
-func (l *Log) findCut(p retentionPlan) (first, cut uint64, freed int64, err error) {
+// findCut walks keys from the oldest and returns the oldest stored key's
+// offset, the first offset, the new first offset per plan and the bytes
+// between first and the cut. Keys below first exist only when a crash came
+// between moving first and dropping the keys; they are deleted again.
+func (l *Log) findCut(p retentionPlan) (oldest, first, cut uint64, freed int64, err error) {
 	first, _ = l.bounds()
-	cut = first
+	oldest, cut = first, first
 	err = l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
-		for it.Seek(logKey(first)); it.Valid(); it.Next() {
+		for it.Rewind(); it.Valid(); it.Next() {
 			off, ok := keyOffset(it.Item().Key())
 			if !ok || (off >= p.cut && (freed >= p.freeBytes || off >= p.limit)) {
 				break
 			}
-			freed += it.Item().EstimatedSize()
-			cut = off + 1
+			oldest = min(oldest, off)
+			if off >= first {
+				freed += it.Item().EstimatedSize()
+				cut = off + 1
+			}
 		}
 		return nil
 	})
-	return first, max(cut, p.cut), freed, err
+	return oldest, first, max(cut, p.cut), freed, err
 }
 
 // blockBits is log2 of the records in one droppable block: offsets sharing

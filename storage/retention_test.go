@@ -142,3 +142,32 @@ func TestRetentionRejectNew(t *testing.T) {
 		t.Fatal("consumed records were not deleted")
 	}
 }
+
+func TestBlockPrefixes(t *testing.T) {
+	tests := []struct {
+		first, cut uint64
+		blocks     []uint64 // first offsets of the dropped blocks
+		rest       uint64
+	}{
+		{1, 100, nil, 1},
+		{1, 256, []uint64{0}, 256}, // offset 0 never exists: block 0 is whole
+		{1, 257, []uint64{0}, 256},
+		{300, 1000, []uint64{256, 512}, 768},
+		{512, 768, []uint64{512}, 768},
+	}
+	for _, tc := range tests {
+		prefixes, rest := blockPrefixes(tc.first, tc.cut)
+		var got []uint64
+		for _, p := range prefixes {
+			got = append(got, getU64(append(append([]byte(nil), p[1:]...), 0))) // pad the low byte
+		}
+		if len(got) != len(tc.blocks) || rest != tc.rest {
+			t.Fatalf("blockPrefixes(%d, %d) = %v, %d; want %v, %d", tc.first, tc.cut, got, rest, tc.blocks, tc.rest)
+		}
+		for i := range got {
+			if got[i] != tc.blocks[i] {
+				t.Fatalf("blockPrefixes(%d, %d) block %d = %d, want %d", tc.first, tc.cut, i, got[i], tc.blocks[i])
+			}
+		}
+	}
+}

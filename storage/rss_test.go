@@ -6,8 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 )
 
@@ -39,25 +37,11 @@ func rssChild(profile string) int {
 		fmt.Println(err)
 		return 1
 	}
-	const n, per = 1_000_000, 100
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 64; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for start := int(next.Add(per)) - per; start < n; start = int(next.Add(per)) - per {
-				recs := make([]Record, per)
-				for j := range recs {
-					recs[j] = benchRecord(start + j)
-				}
-				if _, err := l.Append(context.Background(), recs); err != nil {
-					return
-				}
-			}
-		}()
+	const n = 1_000_000
+	if err := appendConcurrently(l, n, 100, 64); err != nil {
+		fmt.Println(err)
+		return 1
 	}
-	wg.Wait()
 	afterWrite := procStatus("VmRSS")
 	r := l.NewReader(1)
 	for got := 0; got < n; {
