@@ -80,8 +80,8 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
 			KeyFile: pki.keyFile, ClientCAFile: pki.caFile, RequireClientCert: true, AllowAnonymous: &yes}}
 	})
 	connect := func(certs []tls.Certificate) error {
-		o := mqtt3.NewClientOptions().AddBroker("ssl://"+n.addr).SetClientID("tls").SetAutoReconnect(false).
-			SetConnectRetry(false).SetConnectTimeout(3*time.Second).
+		o := mqtt3.NewClientOptions().AddBroker("ssl://" + n.addr).SetClientID("tls").SetAutoReconnect(false).
+			SetConnectRetry(false).SetConnectTimeout(3 * time.Second).
 			SetTLSConfig(&tls.Config{RootCAs: pki.pool, Certificates: certs, MinVersion: tls.VersionTLS12})
 		c := mqtt3.NewClient(o)
 		tok := c.Connect()
