@@ -74,6 +74,10 @@ func (e *epoch) run(ctx context.Context) error {
 	go e.read(rctx, e.win.next())
 	tick := time.NewTicker(e.b.opts.CommitInterval)
 	defer tick.Stop()
+	var lost <-chan struct{} // nil (never ready) unless the sink reports losses
+	if w, ok := e.b.sink.(ConnWatcher); ok {
+		lost = w.Lost()
+	}
 	for {
 		if len(e.backlog) > 0 && e.win.inflight < e.b.opts.Window {
 			if err := e.send(rctx); err != nil {
@@ -106,6 +110,8 @@ func (e *epoch) run(ctx context.Context) error {
 			return replayRequest(from)
 		case err := <-e.readc:
 			return err
+		case <-lost:
+			return ErrConnLost
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -144,6 +150,7 @@ func (e *epoch) send(ctx context.Context) error {
 		}
 	}
 	if len(msgs) == 0 {
+		e.win.advance() // a long run of skipped records must not pile up
 		return nil
 	}
 	if wait := e.rate.take(now, bytes); wait > 0 {

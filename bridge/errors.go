@@ -11,6 +11,8 @@ var (
 	// ErrRetry is returned by a sink (or wrapped in a Result) for a failure
 	// that a later attempt may cure (network, timeout, leader change).
 	ErrRetry = errors.New("bridge: retryable send failure")
+	// ErrConnLost is reported when a ConnWatcher sink lost its connection.
+	ErrConnLost = errors.New("bridge: uplink connection lost")
 	// ErrNotRunning is returned by Resend when the bridge's Run loop is not
 	// active.
 	ErrNotRunning = errors.New("bridge: not running")

@@ -86,3 +86,12 @@ type Sink interface {
 	// Connect may be called again afterwards.
 	Disconnect() error
 }
+
+// ConnWatcher is implemented by sinks that notice a lost connection on
+// their own (the MQTT sink). The bridge watches Lost after each Connect and
+// reconnects at once, instead of reporting "connected" until a send fails.
+type ConnWatcher interface {
+	// Lost returns a channel closed when the current connection is gone.
+	// It is called after a successful Connect, from the bridge goroutine.
+	Lost() <-chan struct{}
+}

@@ -45,7 +45,10 @@ type Sink struct {
 	downlinked, downErrs, unmapped atomic.Uint64
 }
 
-var _ bridge.Sink = (*Sink)(nil)
+var (
+	_ bridge.Sink        = (*Sink)(nil)
+	_ bridge.ConnWatcher = (*Sink)(nil)
+)
 
 // New validates opts (copied) and returns a disconnected Sink.
 func New(opts Options) (*Sink, error) {
@@ -80,6 +83,11 @@ func (s *Sink) Connect(ctx context.Context) error {
 		EnableManualAcknowledgment: true,
 		OnPublishReceived:          []func(paho.PublishReceived) (bool, error){s.receive},
 		OnClientError:              func(err error) { s.log.Debug().Err(err).Msg("connection error") },
+		// paho calls this in a goroutine without a nil check: a server
+		// DISCONNECT (session taken over, server shutdown) would panic.
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			s.log.Warn().Uint8("reason", d.ReasonCode).Msg("server disconnected us")
+		},
 	})
 	expiry, maxPkt := uint32(s.opts.SessionExpiry.Seconds()), uint32(s.opts.MaxPacketSize)
 	cp := &paho.Connect{
@@ -159,6 +167,16 @@ func (s *Sink) subscribe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Lost is closed when the current connection ends (bridge.ConnWatcher).
+func (s *Sink) Lost() <-chan struct{} {
+	if s.cli == nil {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return s.cli.Done()
 }
 
 // Disconnect sends DISCONNECT (the session stays upstream), closes the

@@ -74,15 +74,21 @@ func (s *Subscriber) Len() int {
 
 // Publish sends one QoS 1 message from a fresh connection.
 func Publish(t testing.TB, addr, topic string, payload []byte) {
+	PublishAs(t, addr, "upstreamtest-pub", topic, payload)
+}
+
+// PublishAs is Publish with the given client id (the same id as another
+// client's takes its session over).
+func PublishAs(t testing.TB, addr, clientID, topic string, payload []byte) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli := paho.NewClient(paho.ClientConfig{Conn: conn})
+	cli := paho.NewClient(paho.ClientConfig{Conn: conn, OnServerDisconnect: func(*paho.Disconnect) {}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := cli.Connect(ctx, &paho.Connect{ClientID: "upstreamtest-pub", CleanStart: true}); err != nil {
+	if _, err := cli.Connect(ctx, &paho.Connect{ClientID: clientID, CleanStart: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cli.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload}); err != nil {
