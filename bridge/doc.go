@@ -26,6 +26,12 @@
 // receiver deduplicating with a strict per-origin high-water mark would drop
 // the failed record; it should remember the ids of the last window instead.
 //
+// Configuration: a bridge is Options plus its sink's options, chosen by Kind;
+// cmd decodes each bridge as Options inline with a "kafka:" section
+// (kafkasink.Options) or an "mqtt:" section (mqttsink.Options). Stats feeds
+// /api/v1/status and /metrics; DeadLetters, Resend, Replay and ReplayTime back
+// the HTTP API.
+//
 // Concurrency: Run is called once per Bridge and owns every goroutine it
 // starts; Stats, DeadLetters, Resend and Replay may be called concurrently
 // with Run from any goroutine. The decision logic (window.go, backoff.go,
