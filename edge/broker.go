@@ -159,6 +159,7 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 		return ErrClosed
 	}
 	pk := packetOf(&rec)
+	pk.PacketID = 1 // inline packets are never acknowledged, but validation wants an id for QoS > 0
 	var err error
 	b.flow.deliver(&pk, ctx.Done(), func() { err = b.srv.InjectPacket(b.inline, pk) })
 	if err == nil {

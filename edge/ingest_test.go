@@ -455,3 +455,25 @@ func FuzzListenerBytes(f *testing.F) {
 		_ = c.c.Disconnect(&paho.Disconnect{})
 	})
 }
+
+func TestInlinePublishAndDeliver(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	sub := dialV5(t, n.addr, "sub", nil)
+	sub.subscribe(t, "inline/#", 1)
+	ctx := context.Background()
+	if err := n.b.Publish(ctx, storage.Record{Topic: "inline/logged", QoS: 1, Payload: []byte("a"),
+		Props: storage.Properties{ContentType: "text/plain"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.b.Deliver(ctx, storage.Record{Topic: "inline/peer", QoS: 1, Payload: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	got := sub.expect(t, 2)
+	if got[0].Topic != "inline/logged" || got[0].QoS != 1 || got[0].Properties.ContentType != "text/plain" || got[1].Topic != "inline/peer" {
+		t.Fatalf("got %s/%d %s", got[0].Topic, got[0].QoS, got[1].Topic)
+	}
+	recs := n.records(t)
+	if len(recs) != 1 || recs[0].Topic != "inline/logged" {
+		t.Fatalf("Publish must log and Deliver must not: log holds %v", recs)
+	}
+}

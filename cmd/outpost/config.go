@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/outpost-edge/outpost/edge"
+	"github.com/outpost-edge/outpost/edge/rollup"
 	"github.com/outpost-edge/outpost/storage"
 )
 
@@ -31,6 +32,8 @@ type Config struct {
 	Storage storage.Options `yaml:"storage"`
 	// Log configures the node's own logs.
 	Log LogConfig `yaml:"log"`
+	// Rollups are rolling aggregates computed at the edge and published.
+	Rollups []rollup.Rule `yaml:"rollups"`
 }
 
 // NodeConfig identifies the node.
@@ -90,6 +93,9 @@ func (c *Config) Validate() error {
 	case "auto", "json", "console":
 	default:
 		return fmt.Errorf("log.format: %q is not one of auto, json, console", c.Log.Format)
+	}
+	if err := (rollup.Options{Rules: c.Rollups}).Validate(); err != nil {
+		return err
 	}
 	if err := c.Storage.Validate(); err != nil {
 		return fmt.Errorf("storage.%w", err)

@@ -28,6 +28,7 @@ func (n *node) startHTTP() error {
 	mux.HandleFunc("GET /readyz", n.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/v1/status", n.handleStatus)
+	mux.HandleFunc("GET /api/v1/rollups", n.rollups.handle)
 	n.httpLn = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	n.httpWG = make(chan struct{})
@@ -78,9 +79,11 @@ func (n *node) status() status {
 	}
 }
 
-func (n *node) handleStatus(w http.ResponseWriter, r *http.Request) {
+func (n *node) handleStatus(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.status()) }
+
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(n.status())
+	_ = enc.Encode(v)
 }

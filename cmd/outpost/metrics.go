@@ -90,6 +90,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("full", full)
 	counter("appended", float64(s.Appended))
 	counter("syncs", float64(s.Syncs))
+	for _, r := range c.n.rollups.stats().Rules {
+		counter("ru_samples", float64(r.Samples), r.Rule)
+		counter("ru_skipped", float64(r.Skipped), r.Rule)
+		counter("ru_late", float64(r.Late), r.Rule)
+		counter("ru_overflow", float64(r.Overflow), r.Rule)
+		counter("ru_emits", float64(r.Emits), r.Rule)
+		gauge("ru_series", float64(r.Series), r.Rule)
+	}
 	for name, cs := range s.Cursors {
 		gauge("cursor_lag", float64(cs.Lag), name)
 		counter("cursor_dropped", float64(cs.Dropped), name)

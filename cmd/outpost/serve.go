@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -151,6 +152,10 @@ type node struct {
 	http   *http.Server
 	httpLn net.Listener
 	httpWG chan struct{}
+	// rollups and its goroutine: stopped by cancelling bg, waited by bgWG.
+	rollups *rollups
+	bg      context.CancelFunc
+	bgWG    sync.WaitGroup
 	// closing is set when shutdown starts; /readyz then answers 503.
 	closing atomic.Bool
 }
@@ -176,6 +181,10 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 		err = n.broker.Start()
 	}
 	if err == nil {
+		n.rollups, err = newRollups(cfg.Rollups, store, n.broker.Publish, logger)
+	}
+	if err == nil {
+		n.startBackground()
 		err = n.startHTTP()
 	}
 	if err != nil {
@@ -187,8 +196,22 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	return n, nil
 }
 
-// close stops the node in order: HTTP and MQTT listeners stop taking work,
-// in-flight appends finish, session state is flushed, and the log closes last.
+// startBackground starts the log consumers: rollups.
+func (n *node) startBackground() {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.bg = cancel
+	n.bgWG.Add(1)
+	go func() {
+		defer n.bgWG.Done()
+		if err := n.rollups.run(ctx); err != nil {
+			n.log.Error().Err(err).Msg("rollups stopped")
+		}
+	}()
+}
+
+// close stops the node in order: HTTP stops, the log consumers (rollups)
+// stop, the MQTT listeners stop taking work and in-flight appends finish,
+// session state is flushed, and the log closes last.
 func (n *node) close() error {
 	n.closing.Store(true)
 	var errs []error
@@ -197,6 +220,10 @@ func (n *node) close() error {
 		errs = append(errs, n.http.Shutdown(ctx))
 		cancel()
 		<-n.httpWG
+	}
+	if n.bg != nil {
+		n.bg()
+		n.bgWG.Wait()
 	}
 	if n.broker != nil {
 		errs = append(errs, n.broker.Close())
