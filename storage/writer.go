@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -111,9 +114,14 @@ func (l *Log) submit(ctx context.Context, req *request) error {
 	}
 }
 
-// writer is the single goroutine that writes to Badger. Being the only
-// writer makes "commit, then db.Sync" cover exactly the committed group (no
-// other write can rotate the memtable in between) and keeps offsets gapless.
+// writer is the single goroutine that writes to Badger, which keeps
+// offsets gapless and makes one group commit one Badger transaction. In
+// fsync mode it hands each committed group to a syncer goroutine it owns and
+// goes on committing the next group while the previous one is fsynced; the
+// syncer covers every group committed since its last sync with one fsync,
+// then publishes them in order and releases their callers. Records become
+// visible to readers only once durable, so no consumer forwards an offset
+// that a power loss could reassign.
 type writer struct {
 	l        *Log
 	next     uint64 // offset for the next record; only the writer touches it
@@ -122,13 +130,27 @@ type writer struct {
 	maxCount int64
 	dirty    bool // batch mode: writes since the last sync
 	lastSync time.Time
+	syncq    chan batch // fsync mode: committed groups waiting for their sync
+}
+
+// batch is one committed group on its way to being published.
+type batch struct {
+	group    []*request
+	next     uint64 // log next offset after the group
+	added    int64
+	now      int64
+	needSync bool
 }
 
 func newWriter(l *Log) *writer {
-	return &writer{
+	w := &writer{
 		l: l, next: l.next, lastTime: l.lastTime, lastSync: time.Now(),
 		maxSize: l.db.MaxBatchSize() * 9 / 10, maxCount: l.db.MaxBatchCount() - 1,
 	}
+	if l.opts.Durability == DurabilityFsync {
+		w.syncq = make(chan batch, 16)
+	}
+	return w
 }
 
 func (w *writer) run() {
@@ -139,6 +161,12 @@ func (w *writer) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	syncerDone := make(chan struct{})
+	if w.syncq != nil {
+		go w.runSyncer(syncerDone)
+	} else {
+		close(syncerDone)
+	}
 	var carry *request
 	for {
 		first := carry
@@ -147,7 +175,7 @@ func (w *writer) run() {
 			select {
 			case r, ok := <-w.l.reqs:
 				if !ok {
-					w.shutdown()
+					w.shutdown(syncerDone)
 					return
 				}
 				first = r
@@ -180,12 +208,16 @@ func (w *writer) run() {
 	}
 }
 
-// shutdown persists dirty cursors and makes everything durable before Close
-// closes Badger.
-func (w *writer) shutdown() {
+// shutdown persists dirty cursors, waits for the syncer and makes
+// everything durable before Close closes Badger.
+func (w *writer) shutdown(syncerDone <-chan struct{}) {
 	w.commit(nil)
+	if w.syncq != nil {
+		close(w.syncq)
+	}
+	<-syncerDone
 	if w.l.opts.Durability != DurabilityNone {
-		if err := w.l.db.Sync(); err != nil {
+		if err := w.l.syncAll(); err != nil {
 			w.l.log.Error().Err(err).Msg("final sync")
 		}
 	}
@@ -195,7 +227,7 @@ func (w *writer) syncIfDirty() {
 	if !w.dirty {
 		return
 	}
-	if err := w.l.db.Sync(); err != nil {
+	if err := w.l.syncAll(); err != nil {
 		w.l.log.Error().Err(err).Msg("periodic sync")
 		return
 	}
@@ -204,8 +236,75 @@ func (w *writer) syncIfDirty() {
 	w.lastSync = time.Now()
 }
 
-// commit writes one group in one Badger transaction, syncs per the
-// durability mode, publishes the new state and releases the callers.
+// runSyncer fsyncs committed groups, publishes them in order and releases
+// their callers. One fsync covers every group queued when it starts.
+func (w *writer) runSyncer(done chan<- struct{}) {
+	defer close(done)
+	for b := range w.syncq {
+		batches := []batch{b}
+	drain:
+		for {
+			select {
+			case b2, ok := <-w.syncq:
+				if !ok {
+					break drain
+				}
+				batches = append(batches, b2)
+			default:
+				break drain
+			}
+		}
+		var err error
+		for _, b := range batches {
+			if b.needSync {
+				if err = w.l.syncAll(); err == nil {
+					w.l.st.syncs.Add(1)
+				} else {
+					err = fmt.Errorf("sync: %w", mapErr(err))
+				}
+				break
+			}
+		}
+		for _, b := range batches {
+			w.publish(b) // on a sync error the records are written but not durable: offsets are used
+			w.finish(b.group, err)
+		}
+	}
+}
+
+// syncAll makes every committed write durable: Badger's Sync covers the
+// active memtable's WAL and the value log, and fsyncing each memtable WAL
+// file (.mem) also covers a memtable that was rotated out but not yet
+// flushed to a table. A WAL deleted meanwhile has been flushed to a synced
+// table.
+func (l *Log) syncAll() error {
+	if err := l.db.Sync(); err != nil {
+		return err
+	}
+	mems, _ := filepath.Glob(filepath.Join(l.dir, "*.mem"))
+	if len(mems) <= 1 {
+		return nil
+	}
+	for _, m := range mems {
+		f, err := os.Open(m)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		_ = f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit writes one group in one Badger transaction, then publishes it and
+// releases the callers (batch and none modes) or queues it for the syncer
+// (fsync mode).
 func (w *writer) commit(group []*request) {
 	l := w.l
 	w.admit(group)
@@ -215,23 +314,24 @@ func (w *writer) commit(group []*request) {
 	if now < w.lastTime {
 		now = w.lastTime
 	}
-	next, added, needSync, err := w.next, int64(0), false, error(nil)
+	b := batch{group: group, next: w.next, now: now}
+	var err error
 	for _, r := range group {
 		if r.err != nil {
 			continue
 		}
 		if len(r.vals) > 0 {
-			r.first = next
+			r.first = b.next
 		}
 		for _, v := range r.vals {
-			stamp(v, next, now)
-			if err = txn.SetEntry(badger.NewEntry(logKey(next), v)); err != nil {
+			stamp(v, b.next, now)
+			if err = txn.SetEntry(badger.NewEntry(logKey(b.next), v)); err != nil {
 				break
 			}
-			next++
+			b.next++
 		}
-		added += r.bytes
-		needSync = needSync || r.sync
+		b.added += r.bytes
+		b.needSync = b.needSync || r.sync
 		if err == nil {
 			err = applyOps(txn, r)
 		}
@@ -243,35 +343,43 @@ func (w *writer) commit(group []*request) {
 	if err == nil {
 		err = txn.Commit()
 	}
-	for _, r := range group {
-		if err == nil && len(r.drop) > 0 {
-			if err = l.db.DropPrefix(r.drop...); err == nil {
-				l.st.dropPrefixes.Add(1)
-			}
-		}
-	}
-	if err == nil && needSync && l.opts.Durability == DurabilityFsync {
-		if err = l.db.Sync(); err == nil {
-			l.st.syncs.Add(1)
-		} else {
-			err = fmt.Errorf("sync: %w", mapErr(err))
-			w.publish(group, next, added, now) // written but not durable: offsets are used
-			w.finish(group, err)
-			return
-		}
-	}
 	if err != nil {
-		w.l.redirty(cursors)
+		l.redirty(cursors)
 		w.finish(group, fmt.Errorf("commit: %w", mapErr(err)))
 		return
 	}
-	w.publish(group, next, added, now)
+	if b.next > w.next {
+		w.lastTime = now
+	}
+	w.next = b.next
+	w.dropPrefixes(group)
+	if w.syncq != nil {
+		w.syncq <- b
+		return
+	}
+	w.publish(b)
 	w.finish(group, nil)
 	if l.opts.Durability == DurabilityBatch {
 		w.dirty = true
 		if time.Since(w.lastSync) >= l.opts.SyncInterval {
 			w.syncIfDirty()
 		}
+	}
+}
+
+// dropPrefixes runs the retention DropPrefix calls of a committed group.
+// Their failure leaves the records deleted by tombstones only (the space
+// comes back later); it is logged, not returned to appenders.
+func (w *writer) dropPrefixes(group []*request) {
+	for _, r := range group {
+		if len(r.drop) == 0 {
+			continue
+		}
+		if err := w.l.db.DropPrefix(r.drop...); err != nil {
+			w.l.log.Warn().Err(err).Msg("drop prefix")
+			continue
+		}
+		w.l.st.dropPrefixes.Add(1)
 	}
 }
 
@@ -300,11 +408,11 @@ func stamp(v []byte, off uint64, ns int64) {
 }
 
 // publish makes a committed group visible to readers and wakes them.
-func (w *writer) publish(group []*request, next uint64, added, now int64) {
+func (w *writer) publish(b batch) {
 	l := w.l
 	var recs, appends, drop int64
 	setFirst := uint64(0)
-	for _, r := range group {
+	for _, r := range b.group {
 		if r.err != nil {
 			continue
 		}
@@ -316,18 +424,16 @@ func (w *writer) publish(group []*request, next uint64, added, now int64) {
 		setFirst = max(setFirst, r.setFirst)
 	}
 	if recs > 0 {
-		w.lastTime = now
 		l.st.batches.Add(1)
 		l.st.appends.Add(uint64(appends))
 		l.st.records.Add(uint64(recs))
 	}
-	w.next = next
 	l.mu.Lock()
-	l.next = next
+	l.next = b.next
 	l.first = max(l.first, setFirst)
-	l.logical = max(0, l.logical+added-drop)
+	l.logical = max(0, l.logical+b.added-drop)
 	if recs > 0 {
-		l.lastTime = now
+		l.lastTime = b.now
 		l.full = false
 	}
 	close(l.notify)
