@@ -23,13 +23,23 @@
 //
 // # Concurrency
 //
-// Every method of Log, KV and Stats is safe for concurrent use. A Reader
-// belongs to one goroutine (Close may come from any). Open starts exactly
-// two goroutines: the writer, the only goroutine that writes to Badger
-// (appends, KV writes, cursor persistence and retention deletes all go
-// through it, so one group commit is one Badger transaction followed by at
-// most one fsync), and the retention loop. Close stops both, after the
-// writer has committed everything queued and synced.
+// Every method of Log and KV is safe for concurrent use. A Reader belongs to
+// one goroutine (Close may come from any). Open starts the writer, the only
+// goroutine that writes to Badger (appends, KV writes, cursor persistence and
+// retention deletes all go through it, so one group commit is one Badger
+// transaction followed by at most one fsync), the retention loop, and in
+// fsync mode a syncer owned by the writer: the writer commits group N+1 while
+// the syncer fsyncs group N, and one fsync covers every group committed
+// before it started. Close stops all of them after the queue is committed
+// and synced. Append callers block until their group is durable; Readers
+// block on a channel closed at each publish.
+//
+// Records become visible to Read and Readers only once durable per the
+// mode: in fsync mode after their fsync, so no consumer ever forwards an
+// offset that a power loss could hand to a different record. In batch mode
+// they are visible after the write; a power loss inside the sync window can
+// then lose records consumers already saw, and the recovered log reuses
+// their offsets.
 //
 // # Durability modes and loss windows
 //

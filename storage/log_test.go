@@ -353,3 +353,35 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendLimits(t *testing.T) {
+	l := openTest(t, "", nil)
+	tests := []struct {
+		name string
+		n    int
+		want error
+	}{
+		{"empty", 0, nil},
+		{"one transaction", 2000, nil},
+		{"too large", 50000, ErrTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := l.NextOffset()
+			recs := make([]Record, tc.n)
+			for i := range recs {
+				recs[i] = rec(i)
+			}
+			offs, err := l.Append(context.Background(), recs)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Append(%d) = %v, want %v", tc.n, err, tc.want)
+			}
+			if err == nil && len(offs) != tc.n {
+				t.Fatalf("%d offsets for %d records", len(offs), tc.n)
+			}
+			if err != nil && l.NextOffset() != before {
+				t.Fatal("a refused Append appended records")
+			}
+		})
+	}
+}

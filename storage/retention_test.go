@@ -64,6 +64,10 @@ func TestRetentionMaxAge(t *testing.T) {
 	if offs[0] != 101 {
 		t.Fatalf("offset after emptying = %d, want 101", offs[0])
 	}
+	r := l.NewReader(1) // positioned below FirstOffset: skips the dropped records
+	if recs, err := r.Next(context.Background()); err != nil || len(recs) != 1 || recs[0].Offset != 101 {
+		t.Fatalf("reader from 1 after drop: %+v %v", recs, err)
+	}
 }
 
 // TestRetentionMaxBytes appends well past max_bytes and checks, by measuring
