@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -52,8 +53,11 @@ func rssChild(profile string) int {
 		}
 		got += len(recs)
 	}
-	fmt.Printf("rss after 1M appends %s, after reading them %s (anon %s, file %s), peak %s",
-		afterWrite, procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile"), procStatus("VmHWM"))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("rss after 1M appends %s, after reading them %s (anon %s, file %s), peak %s; go heap in use %d MiB, sys %d MiB",
+		afterWrite, procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile"), procStatus("VmHWM"),
+		ms.HeapInuse>>20, ms.Sys>>20)
 	_ = l.Close()
 	return 0
 }
