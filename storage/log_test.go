@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -383,5 +384,28 @@ func TestAppendLimits(t *testing.T) {
 				t.Fatal("a refused Append appended records")
 			}
 		})
+	}
+}
+
+// TestCloseStopsGoroutines: after Close no goroutine of the log (or of
+// Badger) is left, in every mode, with readers blocked at Close.
+func TestCloseStopsGoroutines(t *testing.T) {
+	for _, mode := range []Durability{DurabilityFsync, DurabilityBatch, DurabilityNone} {
+		before := runtime.NumGoroutine()
+		l, err := Open(t.TempDir(), testOptions(func(o *Options) { o.Durability = mode }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, l, 0, 10)
+		errc := make(chan error, 1)
+		go func() { _, err := l.NewReader(100).Next(context.Background()); errc <- err }()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked reader got %v", err)
+		}
+		eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before },
+			"%s: goroutines did not fall back to %d after Close", mode, before)
 	}
 }
