@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -124,35 +125,52 @@ func BenchmarkReadCold(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkWriteAmp appends 1M bench records (64 appenders of 100-record
-// calls, batch mode), closes the log and reports bytes the process wrote to
-// the storage layer (/proc/self/io write_bytes) per byte of encoded records.
+// BenchmarkWriteAmp appends 1M records with 100-byte payloads (64 appenders
+// of 100-record calls, batch mode), closes the log and reports bytes the
+// process wrote to the storage layer (/proc/self/io write_bytes) per byte of
+// encoded records. "sensor" payloads compress well (like JSON readings),
+// "random" ones not at all.
 func BenchmarkWriteAmp(b *testing.B) {
-	const n, per, workers = 1_000_000, 100, 64
-	for i := 0; i < b.N; i++ {
-		l, err := Open(b.TempDir(), testOptions(func(o *Options) { o.Durability = DurabilityBatch }))
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := benchRecord(0)
-		r.Origin = "node-a"
-		recBytes := float64(n * len(EncodeRecord(nil, &r)))
-		before := procWriteBytes(b)
-		if err := appendConcurrently(l, n, per, workers); err != nil {
-			b.Fatal(err)
-		}
-		disk := l.Stats().DiskBytes
-		if err := l.Close(); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(procWriteBytes(b)-before)/recBytes, "write-amp")
-		b.ReportMetric(float64(disk)/recBytes, "disk/record-bytes")
+	noise := make([]byte, 1<<20)
+	_, _ = rand.NewChaCha8([32]byte{3}).Read(noise)
+	gens := map[string]func(int) Record{
+		"sensor": benchRecord,
+		"random": func(i int) Record {
+			r := benchRecord(i)
+			at := i * 101 % (len(noise) - 100)
+			r.Payload = noise[at : at+100]
+			return r
+		},
+	}
+	for _, name := range []string{"sensor", "random"} {
+		b.Run(name, func(b *testing.B) {
+			const n, per, workers = 1_000_000, 100, 64
+			for i := 0; i < b.N; i++ {
+				l, err := Open(b.TempDir(), testOptions(func(o *Options) { o.Durability = DurabilityBatch }))
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := benchRecord(0)
+				r.Origin = "node-a"
+				recBytes := float64(n * len(EncodeRecord(nil, &r)))
+				before := procWriteBytes(b)
+				if err := appendConcurrently(l, n, per, workers, gens[name]); err != nil {
+					b.Fatal(err)
+				}
+				disk := l.Stats().DiskBytes
+				if err := l.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(procWriteBytes(b)-before)/recBytes, "write-amp")
+				b.ReportMetric(float64(disk)/recBytes, "disk/record-bytes")
+			}
+		})
 	}
 }
 
 // appendConcurrently appends n bench records in calls of per records from
-// workers goroutines and returns the first error.
-func appendConcurrently(l *Log, n, per, workers int) error {
+// workers goroutines, record i made by gen(i), and returns the first error.
+func appendConcurrently(l *Log, n, per, workers int, gen func(int) Record) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -163,7 +181,7 @@ func appendConcurrently(l *Log, n, per, workers int) error {
 			for start := int(next.Add(int64(per))) - per; start < n; start = int(next.Add(int64(per))) - per {
 				recs := make([]Record, per)
 				for j := range recs {
-					recs[j] = benchRecord(start + j)
+					recs[j] = gen(start + j)
 				}
 				if _, err := l.Append(context.Background(), recs); err != nil {
 					errs <- err

@@ -39,7 +39,7 @@ func rssChild(profile string) int {
 		return 1
 	}
 	const n = 1_000_000
-	if err := appendConcurrently(l, n, 100, 64); err != nil {
+	if err := appendConcurrently(l, n, 100, 64, benchRecord); err != nil {
 		fmt.Println(err)
 		return 1
 	}
