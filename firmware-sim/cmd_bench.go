@@ -30,6 +30,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Topic, "topic", d.Topic, "topic prefix")
 	fs.StringVar(&o.Filter, "filter", "", "subscription filter (default TOPIC/#)")
 	fs.DurationVar(&o.Drain, "drain", d.Drain, "give up waiting for deliveries after this long without one")
+	fs.DurationVar(&o.AckTimeout, "ack-timeout", d.AckTimeout, "a publisher gives up after waiting this long for an ack")
 	fs.StringVar(&o.Username, "username", "", "MQTT username")
 	fs.StringVar(&o.Password, "password", "", "MQTT password")
 	asJSON := fs.Bool("json", false, "print one flat JSON object")
@@ -79,8 +80,8 @@ func benchCmd(ctx context.Context, args []string) error {
 		desc = fmt.Sprintf("%d publishers at %.0f msg/s for %s", o.Publishers, o.Rate, o.Duration)
 	}
 	fmt.Printf("bench %s: %s, %d B, QoS %d %s, %d subscriber(s)%s\n", o.Broker, desc, o.PayloadSize, o.QoS, *mode, o.Subscribers, map[bool]string{true: " shared"}[o.Shared])
-	fmt.Printf("  published %d (%.0f msg/s, %d errors), received %d of %d (%.0f msg/s), delivered %.2f%%\n",
-		r.Published, r.PubRate, r.PubErrors, r.Received, r.Expected, r.RecvRate, r.DeliveredPct)
+	fmt.Printf("  published %d (%.0f msg/s, %d errors, %d unacknowledged), received %d of %d (%.0f msg/s), delivered %.2f%%\n",
+		r.Published, r.PubRate, r.PubErrors, r.Unacked, r.Received, r.Expected, r.RecvRate, r.DeliveredPct)
 	fmt.Printf("  latency p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.P50ms, r.P99ms, r.Maxms)
 	fmt.Printf("  firmware-sim CPU: user %.2fs sys %.2fs over %.2fs (%.0f%% of one core)\n",
 		r.CPUUserS, r.CPUSysS, r.DurationS, 100*(r.CPUUserS+r.CPUSysS)/r.DurationS)

@@ -113,7 +113,7 @@ bench_one() {
 	port=$(free_port)
 	"$@" "$port" || { LAST_RATE=0; printf '%-16s %-18s %s\n' "$row" "$label" "broker failed to start"; return 0; }
 	# shellcheck disable=SC2046
-	if ! out=$(timeout "$RUN_TIMEOUT" bin/firmware-sim bench --json --broker "127.0.0.1:$port" \
+	if ! out=$(timeout -k 10 "$RUN_TIMEOUT" bin/firmware-sim bench --json --broker "127.0.0.1:$port" \
 		--publishers "$PUBLISHERS" --messages "$MESSAGES" --payload 64 --subscribers 1 --filter '#' \
 		--drain 5s $(row_flags "$row") 2>"$WORK/bench.err"); then
 		[ -n "$out" ] || { out='{}'; log "bench failed: $(cat "$WORK/bench.err")"; }
@@ -126,10 +126,13 @@ bench_one() {
 		return 0
 	fi
 	LAST_RATE=$(jget recv_rate "$out")
-	printf '%-16s %-18s %11.0f %10.2f%% %9.2f %9.2f %9s %11.0f %9.2f\n' "$row" "$label" \
+	local note=""
+	[ "$(jget unacked "$out")" = 0 ] || note="$(jget unacked "$out") publishes never acked"
+	[ "$(jget pub_errors "$out")" = 0 ] || note="$note $(jget pub_errors "$out") publish errors"
+	printf '%-16s %-18s %11.0f %10.2f%% %9.2f %9.2f %9s %11.0f %9.2f %s\n' "$row" "$label" \
 		"$LAST_RATE" "$(jget delivered_pct "$out")" "$(jget p50_ms "$out")" "$(jget p99_ms "$out")" \
 		"$rss" "$(jget pub_rate "$out")" \
-		"$(awk -v u="$(jget cpu_user_s "$out")" -v s="$(jget cpu_sys_s "$out")" 'BEGIN{print u+s}')"
+		"$(awk -v u="$(jget cpu_user_s "$out")" -v s="$(jget cpu_sys_s "$out")" 'BEGIN{print u+s}')" "$note"
 }
 
 main() {
@@ -162,7 +165,7 @@ main() {
 
 	printf '# %d publishers x %d msgs, 64 B payloads, 1 subscriber on #; %s; %s, %d cores\n' \
 		"$PUBLISHERS" "$MESSAGES" "$(mosquitto -h 2>/dev/null | head -1)" "$(uname -m)" "$(nproc)"
-	printf '%-16s %-18s %11s %11s %9s %9s %9s %11s %9s\n' row broker "recv msg/s" delivered "p50 ms" "p99 ms" "RSS MiB" "pub msg/s" "fsim CPU s"
+	printf '%-16s %-18s %11s %11s %9s %9s %9s %11s %9s %s\n' row broker "recv msg/s" delivered "p50 ms" "p99 ms" "RSS MiB" "pub msg/s" "fsim CPU s" notes
 	local row mq d
 	for row in $ROWS; do
 		bench_one "$row" mosquitto start_mosquitto

@@ -2,6 +2,8 @@ package load
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +68,33 @@ func TestRun(t *testing.T) {
 				t.Fatalf("fixed rate finished in %.2fs, want ~1s", r.DurationS)
 			}
 		})
+	}
+}
+
+// TestBrokerThatNeverAcks: the bench gives up after AckTimeout and reports
+// what is outstanding instead of hanging.
+func TestBrokerThatNeverAcks(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, pipelined := range []bool{true, false} {
+		o := DefaultOptions()
+		o.Broker, o.Publishers, o.Messages, o.Inflight = b.Addr(), 2, 50, 10
+		o.Topic, o.Pipelined, o.AckTimeout, o.Drain = strings.TrimSuffix(testbroker.NoAckPrefix, "/"), pipelined, 300*time.Millisecond, 100*time.Millisecond
+		start := time.Now()
+		r, err := Run(context.Background(), o)
+		want := uint64(2 * 10)
+		if !pipelined {
+			want = 2
+		}
+		if !errors.Is(err, ErrPublish) || r.Unacked != want || r.Published != 0 {
+			t.Fatalf("pipelined=%v: err %v, unacked %d (want %d), published %d", pipelined, err, r.Unacked, want, r.Published)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("pipelined=%v: took %v", pipelined, took)
+		}
 	}
 }
 

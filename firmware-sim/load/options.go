@@ -43,6 +43,10 @@ type Options struct {
 	// Drain: after the last publish, stop waiting for missing deliveries
 	// once none arrived for this long.
 	Drain time.Duration `yaml:"drain"`
+	// AckTimeout: a publisher waiting this long for an acknowledgement (a
+	// free in-flight slot) gives up; what is still outstanding counts as
+	// unacknowledged. A broker that never acks must not hang the bench.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// Username and Password, if the broker needs them.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
@@ -62,7 +66,8 @@ func DefaultOptions() Options {
 		Inflight:    100, // deep enough to hide loopback RTT, below brokers' receive maximums
 		Subscribers: 1, Topic: "bench",
 		Drain:      5 * time.Second,
-		MaxSamples: 4 << 20, // 32 MiB of samples
+		AckTimeout: 10 * time.Second, // a loopback broker acks in ms; 10 s is surely stuck
+		MaxSamples: 4 << 20,          // 32 MiB of samples
 		Logger:     zerolog.Nop(),
 	}
 }
@@ -93,6 +98,8 @@ func (o Options) Validate() error {
 		return bad("topic: must not be empty")
 	case o.Drain < 0 || o.MaxSamples < 0:
 		return bad("drain and max_samples must be >= 0")
+	case o.AckTimeout <= 0:
+		return bad("ack_timeout: %v must be > 0", o.AckTimeout)
 	}
 	return nil
 }

@@ -18,8 +18,9 @@ type bench struct {
 	start time.Time
 
 	published, pubErrors, received atomic.Uint64
-	lastRecv                       atomic.Int64 // Unix ns of the latest delivery
-	sampled                        atomic.Int64 // latency samples kept so far
+	unacked                        atomic.Uint64 // outstanding when a publisher gave up
+	lastRecv                       atomic.Int64  // Unix ns of the latest delivery
+	sampled                        atomic.Int64  // latency samples kept so far
 }
 
 // subscriber keeps the latency samples of one receiving connection.
@@ -60,7 +61,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	wg.Wait()
 	pubDur := time.Since(b.start)
-	r := Result{Published: b.published.Load(), PubErrors: b.pubErrors.Load()}
+	r := Result{Published: b.published.Load(), PubErrors: b.pubErrors.Load(), Unacked: b.unacked.Load()}
 	r.Expected = r.Published * uint64(o.Subscribers)
 	if o.Shared && o.Subscribers > 0 {
 		r.Expected = r.Published
@@ -76,8 +77,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.rates(pubDur, recvDur, total)
 	r.CPUUserS, r.CPUSysS = (u1 - u0).Seconds(), (s1 - s0).Seconds()
 	r.percentiles(collect(subs))
-	if r.PubErrors > 0 {
-		return r, fmt.Errorf("%w: %d failed", ErrPublish, r.PubErrors)
+	if r.PubErrors > 0 || r.Unacked > 0 {
+		return r, fmt.Errorf("%w: %d failed, %d never acknowledged within %v", ErrPublish, r.PubErrors, r.Unacked, b.o.AckTimeout)
 	}
 	return r, nil
 }
@@ -161,22 +162,55 @@ func (b *bench) publish(ctx context.Context, cl mqttc.Client, idx uint32) {
 		}
 		<-sem
 	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
+	for i := 0; i < n; i++ {
 		if period > 0 {
 			if wait := time.Until(b.start.Add(time.Duration(i) * period)); wait > 0 {
 				time.Sleep(wait)
 			}
 		}
+		if !b.acquire(ctx, sem) {
+			break
+		}
 		m := mqttc.Message{Topic: topic, QoS: b.o.QoS, Payload: newPayload(b.o.PayloadSize, header{run: b.runID, publisher: idx, seq: uint32(i)})}
-		sem <- struct{}{}
 		if pipelined {
 			cl.PublishAsync(m, done)
 			continue
 		}
-		done(cl.Publish(ctx, m))
+		pctx, cancel := context.WithTimeout(ctx, b.o.AckTimeout)
+		err := cl.Publish(pctx, m)
+		cancel()
+		if err != nil && pctx.Err() != nil {
+			<-sem // not acknowledged in time: stop this publisher
+			b.unacked.Add(1)
+			break
+		}
+		done(err)
 	}
 	for i := 0; i < cap(sem); i++ { // wait for every outstanding acknowledgement
-		sem <- struct{}{}
+		if !b.acquire(ctx, sem) {
+			b.unacked.Add(uint64(cap(sem) - i))
+			return
+		}
+	}
+}
+
+// acquire takes an in-flight slot; false when ctx ended or no slot freed
+// within AckTimeout.
+func (b *bench) acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(b.o.AckTimeout)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return false
 	}
 }
 

@@ -11,6 +11,7 @@ type Result struct {
 	Received     uint64  `json:"received"`
 	Expected     uint64  `json:"expected"`
 	PubErrors    uint64  `json:"pub_errors"`
+	Unacked      uint64  `json:"unacked"`
 	PubRate      float64 `json:"pub_rate"`
 	RecvRate     float64 `json:"recv_rate"`
 	DeliveredPct float64 `json:"delivered_pct"`

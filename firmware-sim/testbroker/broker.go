@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -32,6 +33,9 @@ func StartObserved(addr string, observe func(topic string, payload []byte)) (*Br
 	})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("testbroker: allow hook: %w", err)
+	}
+	if err := srv.AddHook(new(noAckHook), nil); err != nil {
+		return nil, fmt.Errorf("testbroker: no-ack hook: %w", err)
 	}
 	if observe != nil {
 		err := srv.Subscribe("#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
@@ -76,4 +80,24 @@ func (b *Broker) Close() error {
 	var err error
 	b.close.Do(func() { err = b.srv.Close() })
 	return err
+}
+
+// NoAckPrefix: publishes to topics under it are swallowed without an
+// acknowledgement or delivery, like a broker that stopped acking.
+const NoAckPrefix = "noack/"
+
+// noAckHook implements NoAckPrefix.
+type noAckHook struct{ mqtt.HookBase }
+
+var _ mqtt.Hook = (*noAckHook)(nil)
+
+func (h *noAckHook) ID() string { return "no-ack" }
+
+func (h *noAckHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+func (h *noAckHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if strings.HasPrefix(pk.TopicName, NoAckPrefix) {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
 }
