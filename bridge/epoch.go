@@ -38,7 +38,10 @@ func (b *Bridge) newEpoch() *epoch {
 	e := &epoch{
 		b: b, win: newWindow(from), committed: from, acks: newAckQueue(),
 		stall: stallWatch{timeout: b.opts.StallTimeout},
-		recs:  make(chan []storage.Record, 1), readc: make(chan error, 1), done: make(chan struct{}),
+		// Read-ahead: the log reader fetches several batches per Badger
+		// iteration and pauses while it does; 8 queued batches keep the
+		// sink fed through that pause.
+		recs: make(chan []storage.Record, 8), readc: make(chan error, 1), done: make(chan struct{}),
 	}
 	if b.opts.RateLimit > 0 {
 		e.rate = newRateLimit(b.opts.RateLimit, b.opts.RateLimit, now)

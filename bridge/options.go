@@ -53,9 +53,10 @@ func DefaultOptions() Options {
 		// 1024 in flight keeps a high-latency uplink busy while bounding the
 		// duplicates a cut can cause.
 		Window: 1024,
-		// 4096 records per log read: Badger iterator set-up amortised (the
-		// read rate is 1.4x that of 512-record batches), ~1 MiB of memory.
-		ReadBatch: 4096,
+		// 2048 records per batch: Badger iterator set-up amortised (the
+		// storage reader fetches several batches per iteration) while the
+		// 8 batches queued ahead stay ~4 MiB with 100-byte payloads.
+		ReadBatch: 2048,
 		// 500 ms first retry; 1 min cap so a recovered uplink is noticed soon.
 		BackoffMin:     500 * time.Millisecond,
 		BackoffMax:     time.Minute,

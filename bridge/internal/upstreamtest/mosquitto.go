@@ -46,7 +46,7 @@ func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", path)
-	cmd.Stderr = os.Stderr
+
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
