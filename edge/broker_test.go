@@ -35,6 +35,8 @@ type node struct {
 	opts   Options
 	wrap   func(Log) Log
 	closed bool
+	// durability of the log; "" means none (fast tests).
+	durability storage.Durability
 }
 
 func startNode(t testing.TB, dir string, mod func(*Options)) *node {
@@ -59,6 +61,9 @@ func (n *node) open() {
 	n.t.Helper()
 	so := storage.DefaultOptions()
 	so.Durability = storage.DurabilityNone
+	if n.durability != "" {
+		so.Durability = n.durability
+	}
 	so.NodeID = "test-node"
 	l, err := storage.Open(n.dir, so)
 	if err != nil {
