@@ -35,9 +35,11 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Password, "password", "", "MQTT password")
 	asJSON := fs.Bool("json", false, "print one flat JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of firmware-sim itself to this file")
+	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
+	o.Logger = logger(*verbose)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

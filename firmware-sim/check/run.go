@@ -73,34 +73,45 @@ func Run(ctx context.Context, o RunOptions) (Report, error) {
 		return Report{}, err
 	}
 	log := o.Logger.With().Str("component", "check").Logger()
-	var (
-		mu   sync.Mutex // guards c and last
-		c    = New(o.Checker)
-		last time.Time
-	)
-	lost := make(chan error, 1)
+	s := &session{c: New(o.Checker), lost: make(chan error, 1)}
 	cl, err := mqttc.Dial(ctx, mqttc.Options{
 		Broker: o.Broker, ClientID: o.ClientID, Version: o.Version, CleanStart: true,
 		Username: o.Username, Password: o.Password,
-		OnLost: func(err error) { lost <- err },
+		OnLost: func(err error) { s.lost <- err },
 	})
 	if err != nil {
 		return Report{}, err
 	}
 	defer cl.Close()
-	err = cl.Subscribe(ctx, o.Topic, o.QoS, func(_ string, payload []byte) {
-		mu.Lock()
-		c.ObservePayload(payload)
-		last = time.Now()
-		mu.Unlock()
-	})
-	if err != nil {
+	if err := cl.Subscribe(ctx, o.Topic, o.QoS, s.observe); err != nil {
 		return Report{}, err
 	}
 	if o.Ready != nil {
 		o.Ready()
 	}
 	log.Debug().Str("topic", o.Topic).Msg("subscribed")
+	return s.wait(ctx, o)
+}
+
+// session is one Run's checker, fed by the client's receive goroutine.
+type session struct {
+	lost chan error // the connection dropped
+
+	// mu guards c and last.
+	mu   sync.Mutex
+	c    *Checker
+	last time.Time // arrival of the latest message
+}
+
+func (s *session) observe(_ string, payload []byte) {
+	s.mu.Lock()
+	s.c.ObservePayload(payload)
+	s.last = time.Now()
+	s.mu.Unlock()
+}
+
+// wait returns the report once a stop condition holds.
+func (s *session) wait(ctx context.Context, o RunOptions) (Report, error) {
 	var deadline <-chan time.Time
 	if o.Duration > 0 {
 		t := time.NewTimer(o.Duration)
@@ -109,31 +120,32 @@ func Run(ctx context.Context, o RunOptions) (Report, error) {
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	report := func() (Report, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		r := c.Report()
-		if !r.OK() {
-			return r, fmt.Errorf("%w: %d lost, %d devices missing", ErrLoss, r.Lost, len(r.Missing))
-		}
-		return r, nil
-	}
 	for {
 		select {
 		case <-ctx.Done():
-			return report()
+			return s.report()
 		case <-deadline:
-			return report()
-		case err := <-lost:
-			r, _ := report()
+			return s.report()
+		case err := <-s.lost:
+			r, _ := s.report()
 			return r, fmt.Errorf("check: connection lost: %w", err)
 		case now := <-tick.C:
-			mu.Lock()
-			done := c.Complete() || (o.Idle > 0 && !last.IsZero() && now.Sub(last) > o.Idle)
-			mu.Unlock()
+			s.mu.Lock()
+			done := s.c.Complete() || (o.Idle > 0 && !s.last.IsZero() && now.Sub(s.last) > o.Idle)
+			s.mu.Unlock()
 			if done {
-				return report()
+				return s.report()
 			}
 		}
 	}
+}
+
+func (s *session) report() (Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.c.Report()
+	if !r.OK() {
+		return r, fmt.Errorf("%w: %d lost, %d devices missing", ErrLoss, r.Lost, len(r.Missing))
+	}
+	return r, nil
 }

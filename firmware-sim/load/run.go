@@ -52,6 +52,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	log := o.Logger.With().Str("component", "load").Logger()
+	log.Debug().Int("publishers", len(pubs)).Int("subscribers", len(subs)).Msg("clients connected, starting")
 	u0, s0 := CPUTimes()
 	b.start = time.Now()
 	var wg sync.WaitGroup
@@ -77,6 +79,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.rates(pubDur, recvDur, total)
 	r.CPUUserS, r.CPUSysS = (u1 - u0).Seconds(), (s1 - s0).Seconds()
 	r.percentiles(collect(subs))
+	log.Debug().Uint64("published", r.Published).Uint64("received", r.Received).Uint64("unacked", r.Unacked).Msg("done")
 	if r.PubErrors > 0 || r.Unacked > 0 {
 		return r, fmt.Errorf("%w: %d failed, %d never acknowledged within %v", ErrPublish, r.PubErrors, r.Unacked, b.o.AckTimeout)
 	}
