@@ -264,3 +264,15 @@ func TestKcatCheck(t *testing.T) {
 		t.Fatalf("kcat-check with a wrong count: exit %d: %s", code, out)
 	}
 }
+
+func BenchmarkRecord(b *testing.B) {
+	s, err := New(Options{Brokers: []string{"x:1"}, MaxBufferedRecords: 1, MaxBatchBytes: 1 << 20, Key: "{topic}"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &messages(1, 1, 100)[0]
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = s.record(m)
+	}
+}
