@@ -14,11 +14,7 @@ import (
 // TestRunOverMQTT: the MQTT front counts what a real broker delivers and
 // stops when the stream goes idle; loss makes it return ErrLoss.
 func TestRunOverMQTT(t *testing.T) {
-	b, err := testbroker.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.ForTest(t)
 	tests := []struct {
 		name    string
 		seqs    []int

@@ -58,11 +58,7 @@ func startFleet(t *testing.T, broker string, p Profile) (*Fleet, func()) {
 func TestFleetEndToEndNoLoss(t *testing.T) {
 	for _, ver := range []string{"3.1.1", "5"} {
 		t.Run("mqtt"+ver, func(t *testing.T) {
-			b, err := testbroker.Start("127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			b := testbroker.ForTest(t)
 			p := testProfile(50, 100*time.Millisecond)
 			p.MQTTVersion = ver
 			var ids []string
@@ -161,11 +157,7 @@ func TestFleetSurvivesBrokerRestart(t *testing.T) {
 // TestCommandsAndStatus: retained online status, command replies, reboot,
 // and the offline status on shutdown.
 func TestCommandsAndStatus(t *testing.T) {
-	b, err := testbroker.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.ForTest(t)
 	p := testProfile(1, 200*time.Millisecond)
 	_, stop := startFleet(t, b.Addr(), p)
 	id := p.ID(0)

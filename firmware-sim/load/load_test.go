@@ -25,11 +25,7 @@ func TestPayloadHeader(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	b, err := testbroker.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.ForTest(t)
 	tests := []struct {
 		name string
 		mod  func(o *Options)
@@ -74,11 +70,7 @@ func TestRun(t *testing.T) {
 // TestBrokerThatNeverAcks: the bench gives up after AckTimeout and reports
 // what is outstanding instead of hanging.
 func TestBrokerThatNeverAcks(t *testing.T) {
-	b, err := testbroker.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testbroker.ForTest(t)
 	for _, pipelined := range []bool{true, false} {
 		o := DefaultOptions()
 		o.Broker, o.Publishers, o.Messages, o.Inflight = b.Addr(), 2, 50, 10

@@ -24,11 +24,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestRoundTripAndLost(t *testing.T) {
 	for _, ver := range []int{4, 5} {
 		t.Run(fmt.Sprintf("v%d", ver), func(t *testing.T) {
-			b, err := testbroker.Start("127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			b := testbroker.ForTest(t)
 			ctx := context.Background()
 			var mu sync.Mutex
 			var got []string
