@@ -43,6 +43,11 @@ func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Durati
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	if cfg != nil {
+		if cfg.ServerName == "" {
+			// Verify the broker under the name we dialled, like tls.Dial.
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()

@@ -1,6 +1,7 @@
 package testbroker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,12 +23,28 @@ type Broker struct {
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves.
-func Start(addr string) (*Broker, error) { return StartObserved(addr, nil) }
+func Start(addr string) (*Broker, error) { return StartWith(Config{Addr: addr}) }
 
 // StartObserved is Start with observe called (serially, inside the broker)
 // for every message published to any topic, from before the first client
 // can connect: a loss check that cannot miss a message across a restart.
 func StartObserved(addr string, observe func(topic string, payload []byte)) (*Broker, error) {
+	return StartWith(Config{Addr: addr, Observe: observe})
+}
+
+// Config describes a test broker.
+type Config struct {
+	// Addr to listen on.
+	Addr string
+	// TLS, if set, makes the listener TLS-only.
+	TLS *tls.Config
+	// Observe, if set, sees every published message (see StartObserved).
+	Observe func(topic string, payload []byte)
+}
+
+// StartWith starts a broker from c.
+func StartWith(c Config) (*Broker, error) {
+	addr, observe := c.Addr, c.Observe
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -46,7 +63,7 @@ func StartObserved(addr string, observe func(topic string, payload []byte)) (*Br
 			return nil, fmt.Errorf("testbroker: observe: %w", err)
 		}
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr, TLSConfig: c.TLS})
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("testbroker: listen %s: %w", addr, err)
 	}
