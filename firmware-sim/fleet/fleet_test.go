@@ -286,3 +286,44 @@ func TestFleetOverTLSWithCredentials(t *testing.T) {
 		t.Fatal("TLS without the CA verified a self-signed broker")
 	}
 }
+
+// TestLastWillAndReconnect: a connection dropped without DISCONNECT makes
+// the broker publish the device's "offline" will; the device reconnects,
+// announces "online" again and loses nothing.
+func TestLastWillAndReconnect(t *testing.T) {
+	var mu sync.Mutex
+	c := check.New(check.DefaultOptions())
+	var statuses []string
+	b, err := testbroker.StartObserved("127.0.0.1:0", func(topic string, p []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(topic, "/telemetry"):
+			c.ObservePayload(p)
+		case strings.HasSuffix(topic, "/status"):
+			statuses = append(statuses, string(p))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := testProfile(1, 50*time.Millisecond)
+	f, stop := startFleet(t, b.Addr(), p)
+	eventually(t, "device publishing", 10*time.Second, func() bool { return f.Stats().Published >= 5 })
+	if !b.Kick(p.ID(0)) {
+		t.Fatal("device not connected")
+	}
+	eventually(t, "reconnect", 10*time.Second, func() bool { s := f.Stats(); return s.Reconnects == 1 && s.Connected == 1 })
+	published := f.Stats().Published
+	eventually(t, "publishing again", 10*time.Second, func() bool { return f.Stats().Published >= published+5 })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(statuses, ","); got != "online,offline,online,offline" {
+		t.Fatalf("status sequence %q, want online,offline(will),online,offline(clean stop)", got)
+	}
+	if r := c.Report(); r.Lost != 0 {
+		t.Fatalf("lost %d across the drop", r.Lost)
+	}
+}

@@ -2,6 +2,7 @@ package testbroker
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -129,4 +130,15 @@ func ForTest(t testing.TB) *Broker {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// Kick drops a client's connection from the broker side, as a network fault
+// would: the client sent no DISCONNECT, so its last will is published.
+func (b *Broker) Kick(id string) bool {
+	cl, ok := b.srv.Clients.Get(id)
+	if !ok {
+		return false
+	}
+	cl.Stop(errors.New("testbroker: kicked"))
+	return true
 }
