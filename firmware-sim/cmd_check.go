@@ -26,6 +26,7 @@ func checkCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Password, "password", "", "MQTT password")
 	fs.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until complete, idle or interrupted)")
 	fs.DurationVar(&o.Idle, "idle", 0, "stop after no message for this long")
+	fs.BoolVar(&o.Reconnect, "reconnect", false, "survive a lost connection: persistent session, reconnect every 500 ms (what the broker did not keep counts as lost)")
 	profile := fs.String("profile", "", "fleet profile: gives the topic and the device ids to expect")
 	fs.Uint64Var(&o.Checker.Expect, "expect", 0, "messages each device must deliver (seq 1..N); stops when all did")
 	fs.BoolVar(&o.Checker.FromFirstSeen, "from-first-seen", false, "count gaps from each device's first seen seq (attach to a running fleet)")
@@ -88,8 +89,8 @@ func printReport(r check.Report, asJSON bool) {
 	if !r.OK() {
 		verdict = "LOSS"
 	}
-	fmt.Printf("check %s: %d devices, received %d, lost %d, duplicated %d, reordered %d, undecodable %d\n",
-		verdict, r.Devices, r.Received, r.Lost, r.Duplicated, r.Reordered, r.Undecoded)
+	fmt.Printf("check %s: %d devices, received %d, lost %d, duplicated %d, reordered %d, undecodable %d, reconnects %d\n",
+		verdict, r.Devices, r.Received, r.Lost, r.Duplicated, r.Reordered, r.Undecoded, r.Reconnects)
 	if len(r.Missing) > 0 {
 		fmt.Printf("  devices never heard from (%d): %s\n", len(r.Missing), strings.Join(first(r.Missing, 20), ", "))
 	}

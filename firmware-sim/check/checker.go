@@ -100,14 +100,16 @@ type DeviceReport struct {
 
 // Report is the verdict for the whole fleet.
 type Report struct {
-	Devices    int            `json:"devices"`
-	Received   uint64         `json:"received"`
-	Lost       uint64         `json:"lost"`
-	Duplicated uint64         `json:"duplicated"`
-	Reordered  uint64         `json:"reordered"`
-	Undecoded  uint64         `json:"undecoded"`
-	Missing    []string       `json:"missing_devices,omitempty"`
-	PerDevice  []DeviceReport `json:"per_device,omitempty"`
+	Devices    int    `json:"devices"`
+	Received   uint64 `json:"received"`
+	Lost       uint64 `json:"lost"`
+	Duplicated uint64 `json:"duplicated"`
+	Reordered  uint64 `json:"reordered"`
+	Undecoded  uint64 `json:"undecoded"`
+	Reconnects int    `json:"reconnects,omitempty"` // set by Run
+
+	Missing   []string       `json:"missing_devices,omitempty"`
+	PerDevice []DeviceReport `json:"per_device,omitempty"`
 }
 
 // OK reports whether nothing was lost and no expected device is missing.

@@ -33,6 +33,11 @@ type RunOptions struct {
 	Idle time.Duration `yaml:"idle"`
 	// Checker configures what counts as lost.
 	Checker Options `yaml:"checker"`
+	// Reconnect keeps checking across a lost connection: the checker uses a
+	// persistent session (a broker that keeps it queues QoS 1 messages
+	// meanwhile) and reconnects every 500 ms. Whatever the broker did not
+	// keep counts as lost. Off, a lost connection ends the run with an error.
+	Reconnect bool `yaml:"reconnect"`
 	// Ready, if set, is called once the subscription is active.
 	Ready func() `yaml:"-"`
 	// Logger for connection events.
@@ -66,36 +71,40 @@ func (o RunOptions) Validate() error {
 
 // Run subscribes and checks until ctx ends, Duration passes, the stream is
 // Idle, or every expected message arrived. It returns the report and
-// ErrLoss when something was lost; a lost connection ends the run with an
-// error, since messages sent meanwhile cannot be accounted for.
+// ErrLoss when something was lost. A lost connection ends the run with an
+// error unless Reconnect is set.
 func Run(ctx context.Context, o RunOptions) (Report, error) {
 	if err := o.Validate(); err != nil {
 		return Report{}, err
 	}
-	log := o.Logger.With().Str("component", "check").Logger()
-	s := &session{c: New(o.Checker), lost: make(chan error, 1)}
-	cl, err := mqttc.Dial(ctx, mqttc.Options{
-		Broker: o.Broker, ClientID: o.ClientID, Version: o.Version, CleanStart: true,
-		Username: o.Username, Password: o.Password,
-		OnLost: func(err error) { s.lost <- err },
-	})
-	if err != nil {
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	s := &session{o: o, c: New(o.Checker), lost: make(chan error, 1),
+		log: o.Logger.With().Str("component", "check").Logger()}
+	if err := s.connect(ctx); err != nil {
 		return Report{}, err
 	}
-	defer cl.Close()
-	if err := cl.Subscribe(ctx, o.Topic, o.QoS, s.observe); err != nil {
-		return Report{}, err
-	}
+	defer func() {
+		if s.cl != nil {
+			s.cl.Close()
+		}
+	}()
 	if o.Ready != nil {
 		o.Ready()
 	}
-	log.Debug().Str("topic", o.Topic).Msg("subscribed")
-	return s.wait(ctx, o)
+	return s.wait(ctx)
 }
 
 // session is one Run's checker, fed by the client's receive goroutine.
 type session struct {
-	lost chan error // the connection dropped
+	o          RunOptions
+	log        zerolog.Logger
+	cl         mqttc.Client // owned by the Run goroutine
+	reconnects int
+	lost       chan error // the connection dropped
 
 	// mu guards c and last.
 	mu   sync.Mutex
@@ -110,28 +119,77 @@ func (s *session) observe(_ string, payload []byte) {
 	s.mu.Unlock()
 }
 
-// wait returns the report once a stop condition holds.
-func (s *session) wait(ctx context.Context, o RunOptions) (Report, error) {
-	var deadline <-chan time.Time
-	if o.Duration > 0 {
-		t := time.NewTimer(o.Duration)
-		defer t.Stop()
-		deadline = t.C
+// connect dials and subscribes.
+func (s *session) connect(ctx context.Context) error {
+	o := s.o
+	mo := mqttc.Options{
+		Broker: o.Broker, ClientID: o.ClientID, Version: o.Version, CleanStart: !o.Reconnect,
+		Username: o.Username, Password: o.Password,
+		OnMessage: s.observe, // a resumed session delivers before Subscribe returns
+		OnLost: func(err error) {
+			select {
+			case s.lost <- err:
+			default:
+			}
+		},
 	}
+	if o.Reconnect {
+		mo.SessionExpiry = time.Hour // outlive any outage a test stages
+	}
+	cl, err := mqttc.Dial(ctx, mo)
+	if err != nil {
+		return err
+	}
+	if err := cl.Subscribe(ctx, o.Topic, o.QoS, s.observe); err != nil {
+		cl.Close()
+		return err
+	}
+	s.cl = cl
+	s.log.Debug().Str("topic", o.Topic).Msg("subscribed")
+	return nil
+}
+
+// reconnect retries connect every 500 ms until it works or ctx ends. It
+// waits before the first attempt too: a broker that just dropped us is
+// restarting or busy, and the session keeps the messages meanwhile.
+func (s *session) reconnect(ctx context.Context) bool {
+	s.cl.Close()
+	s.cl = nil
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
+		err := s.connect(ctx)
+		if err == nil {
+			s.reconnects++
+			return true
+		}
+		s.log.Debug().Err(err).Msg("reconnect failed")
+	}
+}
+
+// wait returns the report once a stop condition holds.
+func (s *session) wait(ctx context.Context) (Report, error) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return s.report()
-		case <-deadline:
-			return s.report()
 		case err := <-s.lost:
-			r, _ := s.report()
-			return r, fmt.Errorf("check: connection lost: %w", err)
+			s.log.Debug().Err(err).Msg("connection lost")
+			if !s.o.Reconnect {
+				r, _ := s.report()
+				return r, fmt.Errorf("check: connection lost: %w", err)
+			}
+			if !s.reconnect(ctx) {
+				return s.report()
+			}
 		case now := <-tick.C:
 			s.mu.Lock()
-			done := s.c.Complete() || (o.Idle > 0 && !s.last.IsZero() && now.Sub(s.last) > o.Idle)
+			done := s.c.Complete() || (s.o.Idle > 0 && !s.last.IsZero() && now.Sub(s.last) > s.o.Idle)
 			s.mu.Unlock()
 			if done {
 				return s.report()
@@ -144,6 +202,7 @@ func (s *session) report() (Report, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.c.Report()
+	r.Reconnects = s.reconnects
 	if !r.OK() {
 		return r, fmt.Errorf("%w: %d lost, %d devices missing", ErrLoss, r.Lost, len(r.Missing))
 	}

@@ -54,11 +54,18 @@ type Options struct {
 	// CleanStart starts a fresh session (the simulator's firmware keeps its
 	// own buffer instead of a broker session).
 	CleanStart bool
+	// SessionExpiry keeps a non-clean MQTT 5 session this long after a
+	// disconnect (MQTT 3.1.1 keeps it until the next clean connect).
+	SessionExpiry time.Duration
 	// Will is the last will, or nil.
 	Will *Message
 	// ReadBuffer is the receive buffer size; 0 means 4096. A simulated
 	// device that receives a command now and then needs far less.
 	ReadBuffer int
+	// OnMessage receives messages that match no Subscribe handler: those a
+	// resumed session (CleanStart false) delivers right after CONNACK,
+	// before Subscribe could run. Without it they are acknowledged and lost.
+	OnMessage Handler
 	// OnLost is called once when the connection drops unexpectedly.
 	OnLost func(error)
 }

@@ -33,6 +33,9 @@ func dialV3(ctx context.Context, o Options) (Client, error) {
 	if o.Username != "" {
 		po.SetUsername(o.Username).SetPassword(o.Password)
 	}
+	if o.OnMessage != nil {
+		po.SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) { o.OnMessage(msg.Topic(), msg.Payload()) })
+	}
 	if o.Will != nil {
 		po.SetBinaryWill(o.Will.Topic, o.Will.Payload, o.Will.QoS, o.Will.Retain)
 	}

@@ -19,6 +19,7 @@ type v5 struct {
 	closed atomic.Bool
 	lost   sync.Once
 	onLost func(error)
+	onMsg  Handler // messages no route matches
 
 	// mu guards subs.
 	mu   sync.RWMutex
@@ -44,7 +45,7 @@ func dialV5(ctx context.Context, o Options) (Client, error) {
 	if tlsCfg != nil {
 		conn = packets.NewThreadSafeConn(conn) // tls.Conn writes are not goroutine-safe
 	}
-	cl := &v5{onLost: o.OnLost}
+	cl := &v5{onLost: o.OnLost, onMsg: o.OnMessage}
 	cl.c = paho.NewClient(paho.ClientConfig{
 		ClientID:           o.ClientID,
 		Conn:               conn,
@@ -53,6 +54,10 @@ func dialV5(ctx context.Context, o Options) (Client, error) {
 		OnServerDisconnect: func(d *paho.Disconnect) { cl.fail(fmt.Errorf("server disconnect, reason 0x%02x", d.ReasonCode)) },
 	})
 	cp := &paho.Connect{ClientID: o.ClientID, KeepAlive: uint16(o.KeepAlive.Seconds()), CleanStart: o.CleanStart}
+	if o.SessionExpiry > 0 {
+		secs := uint32(o.SessionExpiry.Seconds())
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &secs}
+	}
 	if o.Username != "" {
 		cp.Username, cp.UsernameFlag = o.Username, true
 		cp.Password, cp.PasswordFlag = []byte(o.Password), true
@@ -86,6 +91,10 @@ func (c *v5) route(pr paho.PublishReceived) (bool, error) {
 			r.h(pr.Packet.Topic, pr.Packet.Payload)
 			return true, nil
 		}
+	}
+	if c.onMsg != nil {
+		c.onMsg(pr.Packet.Topic, pr.Packet.Payload)
+		return true, nil
 	}
 	return false, nil
 }

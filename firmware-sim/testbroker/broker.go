@@ -142,3 +142,9 @@ func (b *Broker) Kick(id string) bool {
 	cl.Stop(errors.New("testbroker: kicked"))
 	return true
 }
+
+// Connected reports whether client id has a live connection.
+func (b *Broker) Connected(id string) bool {
+	cl, ok := b.srv.Clients.Get(id)
+	return ok && !cl.Closed()
+}
