@@ -17,9 +17,9 @@ const roomSlack = 4
 const roomRecheck = 50 * time.Millisecond
 
 // flow is the gate between the log and local delivery. mochi drops a QoS 1/2
-// delivery when a subscriber's queue or inflight window is full, and stalls
-// for good once an MQTT 5 subscriber's Receive Maximum is reached. Outpost
-// never lets it get there: a delivery waits until every online subscriber it
+// delivery when a subscriber's queue or inflight window is full, and its own
+// Receive Maximum handling stalls and deadlocks (it is switched off, see
+// coreHook.OnSessionEstablished). Outpost never lets a window fill: a delivery waits until every online subscriber it
 // would reach at QoS 1/2 has room, which slows the publishers down (their
 // pipelines fill, then their sockets).
 //

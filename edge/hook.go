@@ -31,7 +31,18 @@ func (h *coreHook) Provides(b byte) bool {
 		mqtt.OnQosDropped,
 		mqtt.OnDisconnect,
 		mqtt.OnWillSent,
+		mqtt.OnSessionEstablished,
 	}, []byte{b})
+}
+
+// OnSessionEstablished switches mochi's own outbound flow control off for the
+// client: the flow gate enforces the client's Receive Maximum instead. mochi
+// v2.7.9's version stalls for good once the quota is reached (it forgets the
+// messages it sends from its queue) and, in NextImmediate, takes the inflight
+// read lock twice, which deadlocks against any concurrent delivery to the
+// client. With a send quota of 0 neither path is ever entered.
+func (h *coreHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	cl.State.Inflight.ResetSendQuota(0)
 }
 
 // OnConnectAuthenticate admits clients on listeners that allow anonymous

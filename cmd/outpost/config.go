@@ -43,6 +43,12 @@ type NodeConfig struct {
 	ID string `yaml:"id"`
 	// DataDir holds the log and session state. Default ./outpost-data.
 	DataDir string `yaml:"data_dir"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (GOMEMLIMIT):
+	// past it the garbage collector works harder instead of the heap growing.
+	// 0 picks the storage profile's: 48 MiB for pi (a 1 GB board shares its
+	// RAM with other services), none for large. -1 disables it. The GOMEMLIMIT
+	// environment variable, when set, wins.
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // HTTPConfig configures the HTTP surface.
@@ -83,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.DataDir == "" {
 		return errors.New("node.data_dir: must not be empty")
+	}
+	if c.Node.MemoryLimit < -1 || (c.Node.MemoryLimit > 0 && c.Node.MemoryLimit < 16<<20) {
+		return fmt.Errorf("node.memory_limit: %d must be -1 (off), 0 (profile default) or at least 16 MiB", c.Node.MemoryLimit)
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":

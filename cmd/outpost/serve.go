@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -95,11 +96,29 @@ func serve(args []string) int {
 		return 2
 	}
 	logger := newLogger(cfg.Log, os.Stderr)
+	if limit := memoryLimit(cfg); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		logger.Debug().Int64("bytes", limit).Msg("go memory limit set")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runNode(ctx, cfg, logger, nil); err != nil {
 		logger.Error().Err(err).Msg("node failed")
 		return 1
+	}
+	return 0
+}
+
+// memoryLimit is the soft memory limit to set, or 0 for none.
+func memoryLimit(cfg Config) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.Node.MemoryLimit < 0 {
+		return 0
+	}
+	if cfg.Node.MemoryLimit > 0 {
+		return cfg.Node.MemoryLimit
+	}
+	if cfg.Storage.Profile == storage.ProfilePi {
+		return 48 << 20
 	}
 	return 0
 }
