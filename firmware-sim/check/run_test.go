@@ -30,15 +30,7 @@ func TestRunOverMQTT(t *testing.T) {
 			o := DefaultRunOptions()
 			o.Broker, o.Topic, o.Idle, o.Duration = b.Addr(), fmt.Sprintf("t%d/+/telemetry", i), 300*time.Millisecond, 20*time.Second
 			o.ClientID = fmt.Sprintf("check-%d", i)
-			ready := make(chan struct{})
-			o.Ready = func() { close(ready) }
-			type result struct {
-				r   Report
-				err error
-			}
-			res := make(chan result, 1)
-			go func() { r, err := Run(context.Background(), o); res <- result{r, err} }()
-			<-ready
+			res := startRun(o)
 			ctx := context.Background()
 			pub, err := mqttc.Dial(ctx, mqttc.Options{Broker: b.Addr(), ClientID: fmt.Sprintf("pub-%d", i), Version: 4, CleanStart: true})
 			if err != nil {
@@ -70,15 +62,7 @@ func TestRunReconnects(t *testing.T) {
 			o.ClientID = fmt.Sprintf("checker-v%d", ver)
 			o.Checker = Options{FirstSeq: 1, Expect: 200, Devices: []string{"d1"}}
 			o.Duration = 20 * time.Second
-			ready := make(chan struct{})
-			o.Ready = func() { close(ready) }
-			type result struct {
-				r   Report
-				err error
-			}
-			res := make(chan result, 1)
-			go func() { r, err := Run(context.Background(), o); res <- result{r, err} }()
-			<-ready
+			res := startRun(o)
 			ctx := context.Background()
 			pub, err := mqttc.Dial(ctx, mqttc.Options{Broker: b.Addr(), ClientID: fmt.Sprintf("rpub-%d", ver), Version: 4, CleanStart: true})
 			if err != nil {
@@ -114,4 +98,20 @@ func TestRunReconnects(t *testing.T) {
 			}
 		})
 	}
+}
+
+type runResult struct {
+	r   Report
+	err error
+}
+
+// startRun runs the checker in the background and returns once it is
+// subscribed; the result arrives on the channel.
+func startRun(o RunOptions) <-chan runResult {
+	ready := make(chan struct{})
+	o.Ready = func() { close(ready) }
+	res := make(chan runResult, 1)
+	go func() { r, err := Run(context.Background(), o); res <- runResult{r, err} }()
+	<-ready
+	return res
 }
