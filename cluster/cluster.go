@@ -1,0 +1,309 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+)
+
+// Cluster is one node's membership, interest gossip and data plane.
+type Cluster struct {
+	opts     Options
+	log      zerolog.Logger
+	key      []byte
+	meta     []byte
+	clog     Log
+	deliver  Deliverer
+	local    Interest
+	interest *interestTable
+	queue    *memberlist.TransmitLimitedQueue
+	ml       *memberlist.Memberlist
+	recv     *receiver
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// reconcile is signalled (without blocking) when membership changes.
+	reconcile chan struct{}
+
+	// mu guards forwarders, known and closed.
+	mu         sync.Mutex
+	forwarders map[string]*forwarder
+	known      map[string]string // peer name -> gossip address, for rejoin
+	closed     bool
+}
+
+// New builds a Cluster over the local log, the local deliverer and the local
+// interest. It touches no network until Start.
+func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	key, _ := opts.secret()
+	c := &Cluster{
+		opts: opts, key: key, clog: l, deliver: d, local: in,
+		log:        opts.Logger.With().Str("component", "cluster").Str("node", opts.NodeName).Logger(),
+		interest:   newInterestTable(),
+		reconcile:  make(chan struct{}, 1),
+		forwarders: map[string]*forwarder{},
+		known:      map[string]string{},
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Start opens the data listener, starts memberlist, joins the seeds (a
+// failure to reach them is logged, not fatal: the rejoin loop keeps trying)
+// and starts the reconcile and rejoin loops.
+func (c *Cluster) Start() error {
+	ln, err := net.Listen("tcp", c.opts.DataAddr)
+	if err != nil {
+		return fmt.Errorf("cluster: data_addr %s: %w", c.opts.DataAddr, err)
+	}
+	c.recv = newReceiver(c, ln)
+	c.meta, _ = json.Marshal(Meta{ID: c.opts.NodeName, MQTT: c.opts.MQTTAddr, HTTP: c.opts.HTTPAddr,
+		Data: ln.Addr().String(), Version: c.opts.Version})
+	c.setInterest(uint64(time.Now().UnixNano()))
+	if c.ml, err = memberlist.Create(c.memberlistConfig()); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("cluster: start memberlist: %w", err)
+	}
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.ml.NumMembers, RetransmitMult: 3}
+	c.spawn(func() { c.recv.serve(c.ctx) })
+	c.spawn(c.reconcileLoop)
+	c.spawn(c.rejoinLoop)
+	if len(c.opts.Seeds) > 0 {
+		if _, err := c.ml.Join(c.opts.Seeds); err != nil {
+			c.log.Warn().Err(err).Strs("seeds", c.opts.Seeds).Msg("join seeds; will retry")
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) spawn(fn func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+}
+
+func (c *Cluster) memberlistConfig() *memberlist.Config {
+	mc := memberlist.DefaultLANConfig()
+	if c.opts.Local {
+		mc = memberlist.DefaultLocalConfig()
+	}
+	mc.Name = c.opts.NodeName
+	host, port, _ := net.SplitHostPort(c.opts.BindAddr)
+	mc.BindAddr = host
+	mc.BindPort, _ = strconv.Atoi(port)
+	mc.AdvertisePort = mc.BindPort
+	if c.opts.AdvertiseAddr != "" {
+		ah, ap, _ := net.SplitHostPort(c.opts.AdvertiseAddr)
+		mc.AdvertiseAddr = ah
+		mc.AdvertisePort, _ = strconv.Atoi(ap)
+	}
+	if c.opts.Transport != nil {
+		mc.Transport = c.opts.Transport
+	}
+	mc.SecretKey = c.key
+	d := delegate{c}
+	mc.Delegate, mc.Events, mc.Alive, mc.Merge = d, d, d, d
+	// memberlist logs through the standard library logger; keep it out of stderr.
+	mc.Logger = log.New(io.Discard, "", 0)
+	if c.log.GetLevel() <= zerolog.DebugLevel {
+		mc.Logger = log.New(c.log.With().Str("lib", "memberlist").Logger(), "", 0)
+	}
+	return mc
+}
+
+// InterestChanged re-reads the local Interest and gossips it when it changed.
+func (c *Cluster) InterestChanged() {
+	cur, _ := c.interest.get(c.opts.NodeName)
+	c.setInterest(cur.Version + 1)
+}
+
+// setInterest records the local interest at version v (if it changed) and broadcasts it.
+func (c *Cluster) setInterest(v uint64) {
+	filters := normalize(c.local.Filters())
+	cur, ok := c.interest.get(c.opts.NodeName)
+	if ok && slices.Equal(cur.Filters, filters) {
+		return
+	}
+	s := interestState{Node: c.opts.NodeName, Version: max(v, cur.Version+1), Filters: filters}
+	c.interest.apply(s)
+	if c.queue != nil {
+		b, _ := json.Marshal(s)
+		c.queue.QueueBroadcast(interestBroadcast{node: s.Node, msg: b})
+	}
+}
+
+// membershipChanged records a peer's address and wakes the reconcile loop.
+func (c *Cluster) membershipChanged(n *memberlist.Node) {
+	if n.Name != c.opts.NodeName {
+		c.mu.Lock()
+		c.known[n.Name] = n.Address()
+		c.mu.Unlock()
+	}
+	select {
+	case c.reconcile <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileLoop keeps one forwarder per live peer.
+func (c *Cluster) reconcileLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.reconcile:
+			c.reconcileOnce()
+		}
+	}
+}
+
+func (c *Cluster) reconcileOnce() {
+	live := map[string]Meta{}
+	for _, n := range c.ml.Members() {
+		if m, ok := metaOf(n); ok && n.Name != c.opts.NodeName && n.State == memberlist.StateAlive {
+			live[n.Name] = m
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	for name, f := range c.forwarders {
+		if m, ok := live[name]; !ok || m.Data != f.addr {
+			f.stop()
+			delete(c.forwarders, name)
+		}
+	}
+	for name, m := range live {
+		if c.forwarders[name] == nil {
+			f := newForwarder(c, name, m.Data)
+			c.forwarders[name] = f
+			f.start(c.ctx)
+		}
+	}
+}
+
+// rejoinLoop joins seeds and known peers that are not alive, every RejoinInterval.
+func (c *Cluster) rejoinLoop() {
+	t := time.NewTicker(c.opts.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if addrs := c.absent(); len(addrs) > 0 {
+			if n, err := c.ml.Join(addrs); err != nil && n == 0 {
+				c.log.Debug().Err(err).Strs("addrs", addrs).Msg("rejoin")
+			}
+		}
+	}
+}
+
+// absent returns the seeds and known peer addresses that are not alive members.
+func (c *Cluster) absent() []string {
+	alive := map[string]bool{}
+	for _, n := range c.ml.Members() {
+		if n.State == memberlist.StateAlive {
+			alive[n.Address()] = true
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, a := range c.opts.Seeds {
+		if !alive[a] {
+			out = append(out, a)
+		}
+	}
+	for _, a := range c.known {
+		if !alive[a] && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Member is one node as this node sees it.
+type Member struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // alive, suspect, dead or left
+	Addr  string `json:"addr"`  // gossip address
+	Meta  Meta   `json:"meta"`
+}
+
+// Members returns the nodes memberlist knows, this node included, by name.
+func (c *Cluster) Members() []Member {
+	var out []Member
+	for _, n := range c.ml.Members() {
+		m, _ := metaOf(n)
+		out = append(out, Member{Name: n.Name, State: stateName(n.State), Addr: n.Address(), Meta: m})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	}
+	return "left"
+}
+
+// Close stops the node. Order: stop forwarders (each commits only what its
+// peer acked), leave the cluster so peers stop forwarding here, stop the
+// receiver and the loops, then shut memberlist down. The caller closes the
+// Log after Close returns.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	fs := c.forwarders
+	c.forwarders = map[string]*forwarder{}
+	c.mu.Unlock()
+	for _, f := range fs {
+		f.stop()
+	}
+	var err error
+	if c.ml != nil {
+		err = c.ml.Leave(time.Second)
+	}
+	c.cancel()
+	if c.recv != nil {
+		c.recv.close()
+	}
+	c.wg.Wait()
+	if c.ml != nil {
+		if serr := c.ml.Shutdown(); err == nil {
+			err = serr
+		}
+	}
+	return err
+}

@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Meta is a node's metadata, gossiped as JSON in memberlist's node meta.
+type Meta struct {
+	ID      string `json:"id"`
+	MQTT    string `json:"mqtt,omitempty"`
+	HTTP    string `json:"http,omitempty"`
+	Data    string `json:"data"`
+	Version string `json:"version,omitempty"`
+}
+
+// delegate implements memberlist's delegates for a Cluster. No method blocks:
+// each takes a short mutex or signals a buffered channel.
+type delegate struct {
+	c *Cluster
+}
+
+var (
+	_ memberlist.Delegate      = delegate{}
+	_ memberlist.EventDelegate = delegate{}
+	_ memberlist.AliveDelegate = delegate{}
+	_ memberlist.MergeDelegate = delegate{}
+)
+
+// NodeMeta returns this node's Meta (memberlist limits it to limit bytes).
+func (d delegate) NodeMeta(limit int) []byte {
+	b := d.c.meta
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg receives an interest broadcast.
+func (d delegate) NotifyMsg(b []byte) {
+	var s interestState
+	if json.Unmarshal(b, &s) != nil || s.Node == "" {
+		return
+	}
+	if d.c.interest.apply(s) {
+		// Re-gossip news so it spreads epidemically; old versions stop here.
+		d.c.queue.QueueBroadcast(interestBroadcast{node: s.Node, msg: append([]byte(nil), b...)})
+	}
+}
+
+// GetBroadcasts returns queued interest broadcasts.
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.c.queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is the push/pull full state: every known interest.
+func (d delegate) LocalState(join bool) []byte { return d.c.interest.snapshot() }
+
+// MergeRemoteState applies a peer's full state.
+func (d delegate) MergeRemoteState(buf []byte, join bool) { d.c.interest.merge(buf) }
+
+// NotifyJoin, NotifyLeave and NotifyUpdate ask the cluster to reconcile its forwarders.
+func (d delegate) NotifyJoin(n *memberlist.Node)   { d.c.membershipChanged(n) }
+func (d delegate) NotifyLeave(n *memberlist.Node)  { d.c.membershipChanged(n) }
+func (d delegate) NotifyUpdate(n *memberlist.Node) { d.c.membershipChanged(n) }
+
+// NotifyAlive refuses a non-loopback peer when there is no secret key.
+func (d delegate) NotifyAlive(n *memberlist.Node) error { return d.c.allowed(n) }
+
+// NotifyMerge refuses a push/pull merge that would bring in a refused peer.
+func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, n := range peers {
+		if err := d.c.allowed(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allowed refuses non-loopback peers unless gossip is encrypted.
+func (c *Cluster) allowed(n *memberlist.Node) error {
+	if c.key != nil || n.Addr.IsLoopback() {
+		return nil
+	}
+	c.log.Warn().Str("peer", n.Name).Stringer("addr", n.Addr).Msg("refusing non-loopback peer: secret_key is not set")
+	return fmt.Errorf("peer %s at %s: %w", n.Name, n.Addr, ErrNotLoopback)
+}
+
+// interestBroadcast carries one node's interest state; a newer one for the
+// same node invalidates it in the queue.
+type interestBroadcast struct {
+	node string
+	msg  []byte
+}
+
+func (b interestBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(interestBroadcast)
+	return ok && ob.node == b.node
+}
+func (b interestBroadcast) Message() []byte { return b.msg }
+func (b interestBroadcast) Finished()       {}
+
+// metaOf decodes a node's Meta; ok is false for a node that is not ours.
+func metaOf(n *memberlist.Node) (Meta, bool) {
+	var m Meta
+	if json.Unmarshal(n.Meta, &m) != nil || m.ID == "" || m.Data == "" {
+		return Meta{}, false
+	}
+	return m, true
+}
+
+// remoteLoopback reports whether a connection's peer is on loopback.
+func remoteLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
+}
