@@ -34,6 +34,8 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// Rollups are rolling aggregates computed at the edge and published.
 	Rollups []rollup.Rule `yaml:"rollups"`
+	// Bridges forward the log upstream (Kafka or a cloud MQTT broker).
+	Bridges []BridgeConfig `yaml:"bridges"`
 }
 
 // NodeConfig identifies the node.
@@ -102,6 +104,9 @@ func (c *Config) Validate() error {
 	case "auto", "json", "console":
 	default:
 		return fmt.Errorf("log.format: %q is not one of auto, json, console", c.Log.Format)
+	}
+	if err := validateBridges(c.Bridges); err != nil {
+		return err
 	}
 	if err := (rollup.Options{Rules: c.Rollups}).Validate(); err != nil {
 		return err

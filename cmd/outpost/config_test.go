@@ -42,6 +42,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"storage:\n  sync_interval: soon\n", "storage.sync_interval"},
 		{"log:\n  level: loud\n", `log.level: "loud" is not one of`},
 		{"bogus: 1\n", "bogus: unknown key"},
+		{"bridges:\n  - name: up\n    kind: kafka\n    rules: [{filter: '#', topic: t}]\n", "bridges[0].kafka: kind kafka needs a kafka section"},
+		{"bridges:\n  - name: up\n    kind: kafka\n", "bridges[0]: bridge: invalid options: bridge \"up\": rules[0].topic: required for kafka"},
+		{"bridges:\n  - name: up\n    kind: mqtt\n    mqtt: {adress: x}\n", "bridges[0].mqtt.adress: unknown key"},
+		{"bridges:\n  - name: up\n    kind: mqtt\n    windw: 3\n", "bridges[0].windw: unknown key"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "c.yaml")

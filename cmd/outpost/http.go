@@ -29,6 +29,7 @@ func (n *node) startHTTP() error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/v1/status", n.handleStatus)
 	mux.HandleFunc("GET /api/v1/rollups", n.rollups.handle)
+	n.bridgeRoutes(mux)
 	n.httpLn = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	n.httpWG = make(chan struct{})
@@ -66,6 +67,7 @@ type status struct {
 	Durability    string      `json:"durability"`
 	MQTT          interface{} `json:"mqtt"`
 	Log           interface{} `json:"log"`
+	Bridges       interface{} `json:"bridges"`
 }
 
 func (n *node) status() status {
@@ -76,6 +78,7 @@ func (n *node) status() status {
 		Durability:    string(n.cfg.Storage.Durability),
 		MQTT:          n.broker.Stats(),
 		Log:           n.store.Stats(),
+		Bridges:       n.bridgeStats(),
 	}
 }
 

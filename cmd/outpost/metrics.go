@@ -90,6 +90,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("full", full)
 	counter("appended", float64(s.Appended))
 	counter("syncs", float64(s.Syncs))
+	for _, b := range c.n.bridgeStats() {
+		up := 0.0
+		if b.State == "connected" {
+			up = 1
+		}
+		gauge("br_up", up, b.Name, b.Kind)
+		counter("br_sent", float64(b.SentRecords), b.Name)
+		counter("br_bytes", float64(b.SentBytes), b.Name)
+		gauge("br_lag", float64(b.Lag), b.Name)
+		gauge("br_age", b.OldestUnsentAge.Seconds(), b.Name)
+		counter("br_retries", float64(b.Retries), b.Name)
+		counter("br_reconnects", float64(b.Reconnects), b.Name)
+		counter("br_stalls", float64(b.Stalls), b.Name)
+		counter("br_dead", float64(b.DeadLetters), b.Name)
+		counter("br_skipped", float64(b.Skipped), b.Name)
+	}
 	for _, r := range c.n.rollups.stats().Rules {
 		counter("ru_samples", float64(r.Samples), r.Rule)
 		counter("ru_skipped", float64(r.Skipped), r.Rule)

@@ -20,6 +20,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/bridge"
 	"github.com/outpost-edge/outpost/edge"
 	"github.com/outpost-edge/outpost/storage"
 )
@@ -171,8 +172,10 @@ type node struct {
 	http   *http.Server
 	httpLn net.Listener
 	httpWG chan struct{}
-	// rollups and its goroutine: stopped by cancelling bg, waited by bgWG.
+	// rollups, bridges and their goroutines: stopped by cancelling bg,
+	// waited by bgWG.
 	rollups *rollups
+	bridges []*bridge.Bridge
 	bg      context.CancelFunc
 	bgWG    sync.WaitGroup
 	// closing is set when shutdown starts; /readyz then answers 503.
@@ -203,6 +206,9 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 		n.rollups, err = newRollups(cfg.Rollups, store, n.broker.Publish, logger)
 	}
 	if err == nil {
+		err = n.newBridges(n.broker.Publish)
+	}
+	if err == nil {
 		n.startBackground()
 		err = n.startHTTP()
 	}
@@ -215,15 +221,22 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	return n, nil
 }
 
-// startBackground starts the log consumers: rollups.
+// startBackground starts the log consumers: rollups and bridges.
 func (n *node) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.bg = cancel
+	n.goBackground(func() error { return n.rollups.run(ctx) }, "rollups")
+	for _, b := range n.bridges {
+		n.goBackground(func() error { return b.Run(ctx) }, "bridge "+b.Stats().Name)
+	}
+}
+
+func (n *node) goBackground(run func() error, what string) {
 	n.bgWG.Add(1)
 	go func() {
 		defer n.bgWG.Done()
-		if err := n.rollups.run(ctx); err != nil {
-			n.log.Error().Err(err).Msg("rollups stopped")
+		if err := run(); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Error().Err(err).Msg(what + " stopped")
 		}
 	}()
 }
