@@ -75,7 +75,9 @@ func validateBridges(bs []BridgeConfig) error {
 		if b.Kafka != nil {
 			err = b.Kafka.Validate()
 		} else {
-			err = b.MQTT.Validate()
+			mo := *b.MQTT
+			mo.Inject = func(context.Context, string, []byte, byte, bool, bridge.Properties) error { return nil } // wired at start
+			err = mo.Validate()
 		}
 		if err != nil {
 			return fmt.Errorf("%s.%s: %w", key, b.Kind, err)
