@@ -30,6 +30,8 @@ type Cluster struct {
 	queue    *memberlist.TransmitLimitedQueue
 	ml       *memberlist.Memberlist
 	recv     *receiver
+	// gossipAddr is this node's advertised memberlist address.
+	gossipAddr string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -37,10 +39,10 @@ type Cluster struct {
 	// reconcile is signalled (without blocking) when membership changes.
 	reconcile chan struct{}
 
-	// mu guards forwarders, known and closed.
+	// mu guards forwarders, peers and closed.
 	mu         sync.Mutex
 	forwarders map[string]*forwarder
-	known      map[string]string // peer name -> gossip address, for rejoin
+	peers      map[string]Member // every peer ever seen, copied from memberlist events
 	closed     bool
 }
 
@@ -57,7 +59,7 @@ func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
 		interest:   newInterestTable(),
 		reconcile:  make(chan struct{}, 1),
 		forwarders: map[string]*forwarder{},
-		known:      map[string]string{},
+		peers:      map[string]Member{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -79,6 +81,7 @@ func (c *Cluster) Start() error {
 		_ = ln.Close()
 		return fmt.Errorf("cluster: start memberlist: %w", err)
 	}
+	c.gossipAddr = c.ml.LocalNode().Address() // read before any peer can touch it
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.ml.NumMembers, RetransmitMult: 3}
 	c.spawn(func() { c.recv.serve(c.ctx) })
 	c.spawn(c.reconcileLoop)
@@ -149,13 +152,15 @@ func (c *Cluster) setInterest(v uint64) {
 	}
 }
 
-// membershipChanged records a peer's address and wakes the reconcile loop.
-func (c *Cluster) membershipChanged(n *memberlist.Node) {
-	if n.Name != c.opts.NodeName {
-		c.mu.Lock()
-		c.known[n.Name] = n.Address()
-		c.mu.Unlock()
+// membershipChanged copies a peer's state and wakes the reconcile loop.
+func (c *Cluster) membershipChanged(n *memberlist.Node, state string) {
+	if n.Name == c.opts.NodeName {
+		return
 	}
+	m, _ := metaOf(n)
+	c.mu.Lock()
+	c.peers[n.Name] = Member{Name: n.Name, State: state, Addr: n.Address(), Meta: m}
+	c.mu.Unlock()
 	select {
 	case c.reconcile <- struct{}{}:
 	default:
@@ -175,25 +180,23 @@ func (c *Cluster) reconcileLoop() {
 }
 
 func (c *Cluster) reconcileOnce() {
-	live := map[string]Meta{}
-	for _, n := range c.ml.Members() {
-		if m, ok := metaOf(n); ok && n.Name != c.opts.NodeName && n.State == memberlist.StateAlive {
-			live[n.Name] = m
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return
 	}
+	live := func(name string) (Meta, bool) {
+		p, ok := c.peers[name]
+		return p.Meta, ok && p.State == "alive" && p.Meta.Data != ""
+	}
 	for name, f := range c.forwarders {
-		if m, ok := live[name]; !ok || m.Data != f.addr {
+		if m, ok := live(name); !ok || m.Data != f.addr {
 			f.stop()
 			delete(c.forwarders, name)
 		}
 	}
-	for name, m := range live {
-		if c.forwarders[name] == nil {
+	for name := range c.peers {
+		if m, ok := live(name); ok && c.forwarders[name] == nil {
 			f := newForwarder(c, name, m.Data)
 			c.forwarders[name] = f
 			f.start(c.ctx)
@@ -219,25 +222,25 @@ func (c *Cluster) rejoinLoop() {
 	}
 }
 
-// absent returns the seeds and known peer addresses that are not alive members.
+// absent returns the seeds and peer addresses that are not alive members.
 func (c *Cluster) absent() []string {
-	alive := map[string]bool{}
-	for _, n := range c.ml.Members() {
-		if n.State == memberlist.StateAlive {
-			alive[n.Address()] = true
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	alive := map[string]bool{}
+	for _, p := range c.peers {
+		if p.State == "alive" {
+			alive[p.Addr] = true
+		}
+	}
 	var out []string
 	for _, a := range c.opts.Seeds {
 		if !alive[a] {
 			out = append(out, a)
 		}
 	}
-	for _, a := range c.known {
-		if !alive[a] && !slices.Contains(out, a) {
-			out = append(out, a)
+	for _, p := range c.peers {
+		if p.State != "alive" && !alive[p.Addr] && !slices.Contains(out, p.Addr) {
+			out = append(out, p.Addr)
 		}
 	}
 	return out
@@ -251,27 +254,19 @@ type Member struct {
 	Meta  Meta   `json:"meta"`
 }
 
-// Members returns the nodes memberlist knows, this node included, by name.
+// Members returns this node and every peer it has seen (alive, dead or
+// left; memberlist forgets dead peers, this list does not), by name.
 func (c *Cluster) Members() []Member {
-	var out []Member
-	for _, n := range c.ml.Members() {
-		m, _ := metaOf(n)
-		out = append(out, Member{Name: n.Name, State: stateName(n.State), Addr: n.Address(), Meta: m})
+	var self Meta
+	_ = json.Unmarshal(c.meta, &self)
+	out := []Member{{Name: c.opts.NodeName, State: "alive", Addr: c.gossipAddr, Meta: self}}
+	c.mu.Lock()
+	for _, p := range c.peers {
+		out = append(out, p)
 	}
+	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func stateName(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateAlive:
-		return "alive"
-	case memberlist.StateSuspect:
-		return "suspect"
-	case memberlist.StateDead:
-		return "dead"
-	}
-	return "left"
 }
 
 // Close stops the node. Order: stop forwarders (each commits only what its

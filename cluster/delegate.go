@@ -62,10 +62,19 @@ func (d delegate) LocalState(join bool) []byte { return d.c.interest.snapshot() 
 // MergeRemoteState applies a peer's full state.
 func (d delegate) MergeRemoteState(buf []byte, join bool) { d.c.interest.merge(buf) }
 
-// NotifyJoin, NotifyLeave and NotifyUpdate ask the cluster to reconcile its forwarders.
-func (d delegate) NotifyJoin(n *memberlist.Node)   { d.c.membershipChanged(n) }
-func (d delegate) NotifyLeave(n *memberlist.Node)  { d.c.membershipChanged(n) }
-func (d delegate) NotifyUpdate(n *memberlist.Node) { d.c.membershipChanged(n) }
+// NotifyJoin, NotifyLeave and NotifyUpdate record the peer and ask the
+// cluster to reconcile its forwarders. memberlist calls them holding its node
+// lock, the only time *Node may be read without racing (Members() hands out
+// the same pointers memberlist keeps mutating), so they copy what they need.
+func (d delegate) NotifyJoin(n *memberlist.Node)   { d.c.membershipChanged(n, "alive") }
+func (d delegate) NotifyUpdate(n *memberlist.Node) { d.c.membershipChanged(n, "alive") }
+func (d delegate) NotifyLeave(n *memberlist.Node) {
+	state := "dead"
+	if n.State == memberlist.StateLeft {
+		state = "left"
+	}
+	d.c.membershipChanged(n, state)
+}
 
 // NotifyAlive refuses a non-loopback peer when there is no secret key.
 func (d delegate) NotifyAlive(n *memberlist.Node) error { return d.c.allowed(n) }

@@ -29,11 +29,18 @@ func newMemLog(origin string) *memLog {
 	return &memLog{origin: origin, cursors: map[string]uint64{}, notify: make(chan struct{})}
 }
 
-// Append stamps and stores m, waking readers.
+// Append stamps and stores m, waking readers. A test may back-date m.Time;
+// ingest times still never decrease.
 func (l *memLog) Append(m Message) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m.Offset, m.Origin, m.Time = uint64(len(l.recs)), l.origin, time.Now()
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	if n := len(l.recs); n > 0 && m.Time.Before(l.recs[n-1].Time) {
+		m.Time = l.recs[n-1].Time
+	}
+	m.Offset, m.Origin = uint64(len(l.recs)), l.origin
 	l.recs = append(l.recs, m)
 	close(l.notify)
 	l.notify = make(chan struct{})
@@ -265,46 +272,55 @@ func (t *cutTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 }
 
 // startNodes starts n nodes (a, b, c, ...) on 127.0.0.1 joined through the
-// first, with the given subscriber filters per node.
+// first, with the given subscriber filters per node, and waits for convergence.
 func startNodes(t testing.TB, cut *netCut, filters ...[]string) []*node {
 	t.Helper()
 	var nodes []*node
 	var seed string
 	for i, fs := range filters {
-		name := string(rune('a' + i))
-		n := &node{name: name, log: newMemLog(name), subs: newMemSubs(fs...)}
-		opts := DefaultOptions(name)
-		opts.BindAddr, opts.DataAddr, opts.Local = "127.0.0.1:0", "127.0.0.1:0", true
-		opts.RejoinInterval = 500 * time.Millisecond
-		opts.DialTimeout = time.Second
-		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Transport = &cutTransport{NetTransport: nt, net: cut, name: name}
-		opts.Dial = cut.dialer(name)
-		if seed != "" {
-			opts.Seeds = []string{seed}
-		}
-		if n.c, err = New(opts, n.log, n.subs, n.subs); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		self := n.c.ml.LocalNode()
-		cut.mu.Lock()
-		cut.owner[self.Address()] = name
-		cut.owner[n.c.recv.ln.Addr().String()] = name
-		cut.mu.Unlock()
+		n := startNode(t, cut, string(rune('a'+i)), seed, nil, fs...)
 		if seed == "" {
-			seed = self.Address()
+			seed = n.c.gossipAddr
 		}
 		nodes = append(nodes, n)
-		t.Cleanup(func() { _ = n.c.Close() })
 	}
 	waitConverged(t, nodes, 30*time.Second)
 	return nodes
+}
+
+// startNode starts one node called name that joins seed ("" for none);
+// edit, when not nil, adjusts its options. The node closes at cleanup.
+func startNode(t testing.TB, cut *netCut, name, seed string, edit func(*Options), filters ...string) *node {
+	t.Helper()
+	n := &node{name: name, log: newMemLog(name), subs: newMemSubs(filters...)}
+	opts := DefaultOptions(name)
+	opts.BindAddr, opts.DataAddr, opts.Local = "127.0.0.1:0", "127.0.0.1:0", true
+	opts.RejoinInterval = 500 * time.Millisecond
+	opts.DialTimeout = time.Second
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Transport = &cutTransport{NetTransport: nt, net: cut, name: name}
+	opts.Dial = cut.dialer(name)
+	if seed != "" {
+		opts.Seeds = []string{seed}
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	if n.c, err = New(opts, n.log, n.subs, n.subs); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cut.mu.Lock()
+	cut.owner[n.c.gossipAddr] = name
+	cut.owner[n.c.recv.ln.Addr().String()] = name
+	cut.mu.Unlock()
+	t.Cleanup(func() { _ = n.c.Close() })
+	return n
 }
 
 // waitConverged waits until every node streams to every other node and knows its interest.
