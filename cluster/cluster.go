@@ -83,6 +83,7 @@ func (c *Cluster) Start() error {
 	}
 	c.gossipAddr = c.ml.LocalNode().Address() // read before any peer can touch it
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.ml.NumMembers, RetransmitMult: 3}
+	c.broadcastInterest() // waits in the queue until there is a peer to gossip to
 	c.spawn(func() { c.recv.serve(c.ctx) })
 	c.spawn(c.reconcileLoop)
 	c.spawn(c.rejoinLoop)
@@ -147,9 +148,15 @@ func (c *Cluster) setInterest(v uint64) {
 	s := interestState{Node: c.opts.NodeName, Version: max(v, cur.Version+1), Filters: filters}
 	c.interest.apply(s)
 	if c.queue != nil {
-		b, _ := json.Marshal(s)
-		c.queue.QueueBroadcast(interestBroadcast{node: s.Node, msg: b})
+		c.broadcastInterest()
 	}
+}
+
+// broadcastInterest queues this node's current interest for gossip.
+func (c *Cluster) broadcastInterest() {
+	s, _ := c.interest.get(c.opts.NodeName)
+	b, _ := json.Marshal(s)
+	c.queue.QueueBroadcast(interestBroadcast{node: s.Node, msg: b})
 }
 
 // membershipChanged copies a peer's state and wakes the reconcile loop.
