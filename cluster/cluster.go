@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -27,9 +28,12 @@ type Cluster struct {
 	deliver  Deliverer
 	local    Interest
 	interest *interestTable
-	queue    *memberlist.TransmitLimitedQueue
-	ml       *memberlist.Memberlist
-	recv     *receiver
+	retained *retainedTable
+	// retainRestores counts remote retained winners put back after a losing local write.
+	retainRestores atomic.Uint64
+	queue          *memberlist.TransmitLimitedQueue
+	ml             *memberlist.Memberlist
+	recv           *receiver
 	// gossipAddr is this node's advertised memberlist address.
 	gossipAddr string
 
@@ -57,6 +61,7 @@ func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
 		opts: opts, key: key, clog: l, deliver: d, local: in,
 		log:        opts.Logger.With().Str("component", "cluster").Str("node", opts.NodeName).Logger(),
 		interest:   newInterestTable(),
+		retained:   newRetainedTable(),
 		reconcile:  make(chan struct{}, 1),
 		forwarders: map[string]*forwarder{},
 		peers:      map[string]Member{},
@@ -85,6 +90,7 @@ func (c *Cluster) Start() error {
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.ml.NumMembers, RetransmitMult: 3}
 	c.broadcastInterest() // waits in the queue until there is a peer to gossip to
 	c.spawn(func() { c.recv.serve(c.ctx) })
+	c.spawn(func() { c.trackRetained(c.ctx) })
 	c.spawn(c.reconcileLoop)
 	c.spawn(c.rejoinLoop)
 	if len(c.opts.Seeds) > 0 {

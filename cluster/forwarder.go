@@ -218,7 +218,8 @@ func (f *forwarder) stream(ctx context.Context, conn net.Conn, from uint64, wind
 			for i := range recs[:n] {
 				// Unknown interest (gossip not arrived yet) forwards everything:
 				// the receiver delivers to nobody rather than this node losing it.
-				if !known || matchAny(filters, recs[i].Topic) {
+				// Retained messages go everywhere (see retained.go).
+				if recs[i].Retain || !known || matchAny(filters, recs[i].Topic) {
 					batch.msgs = append(batch.msgs, recs[i])
 				}
 			}

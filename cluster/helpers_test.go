@@ -127,19 +127,21 @@ func (r *memReader) Close() error {
 // every delivery per filter.
 type memSubs struct {
 	// mu guards filters and got.
-	mu      sync.Mutex
-	filters []string
-	got     map[string][]Message
-	onMsg   func(Message)
+	mu       sync.Mutex
+	filters  []string
+	got      map[string][]Message
+	retained map[string]Message // the broker's retained store
+	onMsg    func(Message)
 }
 
 var (
 	_ Deliverer = (*memSubs)(nil)
 	_ Interest  = (*memSubs)(nil)
+	_ Retainer  = (*memSubs)(nil)
 )
 
 func newMemSubs(filters ...string) *memSubs {
-	return &memSubs{filters: filters, got: map[string][]Message{}}
+	return &memSubs{filters: filters, got: map[string][]Message{}, retained: map[string]Message{}}
 }
 
 func (s *memSubs) Filters() []string {
@@ -150,6 +152,9 @@ func (s *memSubs) Filters() []string {
 
 func (s *memSubs) Deliver(ctx context.Context, m Message) error {
 	s.mu.Lock()
+	if m.Retain {
+		s.retained[m.Topic] = m
+	}
 	for _, f := range s.filters {
 		if Match(f, m.Topic) {
 			s.got[f] = append(s.got[f], m)
@@ -160,6 +165,14 @@ func (s *memSubs) Deliver(ctx context.Context, m Message) error {
 	if fn != nil {
 		fn(m)
 	}
+	return nil
+}
+
+// Retain stores m as retained without delivering it, as edge would.
+func (s *memSubs) Retain(ctx context.Context, m Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retained[m.Topic] = m
 	return nil
 }
 

@@ -142,11 +142,20 @@ func (r *receiver) deliver(ctx context.Context, o *originState, origin string, m
 			o.dups.Add(1)
 			continue
 		}
-		if err := r.c.deliver.Deliver(ctx, *m); err != nil {
-			return fmt.Errorf("deliver %s/%d: %w", origin, m.Offset, err)
+		ok := true
+		if m.Retain {
+			var err error
+			if ok, err = r.c.judgeRetained(ctx, m); err != nil {
+				return err
+			}
+		}
+		if ok {
+			if err := r.c.deliver.Deliver(ctx, *m); err != nil {
+				return fmt.Errorf("deliver %s/%d: %w", origin, m.Offset, err)
+			}
+			o.delivered.Add(1)
 		}
 		o.hwm.Store(m.Offset + 1)
-		o.delivered.Add(1)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ type Stats struct {
 	Forwarders []ForwarderStats `json:"forwarders"`
 	// Origins has one entry per peer that has sent this node messages, by name.
 	Origins []OriginStats `json:"origins"`
+	// RetainedRestores counts remote retained winners put back after an older local retained publish.
+	RetainedRestores uint64 `json:"retained_restores"`
 }
 
 // ForwarderStats describes the forwarder to one peer.
@@ -38,7 +40,7 @@ type OriginStats struct {
 
 // Stats returns the forwarder and receiver counters.
 func (c *Cluster) Stats() Stats {
-	var s Stats
+	s := Stats{RetainedRestores: c.retainRestores.Load()}
 	next := c.clog.NextOffset()
 	c.mu.Lock()
 	for _, f := range c.forwarders {
