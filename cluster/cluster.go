@@ -29,6 +29,7 @@ type Cluster struct {
 	local    Interest
 	interest *interestTable
 	retained *retainedTable
+	claims   *claimTable
 	// retainRestores counts remote retained winners put back after a losing local write.
 	retainRestores atomic.Uint64
 	queue          *memberlist.TransmitLimitedQueue
@@ -62,6 +63,7 @@ func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
 		log:        opts.Logger.With().Str("component", "cluster").Str("node", opts.NodeName).Logger(),
 		interest:   newInterestTable(),
 		retained:   newRetainedTable(),
+		claims:     newClaimTable(),
 		reconcile:  make(chan struct{}, 1),
 		forwarders: map[string]*forwarder{},
 		peers:      map[string]Member{},
@@ -91,6 +93,7 @@ func (c *Cluster) Start() error {
 	c.broadcastInterest() // waits in the queue until there is a peer to gossip to
 	c.spawn(func() { c.recv.serve(c.ctx) })
 	c.spawn(func() { c.trackRetained(c.ctx) })
+	c.spawn(c.takeOverLoop)
 	c.spawn(c.reconcileLoop)
 	c.spawn(c.rejoinLoop)
 	if len(c.opts.Seeds) > 0 {
@@ -161,8 +164,7 @@ func (c *Cluster) setInterest(v uint64) {
 // broadcastInterest queues this node's current interest for gossip.
 func (c *Cluster) broadcastInterest() {
 	s, _ := c.interest.get(c.opts.NodeName)
-	b, _ := json.Marshal(s)
-	c.queue.QueueBroadcast(interestBroadcast{node: s.Node, msg: b})
+	c.queue.QueueBroadcast(keyedBroadcast{key: "i/" + s.Node, msg: encodeMsg(msgInterest, s)})
 }
 
 // membershipChanged copies a peer's state and wakes the reconcile loop.

@@ -39,15 +39,29 @@ func (d delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg receives an interest broadcast.
+// Gossip message kinds: the first byte of every user message.
+const (
+	msgInterest byte = 'i'
+	msgClaim    byte = 's'
+)
+
+// NotifyMsg receives a broadcast. News is gossiped on (epidemic spread);
+// anything already known stops here, so duplicates die out.
 func (d delegate) NotifyMsg(b []byte) {
-	var s interestState
-	if json.Unmarshal(b, &s) != nil || s.Node == "" {
+	if len(b) < 2 {
 		return
 	}
-	if d.c.interest.apply(s) {
-		// Re-gossip news so it spreads epidemically; old versions stop here.
-		d.c.queue.QueueBroadcast(interestBroadcast{node: s.Node, msg: append([]byte(nil), b...)})
+	switch b[0] {
+	case msgInterest:
+		var s interestState
+		if json.Unmarshal(b[1:], &s) == nil && s.Node != "" && d.c.interest.apply(s) {
+			d.c.queue.QueueBroadcast(keyedBroadcast{key: "i/" + s.Node, msg: append([]byte(nil), b...)})
+		}
+	case msgClaim:
+		var s sessionClaim
+		if json.Unmarshal(b[1:], &s) == nil && s.Client != "" && d.c.claims.apply(s, d.c.opts.NodeName) {
+			d.c.queue.QueueBroadcast(keyedBroadcast{key: "s/" + s.Client, msg: append([]byte(nil), b...)})
+		}
 	}
 }
 
@@ -98,19 +112,26 @@ func (c *Cluster) allowed(n *memberlist.Node) error {
 	return fmt.Errorf("peer %s at %s: %w", n.Name, n.Addr, ErrNotLoopback)
 }
 
-// interestBroadcast carries one node's interest state; a newer one for the
-// same node invalidates it in the queue.
-type interestBroadcast struct {
-	node string
-	msg  []byte
+// keyedBroadcast is one gossip message; a newer one with the same key (one
+// node's interest, one client id's claim) invalidates it in the queue. Only
+// news is queued, so the newer message is always the one to keep.
+type keyedBroadcast struct {
+	key string
+	msg []byte
 }
 
-func (b interestBroadcast) Invalidates(o memberlist.Broadcast) bool {
-	ob, ok := o.(interestBroadcast)
-	return ok && ob.node == b.node
+func (b keyedBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(keyedBroadcast)
+	return ok && ob.key == b.key
 }
-func (b interestBroadcast) Message() []byte { return b.msg }
-func (b interestBroadcast) Finished()       {}
+func (b keyedBroadcast) Message() []byte { return b.msg }
+func (b keyedBroadcast) Finished()       {}
+
+// encodeMsg prefixes the JSON of v with its kind.
+func encodeMsg(kind byte, v any) []byte {
+	b, _ := json.Marshal(v) // strings and integers only: cannot fail
+	return append([]byte{kind}, b...)
+}
 
 // metaOf decodes a node's Meta; ok is false for a node that is not ours.
 func metaOf(n *memberlist.Node) (Meta, bool) {

@@ -131,6 +131,7 @@ type memSubs struct {
 	filters  []string
 	got      map[string][]Message
 	retained map[string]Message // the broker's retained store
+	takeOver []string           // TakeOver calls, "client@unixnano"
 	onMsg    func(Message)
 }
 
@@ -138,6 +139,7 @@ var (
 	_ Deliverer = (*memSubs)(nil)
 	_ Interest  = (*memSubs)(nil)
 	_ Retainer  = (*memSubs)(nil)
+	_ Sessions  = (*memSubs)(nil)
 )
 
 func newMemSubs(filters ...string) *memSubs {
@@ -174,6 +176,19 @@ func (s *memSubs) Retain(ctx context.Context, m Message) error {
 	defer s.mu.Unlock()
 	s.retained[m.Topic] = m
 	return nil
+}
+
+// TakeOver records the call (a broker would disconnect an older client).
+func (s *memSubs) TakeOver(clientID string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.takeOver = append(s.takeOver, fmt.Sprintf("%s@%d", clientID, at.UnixNano()))
+}
+
+func (s *memSubs) takeOvers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.takeOver...)
 }
 
 // received returns a copy of what filter f received.

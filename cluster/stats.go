@@ -13,6 +13,8 @@ type Stats struct {
 	Origins []OriginStats `json:"origins"`
 	// RetainedRestores counts remote retained winners put back after an older local retained publish.
 	RetainedRestores uint64 `json:"retained_restores"`
+	// TakeOvers counts other nodes' client connections handed to Sessions.
+	TakeOvers uint64 `json:"take_overs"`
 }
 
 // ForwarderStats describes the forwarder to one peer.
@@ -40,7 +42,7 @@ type OriginStats struct {
 
 // Stats returns the forwarder and receiver counters.
 func (c *Cluster) Stats() Stats {
-	s := Stats{RetainedRestores: c.retainRestores.Load()}
+	s := Stats{RetainedRestores: c.retainRestores.Load(), TakeOvers: c.claims.applied.Load()}
 	next := c.clog.NextOffset()
 	c.mu.Lock()
 	for _, f := range c.forwarders {
