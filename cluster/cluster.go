@@ -30,6 +30,8 @@ type Cluster struct {
 	interest *interestTable
 	retained *retainedTable
 	claims   *claimTable
+	// bigInterest wakes reliableInterestLoop (buffered 1, never blocks).
+	bigInterest chan struct{}
 	// retainRestores counts remote retained winners put back after a losing local write.
 	retainRestores atomic.Uint64
 	queue          *memberlist.TransmitLimitedQueue
@@ -60,13 +62,14 @@ func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
 	key, _ := opts.secret()
 	c := &Cluster{
 		opts: opts, key: key, clog: l, deliver: d, local: in,
-		log:        opts.Logger.With().Str("component", "cluster").Str("node", opts.NodeName).Logger(),
-		interest:   newInterestTable(),
-		retained:   newRetainedTable(),
-		claims:     newClaimTable(),
-		reconcile:  make(chan struct{}, 1),
-		forwarders: map[string]*forwarder{},
-		peers:      map[string]Member{},
+		log:         opts.Logger.With().Str("component", "cluster").Str("node", opts.NodeName).Logger(),
+		interest:    newInterestTable(),
+		retained:    newRetainedTable(),
+		claims:      newClaimTable(),
+		bigInterest: make(chan struct{}, 1),
+		reconcile:   make(chan struct{}, 1),
+		forwarders:  map[string]*forwarder{},
+		peers:       map[string]Member{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -94,6 +97,7 @@ func (c *Cluster) Start() error {
 	c.spawn(func() { c.recv.serve(c.ctx) })
 	c.spawn(func() { c.trackRetained(c.ctx) })
 	c.spawn(c.takeOverLoop)
+	c.spawn(c.reliableInterestLoop)
 	c.spawn(c.reconcileLoop)
 	c.spawn(c.rejoinLoop)
 	if len(c.opts.Seeds) > 0 {
@@ -164,7 +168,44 @@ func (c *Cluster) setInterest(v uint64) {
 // broadcastInterest queues this node's current interest for gossip.
 func (c *Cluster) broadcastInterest() {
 	s, _ := c.interest.get(c.opts.NodeName)
-	c.queue.QueueBroadcast(keyedBroadcast{key: "i/" + s.Node, msg: encodeMsg(msgInterest, s)})
+	msg := encodeMsg(msgInterest, s)
+	if len(msg) > maxGossip {
+		select { // too big for a UDP gossip packet: the reliable sender takes it
+		case c.bigInterest <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.queue.QueueBroadcast(keyedBroadcast{key: "i/" + s.Node, msg: msg})
+}
+
+// maxGossip is the largest interest message gossiped over UDP; memberlist's
+// packets are 1400 bytes with its own headers (and encryption) inside.
+const maxGossip = 1000
+
+// reliableInterestLoop sends this node's interest over TCP to every live
+// peer when it is too big to gossip (many filters).
+func (c *Cluster) reliableInterestLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.bigInterest:
+		}
+		s, _ := c.interest.get(c.opts.NodeName)
+		msg := encodeMsg(msgInterest, s)
+		for _, p := range c.Members() {
+			host, port, err := net.SplitHostPort(p.Addr)
+			if p.State != "alive" || p.Name == c.opts.NodeName || err != nil {
+				continue
+			}
+			n, _ := strconv.Atoi(port)
+			to := &memberlist.Node{Name: p.Name, Addr: net.ParseIP(host), Port: uint16(n)}
+			if err := c.ml.SendReliable(to, msg); err != nil {
+				c.log.Debug().Err(err).Str("peer", p.Name).Msg("send interest")
+			}
+		}
+	}
 }
 
 // membershipChanged copies a peer's state and wakes the reconcile loop.

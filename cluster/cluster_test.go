@@ -117,3 +117,24 @@ func TestMembers(t *testing.T) {
 		t.Fatalf("b's data address %q, want %q", ms[1].Meta.Data, nodes[1].c.recv.ln.Addr())
 	}
 }
+
+// TestLargeInterestReachesPeers: an interest too big for a gossip packet
+// still reaches peers at once (over TCP), not at the next 15 s push/pull.
+func TestLargeInterestReachesPeers(t *testing.T) {
+	nodes := startNodes(t, newNetCut(), nil, nil)
+	a, b := nodes[0], nodes[1]
+	var many []string
+	for i := range 300 {
+		many = append(many, fmt.Sprintf("site/line-%03d/sensor/+", i))
+	}
+	b.subs.mu.Lock()
+	b.subs.filters = many
+	b.subs.mu.Unlock()
+	b.c.InterestChanged()
+	eventually(t, 5*time.Second, "300 filters at a", func() bool {
+		f, _ := a.c.interest.filters("b")
+		return len(f) == 300
+	})
+	publish(a, "site/line-299/sensor/t", 1)
+	eventually(t, 5*time.Second, "delivery", func() bool { return len(b.subs.received(many[299])) == 1 })
+}

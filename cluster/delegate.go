@@ -54,7 +54,7 @@ func (d delegate) NotifyMsg(b []byte) {
 	switch b[0] {
 	case msgInterest:
 		var s interestState
-		if json.Unmarshal(b[1:], &s) == nil && s.Node != "" && d.c.interest.apply(s) {
+		if json.Unmarshal(b[1:], &s) == nil && s.Node != "" && d.c.interest.apply(s) && len(b) <= maxGossip {
 			d.c.queue.QueueBroadcast(keyedBroadcast{key: "i/" + s.Node, msg: append([]byte(nil), b...)})
 		}
 	case msgClaim:
