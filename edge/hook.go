@@ -73,7 +73,8 @@ func (h *coreHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		return pk, nil
 	}
 	h.b.stats.received(pk.FixedHeader.Qos, len(pk.Payload))
-	h.b.ingest.submit(cl, pk.Copy(true))
+	cp := pk.Copy(true)
+	h.b.ingest.submit(cl, &cp)
 	return pk, packets.ErrRejectPacket
 }
 

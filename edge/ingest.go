@@ -24,7 +24,7 @@ const maxAppendBatch = 256
 // stop(), which the client's disconnect or the broker's Close calls.
 type pipeline struct {
 	cl   *mqtt.Client
-	in   chan packets.Packet
+	in   chan *packets.Packet
 	done chan struct{}
 	once sync.Once
 }
@@ -49,7 +49,7 @@ func newIngest(b *Broker) *ingest {
 
 // submit hands pk to the client's pipeline, blocking while it is full. It
 // returns false when the client or the broker is going away.
-func (g *ingest) submit(cl *mqtt.Client, pk packets.Packet) bool {
+func (g *ingest) submit(cl *mqtt.Client, pk *packets.Packet) bool {
 	p := g.pipeline(cl)
 	if p == nil {
 		return false
@@ -71,7 +71,7 @@ func (g *ingest) pipeline(cl *mqtt.Client) *pipeline {
 	if p, ok := g.pipes[cl]; ok {
 		return p
 	}
-	p := &pipeline{cl: cl, in: make(chan packets.Packet, g.b.opts.MaxPendingAppends), done: make(chan struct{})}
+	p := &pipeline{cl: cl, in: make(chan *packets.Packet, g.b.opts.MaxPendingAppends), done: make(chan struct{})}
 	g.pipes[cl] = p
 	g.wg.Add(1)
 	go func() {
@@ -118,7 +118,7 @@ func (g *ingest) close() {
 }
 
 func (g *ingest) run(p *pipeline) {
-	batch := make([]packets.Packet, 0, maxAppendBatch)
+	batch := make([]*packets.Packet, 0, maxAppendBatch)
 	recs := make([]storage.Record, 0, maxAppendBatch)
 	for {
 		batch = batch[:0]
@@ -139,7 +139,7 @@ func (g *ingest) run(p *pipeline) {
 		}
 		recs = recs[:0]
 		for i := range batch {
-			recs = append(recs, recordOf(p.cl.ID, &batch[i]))
+			recs = append(recs, recordOf(p.cl.ID, batch[i]))
 		}
 		start := time.Now()
 		_, err := g.b.opts.Log.Append(g.b.ctx, recs)
@@ -152,14 +152,15 @@ func (g *ingest) run(p *pipeline) {
 			continue
 		}
 		for i := range batch {
-			g.b.deliverPersisted(p.cl, batch[i])
+			g.b.deliverPersisted(p.cl, *batch[i])
+			batch[i] = nil
 		}
 	}
 }
 
 // reject tells the client its messages were not stored. It reports whether
 // the pipeline goes on.
-func (g *ingest) reject(p *pipeline, batch []packets.Packet, err error) bool {
+func (g *ingest) reject(p *pipeline, batch []*packets.Packet, err error) bool {
 	b := g.b
 	if errors.Is(err, context.Canceled) && b.ctx.Err() != nil {
 		return false // shutting down: say nothing, the client resends
@@ -176,8 +177,7 @@ func (g *ingest) reject(p *pipeline, batch []packets.Packet, err error) bool {
 	if errors.Is(err, storage.ErrFull) {
 		code = packets.ErrQuotaExceeded
 	}
-	for i := range batch {
-		pk := &batch[i]
+	for _, pk := range batch {
 		if pk.FixedHeader.Qos == 0 {
 			b.stats.rejectedQoS0.Add(1)
 			continue

@@ -41,6 +41,10 @@ type stateHook struct {
 	// mu guards dirty: key -> value to write (nil: delete).
 	mu    sync.Mutex
 	dirty map[string]storage.Serializable
+	// stored holds the keys State has, so a delete of a key that was put and
+	// removed within one interval (most QoS 1 inflight entries) costs no
+	// write at all. Only the flushing goroutine (and start-up) touches it.
+	stored map[string]struct{}
 
 	started atomic.Bool
 	stopc   chan struct{}
@@ -52,7 +56,7 @@ var _ mqtt.Hook = (*stateHook)(nil)
 
 func newStateHook(store State, log zerolog.Logger, interval time.Duration) *stateHook {
 	return &stateHook{store: store, log: log, interval: interval, dirty: map[string]storage.Serializable{},
-		stopc: make(chan struct{}), done: make(chan struct{})}
+		stored: map[string]struct{}{}, stopc: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (h *stateHook) ID() string { return "outpost-state" }
@@ -119,13 +123,21 @@ func (h *stateHook) flush() {
 	h.dirty = make(map[string]storage.Serializable, len(batch))
 	h.mu.Unlock()
 	for k, v := range batch {
+		_, onDisk := h.stored[k]
 		var err error
-		if v == nil {
-			err = h.store.Delete(k)
-		} else {
+		switch {
+		case v == nil && !onDisk:
+			continue // put and deleted within one interval
+		case v == nil:
+			if err = h.store.Delete(k); err == nil {
+				delete(h.stored, k)
+			}
+		default:
 			var b []byte
 			if b, err = v.MarshalBinary(); err == nil {
-				err = h.store.Put(k, b)
+				if err = h.store.Put(k, b); err == nil {
+					h.stored[k] = struct{}{}
+				}
 			}
 		}
 		if err != nil {
@@ -262,6 +274,7 @@ func scan[T any, PT interface {
 		if !strings.HasPrefix(k, prefix) {
 			return nil
 		}
+		h.stored[k] = struct{}{} // mochi reads the store before the flusher starts
 		var t T
 		if err := PT(&t).UnmarshalBinary(v); err != nil {
 			h.log.Warn().Err(err).Str("key", k).Msg("unreadable session state skipped")

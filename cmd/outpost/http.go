@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,8 @@ func (n *node) startHTTP() error {
 	mux.HandleFunc("GET /api/v1/status", n.handleStatus)
 	mux.HandleFunc("GET /api/v1/rollups", n.rollups.handle)
 	n.bridgeRoutes(mux)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // profiles for operators; HTTP is loopback-only by default
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	n.httpLn = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	n.httpWG = make(chan struct{})

@@ -118,9 +118,6 @@ func memoryLimit(cfg Config) int64 {
 	if cfg.Node.MemoryLimit > 0 {
 		return cfg.Node.MemoryLimit
 	}
-	if cfg.Storage.Profile == storage.ProfilePi {
-		return 48 << 20
-	}
 	return 0
 }
 
