@@ -329,7 +329,10 @@ func (c *Cluster) Members() []Member {
 // peer acked), leave the cluster so peers stop forwarding here, stop the
 // receiver and the loops, then shut memberlist down. The caller closes the
 // Log after Close returns.
-func (c *Cluster) Close() error {
+func (c *Cluster) Close() error { return c.close(true) }
+
+// close stops the node; without leave, peers see a failure (tests crash nodes so).
+func (c *Cluster) close(leave bool) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -343,7 +346,7 @@ func (c *Cluster) Close() error {
 		f.stop()
 	}
 	var err error
-	if c.ml != nil {
+	if c.ml != nil && leave {
 		err = c.ml.Leave(time.Second)
 	}
 	c.cancel()

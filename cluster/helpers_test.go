@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -306,7 +307,7 @@ func startNodes(t testing.TB, cut *netCut, filters ...[]string) []*node {
 	var nodes []*node
 	var seed string
 	for i, fs := range filters {
-		n := startNode(t, cut, string(rune('a'+i)), seed, nil, fs...)
+		n := startNode(t, cut, nodeSpec{name: string(rune('a' + i)), seed: seed, filters: fs})
 		if seed == "" {
 			seed = n.c.gossipAddr
 		}
@@ -316,27 +317,41 @@ func startNodes(t testing.TB, cut *netCut, filters ...[]string) []*node {
 	return nodes
 }
 
-// startNode starts one node called name that joins seed ("" for none);
-// edit, when not nil, adjusts its options. The node closes at cleanup.
-func startNode(t testing.TB, cut *netCut, name, seed string, edit func(*Options), filters ...string) *node {
+// nodeSpec describes a node for startNode.
+type nodeSpec struct {
+	name, seed string         // seed "" joins nobody
+	log        *memLog        // nil: a new, empty log
+	edit       func(*Options) // nil: test defaults
+	filters    []string       // local subscriptions
+}
+
+// startNode starts one node on 127.0.0.1 (ports 0 unless edit sets them).
+// The node closes at cleanup.
+func startNode(t testing.TB, cut *netCut, spec nodeSpec) *node {
 	t.Helper()
-	n := &node{name: name, log: newMemLog(name), subs: newMemSubs(filters...)}
+	name := spec.name
+	n := &node{name: name, log: spec.log, subs: newMemSubs(spec.filters...)}
+	if n.log == nil {
+		n.log = newMemLog(name)
+	}
 	opts := DefaultOptions(name)
 	opts.BindAddr, opts.DataAddr, opts.Local = "127.0.0.1:0", "127.0.0.1:0", true
 	opts.RejoinInterval = 500 * time.Millisecond
 	opts.DialTimeout = time.Second
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}})
+	if spec.seed != "" {
+		opts.Seeds = []string{spec.seed}
+	}
+	if spec.edit != nil {
+		spec.edit(&opts)
+	}
+	_, port, _ := net.SplitHostPort(opts.BindAddr)
+	bindPort, _ := strconv.Atoi(port)
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: bindPort})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts.Transport = &cutTransport{NetTransport: nt, net: cut, name: name}
 	opts.Dial = cut.dialer(name)
-	if seed != "" {
-		opts.Seeds = []string{seed}
-	}
-	if edit != nil {
-		edit(&opts)
-	}
 	if n.c, err = New(opts, n.log, n.subs, n.subs); err != nil {
 		t.Fatal(err)
 	}

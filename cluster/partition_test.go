@@ -72,9 +72,9 @@ func TestCatchUpWindow(t *testing.T) {
 	cut := newNetCut()
 	now := time.Now()
 	window := func(o *Options) { o.CatchUpWindow = time.Hour }
-	a := startNode(t, cut, "a", "", window)
+	a := startNode(t, cut, nodeSpec{name: "a", edit: window})
 	seed := a.c.gossipAddr
-	b := startNode(t, cut, "b", seed, window, "s/#")
+	b := startNode(t, cut, nodeSpec{name: "b", seed: seed, edit: window, filters: []string{"s/#"}})
 	waitConverged(t, []*node{a, b}, 30*time.Second)
 	at := func(ago time.Duration, n int) {
 		for range n {
@@ -87,7 +87,7 @@ func TestCatchUpWindow(t *testing.T) {
 	eventually(t, 30*time.Second, "a sees b leave", func() bool { return len(a.c.Stats().Forwarders) == 0 })
 	at(2*time.Hour, 20) // b away, beyond the window
 	at(10*time.Minute, 30)
-	b2 := startNode(t, cut, "b", seed, window, "s/#")
+	b2 := startNode(t, cut, nodeSpec{name: "b", seed: seed, edit: window, filters: []string{"s/#"}})
 	waitConverged(t, []*node{a, b2}, 30*time.Second)
 	eventually(t, 10*time.Second, "b gets the 30 within the window", func() bool { return len(b2.subs.received("s/#")) == 30 })
 	got := b2.subs.received("s/#")
