@@ -19,6 +19,11 @@
 //     the batch; the forwarder commits its cursor over the acked prefix. A peer
 //     back after an absence catches up from its cursor, never from further back
 //     than Options.CatchUpWindow.
+//   - Retained messages converge cluster-wide, last writer wins by ingest
+//     time then node id (retained.go), and a client id is unique cluster-wide:
+//     ClientConnected gossips a claim and other nodes drop older connections
+//     with that id (session.go). Both use optional interfaces of the
+//     Deliverer: Retainer and Sessions.
 //
 // What it never does: append to the log, forward a message it received from a
 // peer (no loops: a forwarder only reads its own node's log), import storage or
@@ -33,8 +38,10 @@
 // encrypted.
 //
 // Concurrency: New builds, Start starts memberlist, the data listener, the
-// rejoin loop and one forwarder goroutine pair per live peer; Close stops all of
-// them and waits. Members, Stats and InterestChanged are safe for concurrent use.
+// reconcile, rejoin, retained-tracker, take-over and reliable-interest loops,
+// and one forwarder goroutine pair per live peer; Close stops all of them and
+// waits. Members, Stats, InterestChanged and ClientConnected are safe for
+// concurrent use once Start returned.
 // memberlist delegate methods never block: they take short mutexes and signal
 // channels without waiting.
 package cluster
