@@ -235,29 +235,38 @@ func (c *Cluster) reconcileLoop() {
 	}
 }
 
+// reconcileOnce stops forwarders of peers that are gone (or moved), then
+// starts one for each live peer without one. Stopping waits for the
+// forwarder, so it happens outside mu: delegate callbacks take mu and must
+// not wait behind a closing connection.
 func (c *Cluster) reconcileOnce() {
+	for _, f := range c.staleForwarders() {
+		f.stop()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	live := func(name string) (Meta, bool) {
-		p, ok := c.peers[name]
-		return p.Meta, ok && p.State == "alive" && p.Meta.Data != ""
-	}
-	for name, f := range c.forwarders {
-		if m, ok := live(name); !ok || m.Data != f.addr {
-			f.stop()
-			delete(c.forwarders, name)
-		}
-	}
-	for name := range c.peers {
-		if m, ok := live(name); ok && c.forwarders[name] == nil {
-			f := newForwarder(c, name, m.Data)
+	for name, p := range c.peers {
+		if !c.closed && p.State == "alive" && p.Meta.Data != "" && c.forwarders[name] == nil {
+			f := newForwarder(c, name, p.Meta.Data)
 			c.forwarders[name] = f
 			f.start(c.ctx)
 		}
 	}
+}
+
+// staleForwarders removes and returns the forwarders whose peer is not alive
+// at the same data address any more.
+func (c *Cluster) staleForwarders() []*forwarder {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var stale []*forwarder
+	for name, f := range c.forwarders {
+		if p := c.peers[name]; p.State != "alive" || p.Meta.Data != f.addr {
+			stale = append(stale, f)
+			delete(c.forwarders, name)
+		}
+	}
+	return stale
 }
 
 // rejoinLoop joins seeds and known peers that are not alive, every RejoinInterval.
