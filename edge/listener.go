@@ -24,7 +24,7 @@ func newListener(lo ListenerOptions, b *Broker) (listeners.Listener, error) {
 	var l listeners.Listener
 	switch lo.Type {
 	case ListenerWebSocket:
-		l = listeners.NewWebsocket(cfg)
+		l = newWSListener(cfg)
 	default:
 		l = listeners.NewTCP(cfg)
 	}

@@ -106,14 +106,8 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
 }
 
 func TestWebSocketListener(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0") // mochi's ws listener reports its configured address, so pick a port
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	n := startNode(t, t.TempDir(), func(o *Options) {
-		o.Listeners = []ListenerOptions{{Name: "tcp", Type: ListenerWebSocket, Address: addr}}
+		o.Listeners = []ListenerOptions{{Name: "tcp", Type: ListenerWebSocket, Address: "127.0.0.1:0"}}
 	})
 	c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("ws://" + n.addr).SetClientID("ws").SetAutoReconnect(false))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -158,5 +152,26 @@ func TestSysTopicsArePublished(t *testing.T) {
 	sub.subscribe(t, "$SYS/broker/version", 0)
 	if m := sub.expect(t, 1)[0]; len(m.Payload) == 0 {
 		t.Fatal("empty $SYS/broker/version")
+	}
+}
+
+// TestWebSocketListenerBindsInStart: a port already taken fails Start (mochi's
+// own listener bound later, on a goroutine, and only logged the clash).
+func TestWebSocketListenerBindsInStart(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	opts := DefaultOptions()
+	opts.Listeners = []ListenerOptions{{Type: ListenerWebSocket, Address: taken.Addr().String()}}
+	opts.Log = &gatedLog{open: make(chan struct{})} // never appended to: Start fails first
+	b, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Start(); err == nil {
+		t.Fatal("Start succeeded on a port in use")
 	}
 }
