@@ -83,6 +83,11 @@ type Options struct {
 	// instead of returning ENOSPC; this reserve leaves room for the memtable,
 	// a flush and compactions. 0 picks the profile's reserve.
 	MinFreeBytes int64 `yaml:"min_free_bytes"`
+	// LooseCursors are cursor name prefixes that never hold retention back:
+	// their consumers tolerate gaps (cluster peers catch up only a window of
+	// log anyway), so a peer that left for good blocks neither deletion nor,
+	// under reject-new, appends. Retention still moves them and counts drops.
+	LooseCursors []string `yaml:"-"`
 	// Logger receives the log's and Badger's messages, tagged
 	// component=storage.
 	Logger zerolog.Logger `yaml:"-"`

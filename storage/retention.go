@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -119,11 +120,14 @@ func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
 	l.mu.Lock()
 	in := retentionInput{
 		first: l.first, next: l.next, logical: l.logical, budget: l.budget(),
-		minCursor: l.next, hasCursors: len(l.cursors) > 0,
-		policy: l.opts.FullPolicy, deleteConsumed: l.opts.DeleteConsumed,
+		minCursor: l.next,
+		policy:    l.opts.FullPolicy, deleteConsumed: l.opts.DeleteConsumed,
 	}
-	for _, c := range l.cursors {
-		in.minCursor = min(in.minCursor, c.next)
+	for name, c := range l.cursors {
+		if !l.loose(name) {
+			in.minCursor = min(in.minCursor, c.next)
+			in.hasCursors = true
+		}
 	}
 	l.mu.Unlock()
 	in.ageCut = in.first
@@ -203,6 +207,16 @@ func blockPrefixes(first, cut uint64) (prefixes [][]byte, rest uint64) {
 		prefixes = append(prefixes, k[:9-blockBits/8])
 	}
 	return prefixes, max(b<<blockBits, first)
+}
+
+// loose reports whether cursor name never holds retention back.
+func (l *Log) loose(name string) bool {
+	for _, p := range l.opts.LooseCursors {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // moveCursors moves cursors below first up to it and counts their losses.

@@ -175,3 +175,24 @@ func TestBlockPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestLooseCursorsHoldNothing: a cursor under a LooseCursors prefix (a
+// cluster peer that went away) neither stops delete_consumed nor, under
+// reject-new, makes the log refuse appends; it is moved and counted.
+func TestLooseCursorsHoldNothing(t *testing.T) {
+	l := openTest(t, "", func(o *Options) {
+		o.DeleteConsumed, o.FullPolicy, o.RetentionInterval = true, RejectNew, 20*time.Millisecond
+		o.LooseCursors = []string{"cluster/"}
+	})
+	appendN(t, l, 0, 100)
+	if err := l.Commit("cluster/gone", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit("bridge/up", 101); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return l.FirstOffset() == 101 }, "consumed records kept for a loose cursor: first %d", l.FirstOffset())
+	if st := l.Stats(); st.Cursors["cluster/gone"].Next != 101 || st.Cursors["cluster/gone"].Dropped != 100 {
+		t.Fatalf("loose cursor not moved and counted: %+v", st.Cursors["cluster/gone"])
+	}
+}
