@@ -22,6 +22,7 @@ type Broker struct {
 	ingest *ingest
 	flow   *flow
 	state  *stateHook
+	events *eventsHook
 	stats  counters
 
 	ctx    context.Context
@@ -67,7 +68,8 @@ func New(opts Options) (*Broker, error) {
 	b.flow = newFlow(srv, limit)
 	b.ingest = newIngest(b)
 	b.state = newStateHook(opts.State, logger, opts.StateFlushInterval)
-	hooks := []mqtt.Hook{&coreHook{b: b}, b.state}
+	b.events = newEventsHook(b, opts.Events)
+	hooks := []mqtt.Hook{&coreHook{b: b}, b.state, b.events}
 	for _, h := range hooks {
 		if err := srv.AddHook(h, nil); err != nil {
 			cancel()

@@ -113,6 +113,8 @@ type Options struct {
 	State State `yaml:"-"`
 	// Logger receives the broker's and mochi's logs.
 	Logger zerolog.Logger `yaml:"-"`
+	// Events are optional notifications for the cluster.
+	Events Events `yaml:"-"`
 }
 
 // DefaultOptions returns the options of a single loopback node.

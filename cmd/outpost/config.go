@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/outpost-edge/outpost/cluster"
 	"github.com/outpost-edge/outpost/edge"
 	"github.com/outpost-edge/outpost/edge/rollup"
 	"github.com/outpost-edge/outpost/storage"
@@ -36,6 +37,8 @@ type Config struct {
 	Rollups []rollup.Rule `yaml:"rollups"`
 	// Bridges forward the log upstream (Kafka or a cloud MQTT broker).
 	Bridges []BridgeConfig `yaml:"bridges"`
+	// Cluster joins this node to the other gateways of its site.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
 
 // NodeConfig identifies the node.
@@ -82,6 +85,7 @@ func defaultConfig() Config {
 		HTTP:    HTTPConfig{Address: "127.0.0.1:8080"},
 		Storage: storage.DefaultOptions(),
 		Log:     LogConfig{Level: "info", Format: "auto"},
+		Cluster: ClusterConfig{Options: cluster.DefaultOptions("")},
 	}
 }
 
@@ -105,6 +109,11 @@ func (c *Config) Validate() error {
 	case "auto", "json", "console":
 	default:
 		return fmt.Errorf("log.format: %q is not one of auto, json, console", c.Log.Format)
+	}
+	if c.Cluster.Enabled {
+		if _, err := c.clusterOptions(); err != nil {
+			return err
+		}
 	}
 	if err := validateBridges(c.Bridges); err != nil {
 		return err

@@ -46,6 +46,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bridges:\n  - name: up\n    kind: kafka\n", "bridges[0]: bridge: invalid options: bridge \"up\": rules[0].topic: required for kafka"},
 		{"bridges:\n  - name: up\n    kind: mqtt\n    mqtt: {adress: x}\n", "bridges[0].mqtt.adress: unknown key"},
 		{"bridges:\n  - name: up\n    kind: mqtt\n    windw: 3\n", "bridges[0].windw: unknown key"},
+		{"cluster:\n  seeds: [10.0.0.2:7946]\n  enabled: true\n", `cluster: seeds[0]: "10.0.0.2:7946" is not loopback and secret_key is empty`},
+		{"cluster:\n  enabled: true\n  secret_key: short\n", "cluster: secret_key: must be base64 of 16, 24 or 32 bytes"},
+		{"node: {id: gw1}\ncluster:\n  enabled: true\n  node_name: gw2\n", `cluster.node_name: "gw2" must equal node.id "gw1"`},
+		{"cluster:\n  bind_adr: x\n", "cluster.bind_adr: unknown key"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "c.yaml")

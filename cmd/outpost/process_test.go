@@ -70,6 +70,12 @@ type proc struct {
 func startProc(t *testing.T, dataDir, mqttAddr, httpAddr string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--mqtt", mqttAddr, "--http", httpAddr, "--node-id", "crash-node"}, extra...)
+	return runProc(t, mqttAddr, httpAddr, args...)
+}
+
+// runProc runs `outpost args...` and waits for its /readyz on httpAddr.
+func runProc(t *testing.T, mqttAddr, httpAddr string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(outpostBin(t), args...)
 	logf, err := os.OpenFile(filepath.Join(t.TempDir(), "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/bridge"
+	"github.com/outpost-edge/outpost/cluster"
 	"github.com/outpost-edge/outpost/edge"
 	"github.com/outpost-edge/outpost/storage"
 )
@@ -175,15 +176,20 @@ type node struct {
 	bridges []*bridge.Bridge
 	bg      context.CancelFunc
 	bgWG    sync.WaitGroup
+	// cluster is set once the node joined its cluster (nil: single node);
+	// interest wakes interestLoop (buffered 1, never blocks).
+	cluster  atomic.Pointer[cluster.Cluster]
+	interest chan struct{}
 	// closing is set when shutdown starts; /readyz then answers 503.
 	closing atomic.Bool
 }
 
 func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
-	n := &node{cfg: cfg, log: logger}
+	n := &node{cfg: cfg, log: logger, interest: make(chan struct{}, 1)}
 	sopts := cfg.Storage
 	sopts.NodeID = cfg.Node.ID
 	sopts.Logger = logger
+	sopts.LooseCursors = []string{clusterCursorPrefix}
 	dir := filepath.Join(cfg.Node.DataDir, "log")
 	store, err := storage.Open(dir, sopts)
 	if err != nil {
@@ -195,6 +201,7 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	eopts.Log = store
 	eopts.State = store.KV("edge")
 	eopts.Logger = logger
+	eopts.Events = n.clusterEvents()
 	n.broker, err = edge.New(eopts)
 	if err == nil {
 		err = n.broker.Start()
@@ -208,6 +215,9 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	if err == nil {
 		n.startBackground()
 		err = n.startHTTP()
+	}
+	if err == nil {
+		err = n.startCluster()
 	}
 	if err != nil {
 		_ = n.close()
@@ -223,6 +233,7 @@ func (n *node) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.bg = cancel
 	n.goBackground(func() error { return n.rollups.run(ctx) }, "rollups")
+	n.goBackground(func() error { return n.interestLoop(ctx) }, "cluster interest")
 	for _, b := range n.bridges {
 		n.goBackground(func() error { return b.Run(ctx) }, "bridge "+b.Stats().Name)
 	}
@@ -238,9 +249,11 @@ func (n *node) goBackground(run func() error, what string) {
 	}()
 }
 
-// close stops the node in order: HTTP stops, the log consumers (rollups)
-// stop, the MQTT listeners stop taking work and in-flight appends finish,
-// session state is flushed, and the log closes last.
+// close stops the node in order: HTTP stops, the log consumers (rollups,
+// bridges: their cursors are committed) stop, the MQTT listeners stop taking
+// work and in-flight appends finish, session state is flushed, the node
+// leaves its cluster (forwarders commit what peers acked), and the log
+// closes last.
 func (n *node) close() error {
 	n.closing.Store(true)
 	var errs []error
@@ -256,6 +269,9 @@ func (n *node) close() error {
 	}
 	if n.broker != nil {
 		errs = append(errs, n.broker.Close())
+	}
+	if c := n.cluster.Load(); c != nil {
+		errs = append(errs, c.Close())
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
