@@ -34,6 +34,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-180}
 OUTPOST_BIN=${OUTPOST_BIN:-}
 WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
 BROKER_PID=""
+OUTPOST_HTTP=""
 
 cleanup() {
 	stop_broker
@@ -87,6 +88,7 @@ EOF
 start_outpost() { # port durability
 	local http data
 	http=$(free_port)
+	OUTPOST_HTTP=$http
 	data="$WORK/outpost-data-$2-$RANDOM"
 	mkdir -p "$data"
 	"$OUTPOST_BIN" serve --data-dir "$data" --mqtt "127.0.0.1:$1" --http "127.0.0.1:$http" \
@@ -119,6 +121,13 @@ bench_one() {
 		[ -n "$out" ] || { out='{}'; log "bench failed: $(cat "$WORK/bench.err")"; }
 	fi
 	rss=$(peak_rss_mib "$BROKER_PID")
+	if [ -n "$OUTPOST_HTTP" ] && [ -n "$out" ] && [ "$(jget unacked "$out")" != 0 ]; then
+		# Publishes never acked: keep the node's goroutines for a post-mortem.
+		local dump="/tmp/outpost-bench-stuck-$row-${label//\//-}.txt"
+		curl -s --max-time 5 "http://127.0.0.1:$OUTPOST_HTTP/debug/pprof/goroutine?debug=2" >"$dump" 2>/dev/null &&
+			log "unacked publishes: goroutines in $dump"
+	fi
+	OUTPOST_HTTP=""
 	stop_broker
 	if [ "$out" = '{}' ]; then
 		LAST_RATE=0
