@@ -22,6 +22,7 @@ type Broker struct {
 	ingest *ingest
 	flow   *flow
 	state  *stateHook
+	sec    secTable
 	stats  counters
 
 	ctx    context.Context
