@@ -70,10 +70,11 @@ func (l ListenerOptions) anonymous() bool {
 	if l.AllowAnonymous != nil {
 		return *l.AllowAnonymous
 	}
-	return isLoopback(l.Address)
+	return IsLoopback(l.Address)
 }
 
-func isLoopback(addr string) bool {
+// IsLoopback reports whether host:port binds a loopback address only.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
