@@ -51,7 +51,8 @@ func (t *secTable) get(cl *mqtt.Client) *clientSec {
 // username_from_cert; else a username with its password against the users
 // file; else anonymous, where the listener allows it. A client id whose
 // session belongs to another identity is refused, so no one inherits
-// another user's subscriptions and queued messages.
+// another user's subscriptions and queued messages; so is a will whose topic
+// the client may not publish to.
 func (b *Broker) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	lo, ok := b.listenerOf(cl.Net.Listener)
 	if !ok {
@@ -77,8 +78,15 @@ func (b *Broker) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 				Str("new_remote", cl.Net.Remote).Msg("session taken over: the old connection is closed (MQTT-3.1.4-3)")
 		}
 	}
+	acc := b.opts.Auth.Access(user, cl.ID)
+	if w := cl.Properties.Will; w.Flag == 1 && !(mqtt.IsValidFilter(w.TopicName, true) && b.topicFits(w.TopicName) && acc.CanPublish(w.TopicName)) {
+		// mochi publishes a will without an ACL check: judge it now.
+		b.stats.authFailures.Add(1)
+		b.log.Info().Str("client", cl.ID).Str("user", user).Str("will_topic", w.TopicName).Msg("connect refused: will topic not allowed")
+		return false
+	}
 	cl.Properties.Username = []byte(user)
-	b.sec.put(&clientSec{cl: cl, user: user, acc: b.opts.Auth.Access(user, cl.ID), pub: newBucket(b.opts.PublishRate, b.opts.PublishBurst)})
+	b.sec.put(&clientSec{cl: cl, user: user, acc: acc, pub: newBucket(b.opts.PublishRate, b.opts.PublishBurst)})
 	b.log.Debug().Str("client", cl.ID).Str("user", user).Str("by", how).Str("remote", cl.Net.Remote).Msg("client authenticated")
 	return true
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/outpost-edge/outpost/edge/auth"
@@ -455,4 +456,88 @@ func memNow() mem {
 		}
 	}
 	return m
+}
+
+func TestWillTopicIsAuthorised(t *testing.T) {
+	rules, groups := deviceACL()
+	n := securedNode(t, testAuth(t, map[string]string{"dev1": "p1"}, rules, groups), nil)
+	for _, c := range []struct {
+		topic string
+		ok    bool
+	}{{"devices/dev1/status", true}, {"devices/dev2/status", false}, {"$SYS/broker/fake", false}} {
+		conn, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := paho.NewClient(paho.ClientConfig{ClientID: "dev1", Conn: conn})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ca, err := cl.Connect(ctx, &paho.Connect{ClientID: "dev1", CleanStart: true, KeepAlive: 30,
+			Username: "dev1", UsernameFlag: true, Password: []byte("p1"), PasswordFlag: true,
+			WillMessage: &paho.WillMessage{Topic: c.topic, Payload: []byte("offline"), QoS: 1}})
+		cancel()
+		if got := err == nil && ca.ReasonCode == 0; got != c.ok {
+			t.Errorf("will on %q: admitted %v, want %v (%v)", c.topic, got, c.ok, err)
+		}
+		if err == nil {
+			_ = cl.Disconnect(&paho.Disconnect{})
+		}
+	}
+}
+
+func TestOversizedConnectIsRefusedUnread(t *testing.T) {
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPacketSize = 1024 })
+	conns := stall(t, n.addr, 1, []byte{0x10, 0x80, 0x80, 0x80, 0x01}) // CONNECT claiming 2 MiB
+	if countClosed(conns, 2*time.Second) != 1 {
+		t.Fatal("a CONNECT over max_packet_size was not refused at once")
+	}
+}
+
+// TestSecuredPersistentSessionAcrossRestart: a session restored from disk
+// keeps its authenticated user, so its owner gets it back (and what was
+// queued for it, through the ACL), and another user cannot take it.
+func TestSecuredPersistentSessionAcrossRestart(t *testing.T) {
+	rules := []auth.Rule{
+		{Topic: "devices/%u/#", Access: auth.AccessSubscribe},
+		{User: "ops", Topic: "devices/+/cmd", Access: auth.AccessPublish},
+	}
+	n := securedNode(t, testAuth(t, map[string]string{"dev1": "p1", "dev2": "p2", "ops": "p3"}, rules, nil), nil)
+	var got payloads
+	handler := got.add
+	as := func(user, pw string) func(*mqtt3.ClientOptions) {
+		return func(o *mqtt3.ClientOptions) { o.SetUsername(user).SetPassword(pw).SetDefaultPublishHandler(handler) }
+	}
+	c := dialV3(t, n.addr, "dev1", false, as("dev1", "p1"))
+	wait(t, c.Subscribe("devices/dev1/cmd", 1, handler))
+	c.Disconnect(50)
+	n.restart()
+	mustV5(t, n.addr, "ops", "ops", "p3").publish(t, "devices/dev1/cmd", 1, "reboot")
+	o := mqtt3.NewClientOptions().AddBroker("tcp://" + n.addr).SetClientID("dev1").SetCleanSession(false).
+		SetAutoReconnect(false).SetConnectRetry(false)
+	as("dev2", "p2")(o)
+	thief := mqtt3.NewClient(o)
+	if tok := thief.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		thief.Disconnect(50)
+		t.Fatal("dev2 took dev1's restored session")
+	}
+	dialV3(t, n.addr, "dev1", false, as("dev1", "p1"))
+	eventually(t, 5*time.Second, func() bool { p := got.all(); return len(p) == 1 && p[0] == "reboot" },
+		"queued command not delivered to the restored session")
+}
+
+// payloads collects the payloads an mqtt3 handler receives.
+type payloads struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (p *payloads) add(_ mqtt3.Client, m mqtt3.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got = append(p.got, string(m.Payload()))
+}
+
+func (p *payloads) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.got...)
 }
