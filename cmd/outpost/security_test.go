@@ -252,3 +252,27 @@ bridges:
 		}
 	}
 }
+
+func TestAuthFailuresAreMetrics(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	no := false
+	cfg.MQTT.Listeners[0].AllowAnonymous = &no
+	n := startTestNode(t, cfg)
+	conn, err := net.Dial("tcp", n.broker.Addr("mqtt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{ClientID: "anon", Conn: conn})
+	if _, err := c.Connect(context.Background(), &paho.Connect{ClientID: "anon", CleanStart: true}); err == nil {
+		t.Fatal("anonymous client admitted")
+	}
+	resp, err := http.Get("http://" + n.httpAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "outpost_mqtt_auth_failures_total 1") {
+		t.Fatalf("metrics lack the auth failure:\n%s", b)
+	}
+}
