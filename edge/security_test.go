@@ -400,35 +400,49 @@ func countClosed(conns []net.Conn, d time.Duration) int {
 }
 
 // TestStalledSocketsCostLittleAndAreClosed opens 1,000 sockets that never
-// finish a CONNECT (half send a partial fixed header, slowloris style),
-// reports what they cost (Go heap + stacks, and process RSS) and checks
-// that connect_timeout closes every one of them.
+// finish a CONNECT (half send a partial packet, slowloris style: a CONNECT
+// header on tcp, a TLS record header on tls), reports what they cost (Go heap
+// + stacks, and process RSS) and checks that connect_timeout closes every one.
 func TestStalledSocketsCostLittleAndAreClosed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 sockets")
 	}
-	const count = 1000
-	n := startNode(t, t.TempDir(), func(o *Options) {
-		o.ConnectRate, o.MaxConnectionsPerListener, o.ConnectTimeout = 0, 2*count, 3*time.Second
-	})
-	g := n.guard(t)
-	before := memNow()
-	conns := stall(t, n.addr, count/2, nil)
-	conns = append(conns, stall(t, n.addr, count/2, []byte{0x10, 0x7f, 0x00})...) // CONNECT claiming 127 bytes, 1 sent
-	eventually(t, 5*time.Second, func() bool { return g.open.Load() == count }, "%d of %d sockets accepted", g.open.Load(), count)
-	after := memNow()
-	heap, rss := after.heap-before.heap, after.rss-before.rss
-	t.Logf("1,000 stalled pre-auth sockets: Go heap+stacks +%.1f MiB (%.1f KiB each), process RSS +%.1f MiB (client ends in the same process)",
-		float64(heap)/(1<<20), float64(heap)/count/1024, float64(rss)/(1<<20))
-	if heap > 50<<20 {
-		t.Fatalf("1,000 stalled sockets cost %d bytes of heap and stacks, over 50 MiB", heap)
-	}
-	if closed := countClosed(conns, 10*time.Second); closed != count {
-		t.Fatalf("connect_timeout closed %d of %d stalled sockets", closed, count)
-	}
-	eventually(t, 5*time.Second, func() bool { return g.open.Load() == 0 }, "%d sockets still open", g.open.Load())
-	if n.b.Stats().ClientsConnected != 0 {
-		t.Fatal("a stalled socket became a client")
+	pki := newTestPKI(t)
+	for _, c := range []struct {
+		typ     string
+		partial []byte
+	}{
+		{ListenerTCP, []byte{0x10, 0x7f, 0x00}},       // CONNECT claiming 127 bytes, 1 sent
+		{ListenerTLS, []byte{0x16, 0x03, 0x01, 0x02}}, // TLS handshake record, length cut short
+	} {
+		t.Run(c.typ, func(t *testing.T) {
+			const count = 1000
+			n := startNode(t, t.TempDir(), func(o *Options) {
+				o.ConnectRate, o.MaxConnectionsPerListener, o.ConnectTimeout = 0, 2*count, 3*time.Second
+				if o.Listeners[0].Type = c.typ; c.typ == ListenerTLS {
+					o.Listeners[0].CertFile, o.Listeners[0].KeyFile = pki.certFile, pki.keyFile
+				}
+			})
+			g := n.guard(t)
+			before := memNow()
+			conns := stall(t, n.addr, count/2, nil)
+			conns = append(conns, stall(t, n.addr, count/2, c.partial)...)
+			eventually(t, 5*time.Second, func() bool { return g.open.Load() == count }, "sockets not all accepted")
+			after := memNow()
+			heap, rss := after.heap-before.heap, after.rss-before.rss
+			t.Logf("1,000 stalled pre-auth %s sockets: Go heap+stacks %+.1f MiB (%.1f KiB each), process RSS %+.1f MiB (client ends in the same process)",
+				c.typ, float64(heap)/(1<<20), float64(heap)/count/1024, float64(rss)/(1<<20))
+			if heap > 50<<20 {
+				t.Fatalf("1,000 stalled sockets cost %d bytes of heap and stacks, over 50 MiB", heap)
+			}
+			if closed := countClosed(conns, 10*time.Second); closed != count {
+				t.Fatalf("connect_timeout closed %d of %d stalled sockets", closed, count)
+			}
+			eventually(t, 5*time.Second, func() bool { return g.open.Load() == 0 }, "sockets still open")
+			if n.b.Stats().ClientsConnected != 0 {
+				t.Fatal("a stalled socket became a client")
+			}
+		})
 	}
 }
 
@@ -440,17 +454,17 @@ func (n *node) guard(t testing.TB) *guard {
 	return l.(*guard)
 }
 
-type mem struct{ heap, rss uint64 }
+type mem struct{ heap, rss int64 }
 
 func memNow() mem {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := mem{heap: ms.HeapInuse + ms.StackInuse}
+	m := mem{heap: int64(ms.HeapInuse + ms.StackInuse)}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
-				kb, _ := strconv.ParseUint(f[1], 10, 64)
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
 				m.rss = kb << 10
 			}
 		}
