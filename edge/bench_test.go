@@ -39,6 +39,7 @@ func BenchmarkQoS1(b *testing.B) {
 			b.Run(fmt.Sprintf("outpost-%s/%s", d, mode), func(b *testing.B) {
 				n := &node{t: b, dir: b.TempDir(), opts: DefaultOptions(), durability: d}
 				n.opts.Listeners = []ListenerOptions{{Name: "tcp", Type: ListenerTCP, Address: "127.0.0.1:0"}}
+				n.opts.PublishRate = 0 // plain mochi has no rate limit either
 				n.open()
 				defer n.close()
 				benchQoS1(b, n.addr, mode == "pipelined")

@@ -23,6 +23,7 @@ type Broker struct {
 	flow   *flow
 	state  *stateHook
 	events *eventsHook
+	sec    secTable
 	stats  counters
 
 	ctx    context.Context
@@ -98,10 +99,11 @@ func (b *Broker) Start() error {
 			return fmt.Errorf("edge: listener %s on %s: %w", lo.listenerName(), lo.Address, err)
 		}
 	}
-	b.state.start()
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("edge: serve: %w", err)
 	}
+	b.state.start() // after Serve has read the store: restoring sessions fills the state hook's maps
+
 	b.started = true
 	b.log.Info().Int("listeners", len(b.opts.Listeners)).Msg("mqtt broker started")
 	return nil

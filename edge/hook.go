@@ -25,6 +25,7 @@ func (h *coreHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnectAuthenticate,
 		mqtt.OnACLCheck,
+		mqtt.OnSubscribe,
 		mqtt.OnPublish,
 		mqtt.OnPublishDropped,
 		mqtt.OnQosComplete,
@@ -45,21 +46,26 @@ func (h *coreHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	cl.State.Inflight.ResetSendQuota(0)
 }
 
-// OnConnectAuthenticate admits clients on listeners that allow anonymous
-// access. Credentials are checked by the security layer (not yet wired):
-// until then a listener that does not allow anonymous admits no one.
+// OnConnectAuthenticate is the one authentication decision (security.go):
+// a client certificate, a password from the users file, or anonymous access
+// where the listener allows it.
 func (h *coreHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	for _, l := range h.b.opts.Listeners {
-		if l.listenerName() == cl.Net.Listener {
-			return l.anonymous()
-		}
-	}
-	return false
+	return h.b.authenticate(cl, pk)
 }
 
-// OnACLCheck allows every topic to an authenticated client (ACLs come with
-// the security layer).
-func (h *coreHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool { return true }
+// OnACLCheck is the one authorisation decision, for publishes, subscription
+// filters and every delivery's topic (mochi checks all three).
+func (h *coreHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	return h.b.allowed(cl, topic, write)
+}
+
+// OnSubscribe refuses filters over the topic and subscription bounds.
+func (h *coreHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if cl.Net.Inline {
+		return pk
+	}
+	return h.b.limitSubscribe(cl, pk)
+}
 
 // OnPublish queues a client's PUBLISH for the log and stops mochi from
 // acknowledging or delivering it; it lets through what the pipeline
@@ -72,6 +78,7 @@ func (h *coreHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		pk.Connect.ClientIdentifier = ""
 		return pk, nil
 	}
+	h.b.throttle(cl)
 	h.b.stats.received(pk.FixedHeader.Qos, len(pk.Payload))
 	cp := pk.Copy(true)
 	h.b.ingest.submit(cl, &cp)
@@ -91,6 +98,7 @@ func (h *coreHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) { h.b.flow.
 func (h *coreHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet)  { h.b.flow.signal() }
 
 func (h *coreHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.b.sec.forget(cl)
 	h.b.ingest.forget(cl)
 	h.b.flow.signal()
 }

@@ -438,7 +438,7 @@ func FuzzListenerBytes(f *testing.F) {
 	f.Add(append(append([]byte{}, connectV5...), 0x32, 0x05, 0x00, 0x01, 'a', 0x00, 0x00))
 	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add(bytes.Repeat([]byte{0xe0, 0x00}, 8))
-	n := startNode(f, f.TempDir(), func(o *Options) { o.MaxPacketSize = 4096 })
+	n := startNode(f, f.TempDir(), func(o *Options) { o.MaxPacketSize, o.ConnectRate = 4096, 0 })
 	var seq atomic.Int64
 	f.Fuzz(func(t *testing.T, data []byte) {
 		conn, err := net.Dial("tcp", n.addr)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/edge/auth"
 	"github.com/outpost-edge/outpost/storage"
 )
 
@@ -56,6 +57,12 @@ type ListenerOptions struct {
 	// AllowAnonymous lets clients connect without credentials. Nil means the
 	// safe default: allowed on loopback addresses only.
 	AllowAnonymous *bool `yaml:"allow_anonymous"`
+	// UsernameFromCert makes a verified client certificate the client's
+	// identity: "cn" (subject common name) or "san" (first DNS name, e-mail
+	// address or URI). The CONNECT's username and password are then ignored.
+	// "" (default): certificates only gate the TLS handshake. Type tls with
+	// client_ca_file only.
+	UsernameFromCert string `yaml:"username_from_cert"`
 }
 
 // anonymous reports whether the listener admits clients without credentials.
@@ -63,10 +70,11 @@ func (l ListenerOptions) anonymous() bool {
 	if l.AllowAnonymous != nil {
 		return *l.AllowAnonymous
 	}
-	return isLoopback(l.Address)
+	return IsLoopback(l.Address)
 }
 
-func isLoopback(addr string) bool {
+// IsLoopback reports whether host:port binds a loopback address only.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
@@ -107,6 +115,39 @@ type Options struct {
 	// within it never touch the disk. Default 100ms.
 	StateFlushInterval time.Duration `yaml:"state_flush_interval"`
 
+	// ConnectTimeout closes a connection that has not completed its CONNECT
+	// (TLS handshake included) in this time. Default 10s: a device on a slow
+	// link connects in well under it, and stalled sockets do not pile up.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxConnectionsPerListener bounds the open sockets of one listener,
+	// those still before CONNECT included; more are closed on accept.
+	// Default 10000, max_clients: a flood on one listener cannot take more.
+	MaxConnectionsPerListener int `yaml:"max_connections_per_listener"`
+	// ConnectRate bounds new connections a second on each listener, with
+	// ConnectBurst at once; more are closed on accept. Default 100/s, burst
+	// 500: a fleet of 1000 devices is back within 5 s of a restart, and a
+	// flood of bcrypt checks cannot take both cores. 0: unlimited.
+	ConnectRate  float64 `yaml:"connect_rate"`
+	ConnectBurst int     `yaml:"connect_burst"`
+	// PublishRate bounds the messages a second one client may publish, with
+	// PublishBurst at once; a faster client is slowed down (its connection
+	// is read more slowly), not disconnected. Default 5000/s, burst 10000:
+	// far above any sensor, yet one runaway client cannot fill the log
+	// alone. 0: unlimited. In-flight QoS 1/2 messages per client are bounded
+	// by receive_maximum.
+	PublishRate  float64 `yaml:"publish_rate"`
+	PublishBurst int     `yaml:"publish_burst"`
+	// MaxTopicLength and MaxTopicLevels bound a topic name or filter, in
+	// bytes and in levels. Default 1024 bytes and 32 levels: deep enough for
+	// rollup outputs, small enough to bound the subscription tree.
+	MaxTopicLength int `yaml:"max_topic_length"`
+	MaxTopicLevels int `yaml:"max_topic_levels"`
+	// MaxSubscriptions bounds the subscriptions of one client. Default 1000.
+	MaxSubscriptions int `yaml:"max_subscriptions"`
+
+	// Auth authenticates clients and holds the ACL. Nil: no users and no
+	// rules (anonymous clients where a listener allows them, full access).
+	Auth *auth.Auth `yaml:"-"`
 	// Log receives every published message before it is acknowledged. Required.
 	Log Log `yaml:"-"`
 	// State persists sessions; nil keeps them in memory only.
@@ -120,15 +161,24 @@ type Options struct {
 // DefaultOptions returns the options of a single loopback node.
 func DefaultOptions() Options {
 	return Options{
-		Listeners:          []ListenerOptions{{Type: ListenerTCP, Address: "127.0.0.1:1883"}},
-		MaxPacketSize:      1 << 20,
-		ReceiveMaximum:     1024,
-		MaxInflight:        8192,
-		MaxPendingAppends:  1024,
-		MaxClients:         10000,
-		SysInterval:        10 * time.Second,
-		StateFlushInterval: 100 * time.Millisecond,
-		Logger:             zerolog.Nop(),
+		Listeners:                 []ListenerOptions{{Type: ListenerTCP, Address: "127.0.0.1:1883"}},
+		MaxPacketSize:             1 << 20,
+		ReceiveMaximum:            1024,
+		MaxInflight:               8192,
+		MaxPendingAppends:         1024,
+		MaxClients:                10000,
+		SysInterval:               10 * time.Second,
+		StateFlushInterval:        100 * time.Millisecond,
+		ConnectTimeout:            10 * time.Second,
+		MaxConnectionsPerListener: 10000,
+		ConnectRate:               100,
+		ConnectBurst:              500,
+		PublishRate:               5000,
+		PublishBurst:              10000,
+		MaxTopicLength:            1024,
+		MaxTopicLevels:            32,
+		MaxSubscriptions:          1000,
+		Logger:                    zerolog.Nop(),
 	}
 }
 
@@ -158,6 +208,15 @@ func (o Options) Validate() error {
 		if l.RequireClientCert && l.ClientCAFile == "" {
 			return fmt.Errorf("%s.require_client_cert: needs client_ca_file", key)
 		}
+		switch l.UsernameFromCert {
+		case "":
+		case "cn", "san":
+			if l.Type != ListenerTLS || l.ClientCAFile == "" {
+				return fmt.Errorf("%s.username_from_cert: needs type tls and client_ca_file", key)
+			}
+		default:
+			return fmt.Errorf("%s.username_from_cert: %q is not one of cn, san", key, l.UsernameFromCert)
+		}
 		n := l.listenerName()
 		if names[n] {
 			return fmt.Errorf("%s.name: %q is used twice", key, n)
@@ -179,6 +238,20 @@ func (o Options) Validate() error {
 		return fmt.Errorf("sys_interval: %v is below 1s", o.SysInterval)
 	case o.StateFlushInterval <= 0:
 		return fmt.Errorf("state_flush_interval: must be positive")
+	case o.ConnectTimeout <= 0:
+		return fmt.Errorf("connect_timeout: must be positive")
+	case o.MaxConnectionsPerListener < 1:
+		return fmt.Errorf("max_connections_per_listener: must be at least 1")
+	case o.ConnectRate < 0 || (o.ConnectRate > 0 && o.ConnectBurst < 1):
+		return fmt.Errorf("connect_rate, connect_burst: rate must be >= 0 (0: unlimited) and burst >= 1")
+	case o.PublishRate < 0 || (o.PublishRate > 0 && o.PublishBurst < 1):
+		return fmt.Errorf("publish_rate, publish_burst: rate must be >= 0 (0: unlimited) and burst >= 1")
+	case o.MaxTopicLength < 1 || o.MaxTopicLength > 65535:
+		return fmt.Errorf("max_topic_length: must be 1 to 65535")
+	case o.MaxTopicLevels < 1:
+		return fmt.Errorf("max_topic_levels: must be at least 1")
+	case o.MaxSubscriptions < 1:
+		return fmt.Errorf("max_subscriptions: must be at least 1")
 	case o.Log == nil:
 		return fmt.Errorf("edge: Options.Log is required")
 	}

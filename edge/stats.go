@@ -26,6 +26,11 @@ type counters struct {
 	droppedQoS12 atomic.Uint64
 	flowWaits    atomic.Uint64
 	panics       atomic.Uint64
+	authFailures atomic.Uint64
+	aclDenied    atomic.Uint64
+	takeovers    atomic.Uint64
+	throttled    atomic.Uint64
+	connRefused  atomic.Uint64
 }
 
 func (c *counters) received(qos byte, n int) {
@@ -77,6 +82,20 @@ type Stats struct {
 	FlowWaits uint64
 	// PanicsRecovered counts client goroutines that panicked and were dropped.
 	PanicsRecovered uint64
+	// AuthFailures counts refused CONNECTs (bad credentials, no anonymous
+	// access, a client id held by another user).
+	AuthFailures uint64
+	// ACLDenied counts publishes, subscriptions and deliveries the ACL or a
+	// topic or subscription bound refused.
+	ACLDenied uint64
+	// SessionTakeovers counts connections that replaced a live one of the
+	// same client id.
+	SessionTakeovers uint64
+	// PublishesThrottled counts publishes slowed down by publish_rate.
+	PublishesThrottled uint64
+	// ConnectionsRefused counts sockets closed on accept by
+	// max_connections_per_listener or connect_rate.
+	ConnectionsRefused uint64
 }
 
 // Stats returns a snapshot.
@@ -84,21 +103,26 @@ func (b *Broker) Stats() Stats {
 	c := &b.stats
 	info := b.srv.Info
 	s := Stats{
-		ClientsConnected: atomic.LoadInt64(&info.ClientsConnected),
-		BytesIn:          c.bytesIn.Load(),
-		MessagesOut:      uint64(atomic.LoadInt64(&info.MessagesSent)),
-		BytesOut:         uint64(atomic.LoadInt64(&info.BytesSent)),
-		Retained:         atomic.LoadInt64(&info.Retained),
-		Subscriptions:    atomic.LoadInt64(&info.Subscriptions),
-		AppendCalls:      c.appendCalls.Load(),
-		AppendErrors:     c.appendErrors.Load(),
-		AppendSeconds:    float64(c.appendNanos.Load()) / 1e9,
-		AppendHistogram:  make([]uint64, len(c.appendBucket)),
-		RejectedQoS0:     c.rejectedQoS0.Load(),
-		DroppedQoS0:      c.droppedQoS0.Load(),
-		DroppedQoS12:     c.droppedQoS12.Load(),
-		FlowWaits:        c.flowWaits.Load(),
-		PanicsRecovered:  c.panics.Load(),
+		ClientsConnected:   atomic.LoadInt64(&info.ClientsConnected),
+		BytesIn:            c.bytesIn.Load(),
+		MessagesOut:        uint64(atomic.LoadInt64(&info.MessagesSent)),
+		BytesOut:           uint64(atomic.LoadInt64(&info.BytesSent)),
+		Retained:           atomic.LoadInt64(&info.Retained),
+		Subscriptions:      atomic.LoadInt64(&info.Subscriptions),
+		AppendCalls:        c.appendCalls.Load(),
+		AppendErrors:       c.appendErrors.Load(),
+		AppendSeconds:      float64(c.appendNanos.Load()) / 1e9,
+		AppendHistogram:    make([]uint64, len(c.appendBucket)),
+		RejectedQoS0:       c.rejectedQoS0.Load(),
+		DroppedQoS0:        c.droppedQoS0.Load(),
+		DroppedQoS12:       c.droppedQoS12.Load(),
+		FlowWaits:          c.flowWaits.Load(),
+		PanicsRecovered:    c.panics.Load(),
+		AuthFailures:       c.authFailures.Load(),
+		ACLDenied:          c.aclDenied.Load(),
+		SessionTakeovers:   c.takeovers.Load(),
+		PublishesThrottled: c.throttled.Load(),
+		ConnectionsRefused: c.connRefused.Load(),
 	}
 	for i := range c.in {
 		s.MessagesIn[i] = c.in[i].Load()

@@ -3,6 +3,9 @@ package kafkasink
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +70,46 @@ func TestSinkSASL(t *testing.T) {
 				t.Fatalf("denied topic: %v %v, want rejected TOPIC_AUTHORIZATION_FAILED", r.Outcome, r.Err)
 			}
 		})
+	}
+}
+
+// TestSinkSASLPasswordFromFileOrEnv authenticates with a password kept out
+// of the options: in a file, or in an environment variable.
+func TestSinkSASLPasswordFromFileOrEnv(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	file := filepath.Join(t.TempDir(), "kafka.pw")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OUTPOST_TEST_KAFKA_PW", "s3cret")
+	for name, sasl := range map[string]SASLOptions{
+		"file": {Mechanism: "scram-sha-256", Username: "admin", PasswordFile: file},
+		"env":  {Mechanism: "scram-sha-256", Username: "admin", PasswordEnv: "OUTPOST_TEST_KAFKA_PW"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Brokers = c.ListenAddrs()
+			o.SASL = sasl
+			s, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			upstreamtest.Connect(t, s, true)
+		})
+	}
+	o := DefaultOptions()
+	o.Brokers = c.ListenAddrs()
+	o.SASL = SASLOptions{Mechanism: "plain", Username: "a", Password: "x", PasswordEnv: "OUTPOST_TEST_KAFKA_PW"}
+	if err := o.Validate(); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("password and password_env together: %v", err)
+	}
+	o.SASL = SASLOptions{Mechanism: "plain", Username: "a", PasswordEnv: "OUTPOST_TEST_NOT_SET"}
+	if _, err := New(o); err == nil || !strings.Contains(err.Error(), "OUTPOST_TEST_NOT_SET") {
+		t.Fatalf("unset password_env: %v", err)
 	}
 }

@@ -15,9 +15,18 @@ import (
 type SASLOptions struct {
 	// Mechanism is "" (none), "plain", "scram-sha-256" or "scram-sha-512".
 	Mechanism string `yaml:"mechanism"`
-	// Username and Password are the credentials.
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// Username and Password are the credentials. Keep the password out of
+	// the config: PasswordFile (a file holding it) or PasswordEnv (an
+	// environment variable), read when the sink is built; one of the three
+	// at most.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+func (o SASLOptions) password() bridge.Secret {
+	return bridge.Secret{File: o.PasswordFile, Env: o.PasswordEnv}
 }
 
 // Options configure the Kafka producer of one bridge.
@@ -90,6 +99,9 @@ func (o *Options) Validate() error {
 	case "", "plain", "scram-sha-256", "scram-sha-512":
 	default:
 		return bad("sasl.mechanism %q: allowed plain, scram-sha-256, scram-sha-512", o.SASL.Mechanism)
+	}
+	if err := o.SASL.password().Check("sasl.password", o.SASL.Password); err != nil {
+		return bad("%v", err)
 	}
 	if _, err := o.TLS.Config(); err != nil {
 		return bad("%v", err)

@@ -35,6 +35,11 @@ func New(opts Options) (*Sink, error) {
 		return nil, err
 	}
 	opts.Brokers = append([]string(nil), opts.Brokers...)
+	pw, err := opts.SASL.password().Read("sasl.password", opts.SASL.Password)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	opts.SASL.Password = pw
 	return &Sink{opts: opts, log: opts.Logger.With().Str("component", "kafkasink").Logger()}, nil
 }
 

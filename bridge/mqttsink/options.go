@@ -21,9 +21,14 @@ type Options struct {
 	// ClientID identifies the session upstream; it must be stable across
 	// restarts for the session (downlink subscriptions) to survive.
 	ClientID string `yaml:"client_id"`
-	// Username and Password authenticate (empty: none).
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// Username and Password authenticate (empty: none). Keep the password
+	// out of the config: PasswordFile (a file holding it) or PasswordEnv
+	// (an environment variable), read when the sink is built; one of the
+	// three at most.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
 	// TLS configures TLS and mutual TLS.
 	TLS bridge.TLSOptions `yaml:"tls"`
 	// KeepAlive is the MQTT keep-alive.
@@ -86,6 +91,9 @@ func (o *Options) Validate() error {
 	case len(o.Downlink) > 0 && o.Inject == nil:
 		return bad("downlink: set but no Inject function wired")
 	}
+	if err := o.password().Check("password", o.Password); err != nil {
+		return bad("%v", err)
+	}
 	if _, err := bridge.NewMapping(o.Downlink); err != nil {
 		return bad("downlink: %v", err)
 	}
@@ -93,4 +101,8 @@ func (o *Options) Validate() error {
 		return bad("%v", err)
 	}
 	return nil
+}
+
+func (o *Options) password() bridge.Secret {
+	return bridge.Secret{File: o.PasswordFile, Env: o.PasswordEnv}
 }

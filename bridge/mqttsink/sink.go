@@ -55,6 +55,11 @@ func New(opts Options) (*Sink, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	pw, err := opts.password().Read("password", opts.Password)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	opts.Password = pw
 	m, _ := bridge.NewMapping(opts.Downlink)
 	opts.Downlink = append([]bridge.Rule(nil), opts.Downlink...)
 	return &Sink{opts: opts, downlink: m, log: opts.Logger.With().Str("component", "mqttsink").Logger()}, nil

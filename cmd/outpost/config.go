@@ -17,6 +17,7 @@ import (
 
 	"github.com/outpost-edge/outpost/cluster"
 	"github.com/outpost-edge/outpost/edge"
+	"github.com/outpost-edge/outpost/edge/auth"
 	"github.com/outpost-edge/outpost/edge/rollup"
 	"github.com/outpost-edge/outpost/storage"
 )
@@ -27,6 +28,8 @@ type Config struct {
 	Node NodeConfig `yaml:"node"`
 	// MQTT configures the broker's listeners and limits.
 	MQTT edge.Options `yaml:"mqtt"`
+	// Auth configures the users file, groups and ACL rules of MQTT clients.
+	Auth auth.Options `yaml:"auth"`
 	// HTTP configures the health, metrics and API endpoint.
 	HTTP HTTPConfig `yaml:"http"`
 	// Storage configures the durable log.
@@ -62,6 +65,13 @@ type HTTPConfig struct {
 	// Address is host:port for /healthz, /readyz, /metrics and /api/v1.
 	// Default 127.0.0.1:8080 (loopback only); "" disables HTTP.
 	Address string `yaml:"address"`
+	// TokenFile (a file holding it) or TokenEnv (an environment variable)
+	// sets a bearer token. With a token, every endpoint but /healthz and
+	// /readyz needs "Authorization: Bearer TOKEN"; without one, POST
+	// endpoints answer loopback clients only. Required when Address is not
+	// a loopback address.
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
 }
 
 // LogConfig configures logging.
@@ -114,6 +124,12 @@ func (c *Config) Validate() error {
 		if _, err := c.clusterOptions(); err != nil {
 			return err
 		}
+	}
+	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
+	if err := c.Auth.Validate(); err != nil {
+		return fmt.Errorf("auth.%w", err)
 	}
 	if err := validateBridges(c.Bridges); err != nil {
 		return err

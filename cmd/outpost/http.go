@@ -18,6 +18,10 @@ func (n *node) startHTTP() error {
 	if n.cfg.HTTP.Address == "" {
 		return nil
 	}
+	token, err := n.cfg.HTTP.token()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", n.cfg.HTTP.Address)
 	if err != nil {
 		return err
@@ -32,10 +36,10 @@ func (n *node) startHTTP() error {
 	mux.HandleFunc("GET /api/v1/rollups", n.rollups.handle)
 	mux.HandleFunc("GET /api/v1/cluster", n.handleCluster)
 	n.bridgeRoutes(mux)
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // profiles for operators; HTTP is loopback-only by default
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // profiles for operators; loopback-only by default, else behind the token
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	n.httpLn = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	n.http = &http.Server{Handler: guardAPI(mux, token), ReadHeaderTimeout: 5 * time.Second}
 	n.httpWG = make(chan struct{})
 	go func() {
 		defer close(n.httpWG)

@@ -1,6 +1,7 @@
 // Command outpost is the Outpost edge MQTT broker.
 //
 //	outpost serve [--config FILE] [--data-dir DIR] [--mqtt ADDR] [--http ADDR] [--durability MODE]
+//	outpost passwd [-c] [-D] FILE USER
 //	outpost version
 package main
 
@@ -16,6 +17,7 @@ const usage = `usage: outpost <command> [flags]
 
 commands:
   serve     run a node (outpost serve --help for flags)
+  passwd    add a user to a users file or change its password (-c create, -D delete)
   version   print the version
 `
 
@@ -31,6 +33,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "passwd":
+		return passwd(args[1:], os.Stdin, os.Stderr)
 	case "version", "--version", "-v":
 		fmt.Println("outpost", version)
 		return 0

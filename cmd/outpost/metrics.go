@@ -33,6 +33,11 @@ func newCollector(n *node) *collector {
 		"rejected":       d("mqtt_rejected_qos0_total", "QoS 0 messages lost because the log append failed."),
 		"flow_waits":     d("mqtt_flow_waits_total", "Times a delivery waited for a slow subscriber."),
 		"panics":         d("mqtt_client_panics_total", "Client goroutines that panicked and were dropped."),
+		"auth_failures":  d("mqtt_auth_failures_total", "CONNECTs refused: bad credentials, no anonymous access, will topic or client id not allowed."),
+		"acl_denied":     d("mqtt_acl_denied_total", "Publishes, subscriptions and deliveries refused by the ACL or a topic bound."),
+		"conn_refused":   d("mqtt_connections_refused_total", "Sockets closed on accept by max_connections_per_listener or connect_rate."),
+		"throttled":      d("mqtt_publishes_throttled_total", "Publishes slowed down by publish_rate."),
+		"takeovers":      d("mqtt_session_takeovers_total", "Connections that replaced a live one of the same client id."),
 		"append":         d("log_append_seconds", "Latency of log appends on the ingest path."),
 		"append_errors":  d("log_append_errors_total", "Failed log appends on the ingest path."),
 		"first":          d("log_first_offset", "Oldest offset still in the log."),
@@ -75,6 +80,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("rejected", float64(b.RejectedQoS0))
 	counter("flow_waits", float64(b.FlowWaits))
 	counter("panics", float64(b.PanicsRecovered))
+	counter("auth_failures", float64(b.AuthFailures))
+	counter("acl_denied", float64(b.ACLDenied))
+	counter("conn_refused", float64(b.ConnectionsRefused))
+	counter("throttled", float64(b.PublishesThrottled))
+	counter("takeovers", float64(b.SessionTakeovers))
 	counter("append_errors", float64(b.AppendErrors))
 	ch <- appendHistogram(c.descs["append"], b)
 

@@ -23,6 +23,7 @@ import (
 	"github.com/outpost-edge/outpost/bridge"
 	"github.com/outpost-edge/outpost/cluster"
 	"github.com/outpost-edge/outpost/edge"
+	"github.com/outpost-edge/outpost/edge/auth"
 	"github.com/outpost-edge/outpost/storage"
 )
 
@@ -202,7 +203,11 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	eopts.State = store.KV("edge")
 	eopts.Logger = logger
 	eopts.Events = n.clusterEvents()
-	n.broker, err = edge.New(eopts)
+	eopts.Auth, err = auth.Open(cfg.Auth)
+	if err == nil {
+		warnInsecure(cfg, logger)
+		n.broker, err = edge.New(eopts)
+	}
 	if err == nil {
 		err = n.broker.Start()
 	}
