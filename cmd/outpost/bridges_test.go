@@ -75,6 +75,8 @@ bridges:
 	api := "http://" + n.httpAddr()
 	var bs []map[string]any
 	getJSON(t, api+"/api/v1/bridges", &bs)
+	wantMetrics(t, api, `outpost_bridge_sent_records_total{bridge="cloud"} 10`, `outpost_bridge_up{bridge="cloud",kind="kafka"} 1`,
+		`outpost_bridge_lag_records{bridge="cloud"}`)
 	if len(bs) != 1 || bs[0]["Name"] != "cloud" {
 		t.Fatalf("bridges %v", bs)
 	}
@@ -120,6 +122,25 @@ func header(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
+}
+
+// wantMetrics fails unless /metrics answers 200 and holds every line prefix in want.
+func wantMetrics(t *testing.T, api string, want ...string) {
+	t.Helper()
+	resp, err := http.Get(api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(b), "\n"+w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -151,6 +151,8 @@ func TestClusterDeliversExactlyOnce(t *testing.T) {
 	if delivered < 2*n {
 		t.Fatalf("c's receivers delivered %d messages, want >= %d", delivered, 2*n)
 	}
+	wantMetrics(t, "http://"+c.httpAddr(), `outpost_cluster_members{state="alive"} 3`, `outpost_cluster_received_total{origin="a"}`,
+		`outpost_cluster_forwarder_lag_records{peer="b"}`)
 }
 
 // TestClusterRetainedAndTakeOver: a retained message published on one node

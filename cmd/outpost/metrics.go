@@ -49,6 +49,30 @@ func newCollector(n *node) *collector {
 		"cursor_dropped": d("log_dropped_total", "Records retention dropped before a consumer read them.", "cursor"),
 		"appended":       d("log_appended_records_total", "Records appended to the log."),
 		"syncs":          d("log_syncs_total", "fsync calls made by the log."),
+
+		"br_up":         d("bridge_up", "1 while the bridge's uplink is connected.", "bridge", "kind"),
+		"br_sent":       d("bridge_sent_records_total", "Records the upstream acknowledged.", "bridge"),
+		"br_bytes":      d("bridge_sent_bytes_total", "Payload bytes the upstream acknowledged.", "bridge"),
+		"br_lag":        d("bridge_lag_records", "Records in the log the bridge has not yet forwarded.", "bridge"),
+		"br_age":        d("bridge_oldest_unsent_seconds", "Age of the oldest record not yet forwarded.", "bridge"),
+		"br_retries":    d("bridge_retries_total", "Batches sent again after a transient failure.", "bridge"),
+		"br_reconnects": d("bridge_reconnects_total", "Uplink reconnects.", "bridge"),
+		"br_stalls":     d("bridge_stalls_total", "Stall watchdog reconnects (connected, nothing acknowledged).", "bridge"),
+		"br_dead":       d("bridge_dead_letters_total", "Records permanently rejected upstream, kept as dead letters.", "bridge"),
+		"br_skipped":    d("bridge_skipped_total", "Records no rule of the bridge matched.", "bridge"),
+
+		"ru_samples":  d("rollup_samples_total", "Samples a rollup rule took in.", "rule"),
+		"ru_skipped":  d("rollup_skipped_total", "Matching messages skipped: not a number, or the field is missing.", "rule"),
+		"ru_late":     d("rollup_late_total", "Samples older than every window of their series.", "rule"),
+		"ru_overflow": d("rollup_series_overflow_total", "Samples refused because the rule had max_series series.", "rule"),
+		"ru_emits":    d("rollup_emits_total", "Aggregates published.", "rule"),
+		"ru_series":   d("rollup_series", "Live series of a rule.", "rule"),
+
+		"cl_members":   d("cluster_members", "Cluster members by state, this node included.", "state"),
+		"cl_lag":       d("cluster_forwarder_lag_records", "Records of the local log not yet acknowledged by a peer.", "peer"),
+		"cl_sent":      d("cluster_forwarded_total", "Messages sent to a peer (a resend counts again).", "peer"),
+		"cl_delivered": d("cluster_received_total", "Messages from a peer delivered to local subscribers.", "origin"),
+		"cl_dups":      d("cluster_duplicates_total", "Messages from a peer dropped as duplicates.", "origin"),
 	}}
 }
 
@@ -124,6 +148,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter("ru_emits", float64(r.Emits), r.Rule)
 		gauge("ru_series", float64(r.Series), r.Rule)
 	}
+	c.collectCluster(gauge, counter)
 	for name, cs := range s.Cursors {
 		gauge("cursor_lag", float64(cs.Lag), name)
 		counter("cursor_dropped", float64(cs.Dropped), name)
@@ -138,4 +163,28 @@ func appendHistogram(d *prometheus.Desc, b edge.Stats) prometheus.Metric {
 		buckets[ub.Seconds()] = cum
 	}
 	return prometheus.MustNewConstHistogram(d, b.AppendCalls, b.AppendSeconds, buckets)
+}
+
+// collectCluster adds the cluster's members and data-plane counters.
+func (c *collector) collectCluster(gauge, counter func(string, float64, ...string)) {
+	cl := c.n.cluster.Load()
+	if cl == nil {
+		return
+	}
+	states := map[string]int{}
+	for _, m := range cl.Members() {
+		states[m.State]++
+	}
+	for state, k := range states {
+		gauge("cl_members", float64(k), state)
+	}
+	st := cl.Stats()
+	for _, f := range st.Forwarders {
+		gauge("cl_lag", float64(f.Lag), f.Peer)
+		counter("cl_sent", float64(f.Sent), f.Peer)
+	}
+	for _, o := range st.Origins {
+		counter("cl_delivered", float64(o.Delivered), o.Origin)
+		counter("cl_dups", float64(o.Duplicates), o.Origin)
+	}
 }

@@ -90,6 +90,7 @@ func TestRollupsPublishAndSurviveRestart(t *testing.T) {
 				t.Fatalf("no aggregate for %s", v)
 			}
 		}
+		wantMetrics(t, "http://"+n.httpAddr(), `outpost_rollup_emits_total{rule="temp"}`, `outpost_rollup_series{rule="temp"} 1`)
 		if err := n.close(); err != nil {
 			t.Fatal(err)
 		}
