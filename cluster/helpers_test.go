@@ -132,7 +132,7 @@ type memSubs struct {
 	filters  []string
 	got      map[string][]Message
 	retained map[string]Message // the broker's retained store
-	takeOver []string           // TakeOver calls, "client@unixnano"
+	takeOver []string           // TakeOver calls, "client/user@unixnano"
 	onMsg    func(Message)
 }
 
@@ -180,10 +180,10 @@ func (s *memSubs) Retain(ctx context.Context, m Message) error {
 }
 
 // TakeOver records the call (a broker would disconnect an older client).
-func (s *memSubs) TakeOver(clientID string, at time.Time) {
+func (s *memSubs) TakeOver(clientID, user string, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.takeOver = append(s.takeOver, fmt.Sprintf("%s@%d", clientID, at.UnixNano()))
+	s.takeOver = append(s.takeOver, fmt.Sprintf("%s/%s@%d", clientID, user, at.UnixNano()))
 }
 
 func (s *memSubs) takeOvers() []string {

@@ -15,16 +15,18 @@ import (
 
 // Sessions is optionally implemented by the Deliverer (edge.Broker).
 // TakeOver disconnects the local client clientID if it connected before
-// connectedAt. Called from one goroutine; it may block briefly.
+// connectedAt as the same user ("" for anonymous). Called from one goroutine;
+// it may block briefly.
 type Sessions interface {
-	TakeOver(clientID string, connectedAt time.Time)
+	TakeOver(clientID, user string, connectedAt time.Time)
 }
 
 // sessionClaim is one connection of a client id.
 type sessionClaim struct {
 	Client string `json:"c"`
 	Node   string `json:"n"`
-	At     int64  `json:"t"` // connect time, Unix nanoseconds
+	At     int64  `json:"t"`           // connect time, Unix nanoseconds
+	User   string `json:"u,omitempty"` // authenticated user; "" anonymous
 }
 
 // claimTable remembers the newest claim per client id (to stop duplicate
@@ -83,10 +85,11 @@ func (t *claimTable) take() []sessionClaim {
 	return p
 }
 
-// ClientConnected announces that clientID connected here at at, so other
-// nodes drop older connections with the same id. It never blocks.
-func (c *Cluster) ClientConnected(clientID string, at time.Time) {
-	s := sessionClaim{Client: clientID, Node: c.opts.NodeName, At: at.UnixNano()}
+// ClientConnected announces that clientID connected here at at as user, so
+// other nodes drop older connections of that user with the same id. It never
+// blocks.
+func (c *Cluster) ClientConnected(clientID, user string, at time.Time) {
+	s := sessionClaim{Client: clientID, Node: c.opts.NodeName, At: at.UnixNano(), User: user}
 	if c.claims.apply(s, c.opts.NodeName) && c.queue != nil {
 		c.queue.QueueBroadcast(keyedBroadcast{key: "s/" + clientID, msg: encodeMsg(msgClaim, s)})
 	}
@@ -103,7 +106,7 @@ func (c *Cluster) takeOverLoop() {
 		}
 		for _, s := range c.claims.take() {
 			if sessions != nil {
-				sessions.TakeOver(s.Client, time.Unix(0, s.At))
+				sessions.TakeOver(s.Client, s.User, time.Unix(0, s.At))
 			}
 			c.claims.applied.Add(1)
 		}

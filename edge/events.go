@@ -19,8 +19,8 @@ type Events struct {
 	// returns the new set.
 	SubscriptionsChanged func()
 	// ClientConnected is called when a client's session is established,
-	// with the time it connected.
-	ClientConnected func(clientID string, at time.Time)
+	// with its authenticated user ("" anonymous) and the time it connected.
+	ClientConnected func(clientID, user string, at time.Time)
 }
 
 // eventsHook tracks connection times (for TakeOver) and reports
@@ -66,7 +66,7 @@ func (h *eventsHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	h.conns[cl.ID] = connInfo{cl: cl, at: now}
 	h.mu.Unlock()
 	if h.ev.ClientConnected != nil {
-		h.ev.ClientConnected(cl.ID, now)
+		h.ev.ClientConnected(cl.ID, string(cl.Properties.Username), now)
 	}
 	if cl.State.Subscriptions.Len() > 0 { // a resumed session brings its subscriptions back
 		h.changed()
@@ -94,19 +94,22 @@ func (h *eventsHook) changed() {
 	}
 }
 
-// takeOver disconnects the live connection of id if it started before at.
-func (h *eventsHook) takeOver(id string, at time.Time) bool {
+// takeOver disconnects the live connection of id if it started before at as
+// user. It reports what it did: taken, or refused for another user.
+func (h *eventsHook) takeOver(id, user string, at time.Time) (taken, refused bool) {
 	h.mu.Lock()
 	c, ok := h.conns[id]
-	if ok && c.at.Before(at) {
+	ok = ok && c.at.Before(at) && !c.cl.Closed()
+	refused = ok && string(c.cl.Properties.Username) != user
+	if ok && !refused {
 		delete(h.conns, id)
 	}
 	h.mu.Unlock()
-	if !ok || !c.at.Before(at) || c.cl.Closed() {
-		return false
+	if !ok || refused {
+		return false, refused
 	}
 	_ = h.b.srv.DisconnectClient(c.cl, packets.ErrSessionTakenOver)
-	return true
+	return true, false
 }
 
 // Filters returns the topic filters of every session the broker holds,
@@ -126,12 +129,19 @@ func (b *Broker) Filters() []string {
 }
 
 // TakeOver disconnects the local client clientID (reason 0x8E, session
-// taken over) if it connected before connectedAt: the same client id
-// connected on another node of the cluster. Its session state stays here.
-func (b *Broker) TakeOver(clientID string, connectedAt time.Time) {
-	if b.events.takeOver(clientID, connectedAt) {
-		b.log.Info().Str("client", clientID).Time("other_connected_at", connectedAt).
+// taken over) if it connected before connectedAt as the same user: the same
+// client id connected on another node of the cluster. Its session state stays
+// here. Another user's claim is refused and logged: a client id is no key to
+// someone else's device.
+func (b *Broker) TakeOver(clientID, user string, connectedAt time.Time) {
+	switch taken, refused := b.events.takeOver(clientID, user, connectedAt); {
+	case taken:
+		b.stats.takeovers.Add(1)
+		b.log.Info().Str("client", clientID).Str("user", user).Time("other_connected_at", connectedAt).
 			Msg("client id connected on another node: session taken over")
+	case refused:
+		b.log.Warn().Str("client", clientID).Str("claimed_by", user).
+			Msg("client id connected on another node as another user: not taken over")
 	}
 }
 

@@ -110,9 +110,9 @@ func (n *node) clusterEvents() edge.Events {
 			default:
 			}
 		},
-		ClientConnected: func(id string, at time.Time) {
+		ClientConnected: func(id, user string, at time.Time) {
 			if c := n.cluster.Load(); c != nil {
-				c.ClientConnected(id, at)
+				c.ClientConnected(id, user, at)
 			}
 		},
 	}
@@ -184,8 +184,10 @@ func (c clusterBroker) Retain(ctx context.Context, m cluster.Message) error {
 	return c.b.Retain(ctx, recordOf(&m))
 }
 
-func (c clusterBroker) Filters() []string                       { return c.b.Filters() }
-func (c clusterBroker) TakeOver(id string, connected time.Time) { c.b.TakeOver(id, connected) }
+func (c clusterBroker) Filters() []string { return c.b.Filters() }
+func (c clusterBroker) TakeOver(id, user string, connected time.Time) {
+	c.b.TakeOver(id, user, connected)
+}
 
 // messageOf and recordOf copy between the two mirror types.
 func messageOf(r *storage.Record) cluster.Message {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/outpost-edge/outpost/edge/auth"
 )
 
 // clusterConfig is a test node named id, clustered on loopback and joined
@@ -28,10 +31,20 @@ func clusterConfig(t *testing.T, id, seed string) Config {
 
 func startCluster(t *testing.T, ids ...string) []*node {
 	t.Helper()
+	return startClusterWith(t, nil, ids...)
+}
+
+// startClusterWith starts nodes ids joined through the first; edit, when not
+// nil, changes each node's config first.
+func startClusterWith(t *testing.T, edit func(*Config), ids ...string) []*node {
+	t.Helper()
 	var nodes []*node
 	seed := ""
 	for _, id := range ids {
 		cfg := clusterConfig(t, id, seed)
+		if edit != nil {
+			edit(&cfg)
+		}
 		nodes = append(nodes, startTestNode(t, cfg))
 		if seed == "" {
 			seed = cfg.Cluster.BindAddr
@@ -195,5 +208,55 @@ func TestClusterRetainedAndTakeOver(t *testing.T) {
 	case <-lost:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the older connection of client id roamer on a was not taken over")
+	}
+}
+
+// TestClusterTakeOverNeedsTheSameUser: a client id borrowed by another user
+// on another node does not drop the device's connection; the same user
+// connecting there does.
+func TestClusterTakeOverNeedsTheSameUser(t *testing.T) {
+	users := auth.NewUsers()
+	for _, u := range []string{"alice", "mallory"} {
+		if err := users.Set(u, []byte(u+"-pw"), 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, users.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := startClusterWith(t, func(c *Config) { c.Auth.UsersFile = file }, "a", "b")
+	a, b := nodes[0], nodes[1]
+	connect := func(n *node, user string, lost chan error) mqtt3.Client {
+		c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + n.broker.Addr("mqtt")).SetClientID("roamer").
+			SetUsername(user).SetPassword(user + "-pw").SetAutoReconnect(false).
+			SetConnectionLostHandler(func(_ mqtt3.Client, err error) { lost <- err }))
+		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s connects on %s: %v", user, n.cfg.Node.ID, tok.Error())
+		}
+		t.Cleanup(func() { c.Disconnect(0) })
+		return c
+	}
+	claims := func() uint64 { return a.cluster.Load().Stats().TakeOvers }
+	waitFor(t, 20*time.Second, "the cluster did not form", func() bool { return len(a.cluster.Load().Stats().Forwarders) == 1 })
+	lost := make(chan error, 4)
+	connect(a, "alice", lost)
+	before := claims()
+	m := connect(b, "mallory", make(chan error, 1))
+	waitFor(t, 20*time.Second, "a never heard of the connection on b", func() bool { return claims() > before })
+	select {
+	case err := <-lost:
+		t.Fatalf("mallory's connection with alice's client id dropped alice's: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	m.Disconnect(50) // b refuses alice while mallory's session holds the id there
+	waitFor(t, 5*time.Second, "mallory's clean session outlived its connection", func() bool {
+		return b.broker.Stats().ClientsConnected == 0
+	})
+	connect(b, "alice", make(chan error, 1))
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice connecting on b did not take over her older connection on a")
 	}
 }
