@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"slices"
@@ -23,6 +22,7 @@ type Cluster struct {
 	opts     Options
 	log      zerolog.Logger
 	key      []byte
+	tls      *dataTLS // nil: plain TCP
 	meta     []byte
 	clog     Log
 	deliver  Deliverer
@@ -60,8 +60,12 @@ func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
 		return nil, err
 	}
 	key, _ := opts.secret()
+	dt, err := opts.TLS.load()
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{
-		opts: opts, key: key, clog: l, deliver: d, local: in,
+		opts: opts, key: key, tls: dt, clog: l, deliver: d, local: in,
 		log:         opts.Logger.With().Str("component", "cluster").Str("node", opts.NodeName).Logger(),
 		interest:    newInterestTable(),
 		retained:    newRetainedTable(),
@@ -137,12 +141,28 @@ func (c *Cluster) memberlistConfig() *memberlist.Config {
 	mc.SecretKey = c.key
 	d := delegate{c}
 	mc.Delegate, mc.Events, mc.Alive, mc.Merge = d, d, d, d
-	// memberlist logs through the standard library logger; keep it out of stderr.
-	mc.Logger = log.New(io.Discard, "", 0)
-	if c.log.GetLevel() <= zerolog.DebugLevel {
-		mc.Logger = log.New(c.log.With().Str("lib", "memberlist").Logger(), "", 0)
-	}
+	// memberlist logs through the standard library logger: route it to
+	// zerolog at the level each line names (a peer with a wrong key shows up
+	// as "[ERR] memberlist: Decrypt packet failed").
+	mc.Logger = log.New(memberlistLog{c.log.With().Str("lib", "memberlist").Logger()}, "", 0)
 	return mc
+}
+
+// memberlistLog turns memberlist's "[LEVEL] memberlist: text" lines into zerolog events.
+type memberlistLog struct{ l zerolog.Logger }
+
+func (w memberlistLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := zerolog.DebugLevel
+	for prefix, l := range map[string]zerolog.Level{"[ERR]": zerolog.ErrorLevel, "[WARN]": zerolog.WarnLevel, "[INFO]": zerolog.InfoLevel} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			level, msg = l, strings.TrimSpace(rest)
+			break
+		}
+	}
+	msg, _ = strings.CutPrefix(strings.TrimPrefix(msg, "[DEBUG]"), " ")
+	w.l.WithLevel(level).Msg(strings.TrimPrefix(msg, "memberlist: "))
+	return len(p), nil
 }
 
 // InterestChanged re-reads the local Interest and gossips it when it changed.

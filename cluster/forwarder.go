@@ -72,7 +72,11 @@ func (f *forwarder) run(ctx context.Context) {
 		if streamed {
 			backoff = 50 * time.Millisecond
 		}
-		f.c.log.Debug().Err(err).Str("peer", f.peer).Dur("retry", backoff).Msg("forwarder session ended")
+		ev := f.c.log.Debug()
+		if errors.Is(err, ErrAuth) {
+			ev = f.c.log.Warn() // a peer with another key or CA: an operator must act
+		}
+		ev.Err(err).Str("peer", f.peer).Dur("retry", backoff).Msg("forwarder session ended")
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -165,9 +169,14 @@ func (f *forwarder) dial() (net.Conn, error) {
 	if dial == nil {
 		dial = net.DialTimeout
 	}
-	conn, err := dial("tcp", f.addr, f.c.opts.DialTimeout)
+	raw, err := dial("tcp", f.addr, f.c.opts.DialTimeout)
 	if err != nil {
 		return nil, err
+	}
+	conn, err := f.c.tls.wrap(raw, false, f.c.opts.DialTimeout)
+	if err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("handshake with %s: %w", f.addr, err)
 	}
 	_ = conn.SetDeadline(time.Now().Add(f.c.opts.DialTimeout))
 	ch, _, err := readFrame(conn, nil)

@@ -37,6 +37,9 @@ type Options struct {
 	Inflight int `yaml:"inflight"`
 	// DialTimeout bounds a data-plane connection attempt and its handshake.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// TLS, when set, encrypts the data plane with mutual TLS (see TLSOptions);
+	// memberlist's gossip is encrypted by SecretKey.
+	TLS TLSOptions `yaml:"tls"`
 	// Local selects memberlist's DefaultLocalConfig timings (tests, one host)
 	// instead of DefaultLANConfig.
 	Local bool `yaml:"local"`
@@ -90,6 +93,9 @@ func (o *Options) Validate() error {
 		return errors.New("cluster: batch_size and inflight must be >= 1")
 	}
 	if _, err := o.secret(); err != nil {
+		return err
+	}
+	if err := o.TLS.validate(); err != nil {
 		return err
 	}
 	addrs := map[string]string{"bind_addr": o.BindAddr, "data_addr": o.DataAddr}

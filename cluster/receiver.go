@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -55,7 +56,11 @@ func (r *receiver) serve(ctx context.Context) {
 		go func() {
 			defer r.wg.Done()
 			defer r.untrack(conn)
-			if err := r.handle(ctx, conn); err != nil {
+			err := r.handle(ctx, conn)
+			switch {
+			case errors.Is(err, ErrAuth) || errors.Is(err, ErrNotLoopback):
+				r.c.log.Warn().Err(err).Stringer("remote", conn.RemoteAddr()).Msg("data connection refused")
+			case err != nil:
 				r.c.log.Debug().Err(err).Stringer("remote", conn.RemoteAddr()).Msg("data connection ended")
 			}
 		}()
@@ -103,6 +108,10 @@ func (r *receiver) origin(name string) *originState {
 
 // handle authenticates one connection, then delivers and acks its batches.
 func (r *receiver) handle(ctx context.Context, conn net.Conn) error {
+	conn, err := r.c.tls.wrap(conn, true, r.c.opts.DialTimeout)
+	if err != nil {
+		return err
+	}
 	origin, err := r.handshake(conn)
 	if err != nil {
 		return err
