@@ -30,41 +30,54 @@ type flow struct {
 	limit int // per-subscriber inflight bound before roomSlack
 
 	// mu serialises check-then-deliver, so concurrent publishers cannot
-	// overshoot a subscriber's window together; it guards room too.
+	// overshoot a subscriber's window together. It is held across inject,
+	// and mochi calls hooks (OnQosComplete, hence signal) from inside
+	// inject: nothing signal does may take it.
 	mu sync.Mutex
 	// room is closed and replaced whenever a subscriber's window shrinks.
-	room chan struct{}
+	room atomic.Pointer[chan struct{}]
 	// waiting counts deliveries waiting for room, so signal is free when none.
 	waiting atomic.Int32
 }
 
 func newFlow(srv *mqtt.Server, limit int) *flow {
-	return &flow{srv: srv, limit: limit, room: make(chan struct{})}
+	f := &flow{srv: srv, limit: limit}
+	ch := make(chan struct{})
+	f.room.Store(&ch)
+	return f
 }
 
-// signal wakes every waiting delivery.
+// signal wakes every waiting delivery. It never blocks and takes no lock:
+// it runs inside mochi's hooks, also under deliver's mu.
 func (f *flow) signal() {
 	if f.waiting.Load() == 0 {
 		return
 	}
-	f.mu.Lock()
-	close(f.room)
-	f.room = make(chan struct{})
-	f.mu.Unlock()
+	next := make(chan struct{})
+	close(*f.room.Swap(&next))
 }
 
 // deliver runs inject for pk once every subscriber has room, or when done
 // closes. It reports how many times it had to wait.
 func (f *flow) deliver(pk *packets.Packet, done <-chan struct{}, inject func()) (waits int) {
-	for {
+	if pk.FixedHeader.Qos == 0 {
 		f.mu.Lock()
-		if pk.FixedHeader.Qos == 0 || f.hasRoom(pk) {
+		inject()
+		f.mu.Unlock()
+		return 0
+	}
+	for {
+		// Count as waiting and take the channel before checking: a signal
+		// after the check then closes the channel this delivery waits on.
+		f.waiting.Add(1)
+		ch := *f.room.Load()
+		f.mu.Lock()
+		if f.hasRoom(pk) {
+			f.waiting.Add(-1)
 			inject()
 			f.mu.Unlock()
 			return waits
 		}
-		ch := f.room
-		f.waiting.Add(1)
 		f.mu.Unlock()
 		waits++
 		t := time.NewTimer(roomRecheck)

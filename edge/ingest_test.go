@@ -477,3 +477,35 @@ func TestInlinePublishAndDeliver(t *testing.T) {
 		t.Fatalf("Publish must log and Deliver must not: log holds %v", recs)
 	}
 }
+
+// TestSignalWhileDeliveryWaits: one publisher's delivery waits for a
+// subscriber that acknowledges nothing; another publisher's QoS 1 message to
+// a topic nobody follows must still be acknowledged. mochi calls
+// OnQosComplete (which wakes waiting deliveries) from inside the injection
+// that holds the flow gate's lock: this deadlocked every publisher (seen in
+// scripts/bench.sh as "1000 publishes never acked").
+func TestSignalWhileDeliveryWaits(t *testing.T) {
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxInflight = 8 })
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mute := paho.NewClient(paho.ClientConfig{ClientID: "mute", Conn: conn, EnableManualAcknowledgment: true})
+	if _, err := mute.Connect(context.Background(), &paho.Connect{ClientID: "mute", KeepAlive: 30, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Disconnect(&paho.Disconnect{})
+	if _, err := mute.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "slow/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	busy := dialV3(t, n.addr, "busy", true, nil)
+	for i := 0; i < 20; i++ {
+		busy.Publish("slow/x", 1, false, fmt.Sprint(i))
+	}
+	eventually(t, 10*time.Second, func() bool { return n.b.flow.waiting.Load() > 0 }, "no delivery ever waited for the mute subscriber")
+	other := dialV3(t, n.addr, "other", true, nil)
+	tok := other.Publish("elsewhere/y", 1, false, "x")
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("a publisher to an unrelated topic got no PUBACK while another delivery waited: %v", tok.Error())
+	}
+}
