@@ -2,6 +2,7 @@
 //
 //	outpost serve [--config FILE] [--data-dir DIR] [--mqtt ADDR] [--http ADDR] [--durability MODE]
 //	outpost version
+//	outpost status | bridges | bridges replay | log tail | cluster members   (see cli.go)
 package main
 
 import (
@@ -17,6 +18,13 @@ const usage = `usage: outpost <command> [flags]
 commands:
   serve     run a node (outpost serve --help for flags)
   version   print the version
+
+operator commands, against a running node's HTTP API (--http ADDR, --token or $OUTPOST_TOKEN):
+  status                      node, clients, log, bridges
+  bridges                     each bridge's state, lag and oldest unsent age
+  bridges replay NAME --from WHEN
+  log tail [--topic FILTER] [-n N] [--follow]
+  cluster members
 `
 
 func main() {
@@ -31,6 +39,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "status", "bridges", "log", "cluster":
+		return cli(args, os.Stdout, os.Stderr)
 	case "version", "--version", "-v":
 		fmt.Println("outpost", version)
 		return 0

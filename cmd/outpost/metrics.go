@@ -44,6 +44,22 @@ func newCollector(n *node) *collector {
 		"cursor_dropped": d("log_dropped_total", "Records retention dropped before a consumer read them.", "cursor"),
 		"appended":       d("log_appended_records_total", "Records appended to the log."),
 		"syncs":          d("log_syncs_total", "fsync calls made by the log."),
+		"br_up":          d("bridge_up", "1 while the bridge is connected upstream.", "bridge", "kind"),
+		"br_sent":        d("bridge_sent_records_total", "Records the upstream acknowledged.", "bridge"),
+		"br_bytes":       d("bridge_sent_bytes_total", "Payload bytes the upstream acknowledged.", "bridge"),
+		"br_lag":         d("bridge_lag_records", "Records from the bridge's cursor to the log end.", "bridge"),
+		"br_age":         d("bridge_oldest_unsent_age_seconds", "Age of the oldest record not yet sent (0 when none).", "bridge"),
+		"br_retries":     d("bridge_retries_total", "Failed connection cycles.", "bridge"),
+		"br_reconnects":  d("bridge_reconnects_total", "Successful reconnects after the first connect.", "bridge"),
+		"br_stalls":      d("bridge_stalls_total", "Reconnects forced by the stall watchdog.", "bridge"),
+		"br_dead":        d("bridge_dead_letters_total", "Records dead-lettered.", "bridge"),
+		"br_skipped":     d("bridge_skipped_total", "Records no rule matched.", "bridge"),
+		"ru_samples":     d("rollup_samples_total", "Samples a rollup rule took in.", "rule"),
+		"ru_skipped":     d("rollup_skipped_total", "Matching records without a usable number.", "rule"),
+		"ru_late":        d("rollup_late_total", "Samples older than their window.", "rule"),
+		"ru_overflow":    d("rollup_overflow_total", "Series refused because the rule holds max_series.", "rule"),
+		"ru_emits":       d("rollup_emits_total", "Aggregates published.", "rule"),
+		"ru_series":      d("rollup_series", "Series a rollup rule holds.", "rule"),
 	}}
 }
 
