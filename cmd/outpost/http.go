@@ -32,6 +32,7 @@ func (n *node) startHTTP() error {
 	mux.HandleFunc("GET /api/v1/rollups", n.rollups.handle)
 	mux.HandleFunc("GET /api/v1/cluster", n.handleCluster)
 	mux.HandleFunc("GET /api/v1/log", n.handleLog)
+	n.uiRoutes(mux)
 	n.bridgeRoutes(mux)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // profiles for operators; HTTP is loopback-only by default
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
