@@ -246,6 +246,9 @@ func cliLogTail(ctx context.Context, c *apiClient, o cliOptions, args []string, 
 	for {
 		var page logPage
 		if err := c.get(ctx, "/api/v1/log?"+q.Encode(), &page); err != nil {
+			if o.follow && ctx.Err() != nil {
+				return nil // interrupted while following: a normal end
+			}
 			return err
 		}
 		for _, r := range page.Records {

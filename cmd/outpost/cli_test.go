@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +192,51 @@ func TestReplayRequest(t *testing.T) {
 				t.Fatalf("got %s, %v; want %s", b, err, tc.want)
 			}
 		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a polling reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCLILogTailFollow prints the newest matching record, then a record
+// published while it follows, and returns when its context ends.
+func TestCLILogTailFollow(t *testing.T) {
+	nd := startTestNode(t, testConfig(t.TempDir()))
+	pub := mqttClient(t, nd.broker.Addr("mqtt"), "dev", nil)
+	publish := func(topic, payload string) {
+		if _, err := pub.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("a/1", "before")
+	publish("b/1", "other")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- runCLI(ctx, []string{"log", "tail", "--http", nd.httpAddr(), "--topic", "a/#", "-n", "1", "--follow", "--interval", "20ms"}, &out, &errb)
+	}()
+	waitFor(t, 5*time.Second, "the newest record", func() bool { return strings.Contains(out.String(), `a/1 q1 "before"`) })
+	publish("b/2", "skipped")
+	publish("a/2", "after")
+	waitFor(t, 5*time.Second, "the followed record", func() bool { return strings.Contains(out.String(), `a/2 q1 "after"`) })
+	cancel()
+	if code := <-done; code != 0 || strings.Contains(out.String(), "other") || strings.Contains(out.String(), "skipped") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
 }
