@@ -5,6 +5,8 @@ set -u
 want=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
 command -v kcat >/dev/null 2>&1 || want+=(kcat)
+command -v chromium >/dev/null 2>&1 || want+=(chromium)              # the status page test
+command -v qemu-arm-static >/dev/null 2>&1 || want+=(qemu-user-static) # make test-arm
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "install-deps: not root or no apt-get; tests needing ${want[*]} will skip" >&2

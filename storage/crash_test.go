@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +107,7 @@ func TestCrash(t *testing.T) {
 
 func runAndKill(t *testing.T, dir string, mode Durability, after time.Duration) []byte {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := selfCommand("-test.run=^$")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashModeEnv+"="+string(mode))
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -116,9 +115,7 @@ func runAndKill(t *testing.T, dir string, mode Durability, after time.Duration) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startSelf(t, cmd)
 	outc := make(chan []byte, 1)
 	ready := make(chan struct{})
 	go func() {

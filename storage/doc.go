@@ -88,6 +88,17 @@
 // GOMEMLIMIT set by the binary bounds it. Mapped file pages are reclaimable
 // by the kernel.
 //
+// # 32-bit ARM
+//
+// On 32-bit platforms (linux/arm v6 and v7) Badger runs with its tables
+// uncompressed and memtable-sized at every level: its table builder takes
+// buffers from ristretto's z.Allocator, which on a 32-bit int wraps back to
+// its first buffer once that is full and so hands out memory still in use,
+// writing corrupt tables (seen as a log that reads empty after a restart).
+// Each builder then fits its first buffer. The large profile memory-maps
+// files too big for a 32-bit address space and is refused by Validate.
+// make test-arm runs this package on arm64 and arm/v7 under qemu-user.
+//
 // # Retention
 //
 // Retention runs every retention_interval on its own goroutine (decisions in

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/rs/zerolog"
 )
 
@@ -121,6 +122,10 @@ func (o Options) Validate() error {
 	if !ok {
 		return fmt.Errorf("profile: %q is not one of pi, large", o.Profile)
 	}
+	if is32Bit && !p.fits32Bit() {
+		return fmt.Errorf("profile: %q memory-maps files too large for a 32-bit address space (%d MiB value-log files, %d MiB memtables); use profile pi on this board, or the arm64 build on a 64-bit OS",
+			o.Profile, p.vlogFile>>20, p.memTable>>20)
+	}
 	if o.Durability == DurabilityBatch && o.SyncInterval <= 0 {
 		return fmt.Errorf("sync_interval: %v must be positive in batch mode", o.SyncInterval)
 	}
@@ -194,6 +199,12 @@ func (p profile) overhead() int64 { return int64(p.numMemtables)*p.memTable + 4*
 
 func (p profile) minMaxBytes() int64 { return 2 * p.overhead() }
 
+// fits32Bit says whether Badger's memory maps for this profile leave room
+// in a 32-bit process (2-3 GiB of address space, heap included): Badger
+// maps each value-log file at twice its size and every memtable WAL and
+// table file in full.
+func (p profile) fits32Bit() bool { return p.vlogFile <= 64<<20 && p.memTable <= 16<<20 }
+
 func (p profile) badger(dir string, o Options) badger.Options {
 	bo := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{o.Logger}).
@@ -212,5 +223,24 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithNumCompactors(p.compactors).
 		WithCompactL0OnClose(false)
 	bo.NumVersionsToKeep = 1
+	if is32Bit {
+		// Badger's table builder takes its buffers from a ristretto
+		// z.Allocator, whose Allocate (ristretto v2.2.0) moves to a second
+		// buffer with uint64((bufIdx+1)<<32): on a 32-bit int that is 0, so
+		// once the first buffer (2 x the builder's table size, rounded up to
+		// a power of two) is full it hands out memory already in use and the
+		// table is written corrupt (a reopen then reads no keys, or panics).
+		// So on 32-bit every builder must fit its first buffer: tables are
+		// as big as a memtable at every level (a flush writes a whole
+		// memtable into one table built with BaseTableSize; pooled
+		// allocators are reused across levels, hence the multiplier 1), and
+		// blocks are not compressed (compression allocates a second copy of
+		// each block from the same allocator). TestProfilesOpenWriteReopen
+		// catches it under make test-arm; GOARCH=386 reproduces it natively.
+		bo = bo.WithCompression(options.None).
+			WithBaseTableSize(p.memTable).
+			WithBaseLevelSize(4 * p.memTable)
+		bo.TableSizeMultiplier = 1
+	}
 	return bo
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -21,7 +20,7 @@ func TestProfileRSS(t *testing.T) {
 		t.Skip("set STORAGE_RSS=1 to measure the RSS of each profile")
 	}
 	for _, p := range []string{ProfilePi, ProfileLarge} {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd := selfCommand("-test.run=^$")
 		cmd.Env = append(os.Environ(), rssProfileEnv+"="+p, "STORAGE_RSS_DIR="+t.TempDir())
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -21,16 +21,20 @@ import (
 // TestKafkaBridgeFromConfig runs a node whose config file has a Kafka bridge
 // to an in-process kfake cluster: what devices publish arrives in Kafka with
 // its record id, and the HTTP API reports and replays the bridge.
-func TestKafkaBridgeFromConfig(t *testing.T) {
+// kafkaBridgeConfig is a node config file (node id, loopback port 0,
+// durability none) with one Kafka bridge "cloud" (sensors/# to topic
+// telemetry) to an in-process kfake cluster, loaded like serve loads it.
+func kafkaBridgeConfig(t *testing.T, id string) (Config, *kfake.Cluster) {
+	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "telemetry"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kc.Close()
+	t.Cleanup(kc.Close)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "outpost.yaml")
 	yml := fmt.Sprintf(`
-node: {id: gw-test, data_dir: %s}
+node: {id: %s, data_dir: %s}
 mqtt:
   listeners: [{name: mqtt, type: tcp, address: "127.0.0.1:0"}]
 http: {address: "127.0.0.1:0"}
@@ -42,7 +46,7 @@ bridges:
     kafka:
       brokers: [%s]
       linger: 1ms
-`, filepath.Join(dir, "data"), kc.ListenAddrs()[0])
+`, id, filepath.Join(dir, "data"), kc.ListenAddrs()[0])
 	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +54,11 @@ bridges:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, kc
+}
+
+func TestKafkaBridgeFromConfig(t *testing.T) {
+	cfg, kc := kafkaBridgeConfig(t, "gw-test")
 	if cfg.Bridges[0].Window != 1024 || cfg.Bridges[0].Kafka.Compression != "lz4" {
 		t.Fatalf("bridge defaults not applied: %+v", cfg.Bridges[0])
 	}

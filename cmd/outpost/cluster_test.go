@@ -164,6 +164,15 @@ func TestClusterDeliversExactlyOnce(t *testing.T) {
 	if delivered < 2*n {
 		t.Fatalf("c's receivers delivered %d messages, want >= %d", delivered, 2*n)
 	}
+	var out, errs strings.Builder
+	if code := runCLI(context.Background(), []string{"cluster", "members", "--http", c.httpAddr()}, &out, &errs); code != 0 {
+		t.Fatalf("outpost cluster members: exit %d: %s", code, errs.String())
+	}
+	for _, want := range []string{"c (this node)", "alive", b.broker.Addr("mqtt"), "FORWARDER TO"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("outpost cluster members lacks %q:\n%s", want, out.String())
+		}
+	}
 	wantMetrics(t, "http://"+c.httpAddr(), `outpost_cluster_members{state="alive"} 3`, `outpost_cluster_received_total{origin="a"}`,
 		`outpost_cluster_forwarder_lag_records{peer="b"}`)
 }

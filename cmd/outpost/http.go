@@ -35,6 +35,8 @@ func (n *node) startHTTP() error {
 	mux.HandleFunc("GET /api/v1/status", n.handleStatus)
 	mux.HandleFunc("GET /api/v1/rollups", n.rollups.handle)
 	mux.HandleFunc("GET /api/v1/cluster", n.handleCluster)
+	mux.HandleFunc("GET /api/v1/log", n.handleLog)
+	n.uiRoutes(mux)
 	n.bridgeRoutes(mux)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // profiles for operators; loopback-only by default, else behind the token
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

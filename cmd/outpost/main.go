@@ -3,6 +3,7 @@
 //	outpost serve [--config FILE] [--data-dir DIR] [--mqtt ADDR] [--http ADDR] [--durability MODE]
 //	outpost passwd [-c] [-D] FILE USER
 //	outpost version
+//	outpost status | bridges | bridges replay | log tail | cluster members   (see cli.go)
 package main
 
 import (
@@ -19,6 +20,13 @@ commands:
   serve     run a node (outpost serve --help for flags)
   passwd    add a user to a users file or change its password (-c create, -D delete)
   version   print the version
+
+operator commands, against a running node's HTTP API (--http ADDR, --token or $OUTPOST_TOKEN):
+  status                      node, clients, log, bridges
+  bridges                     each bridge's state, lag and oldest unsent age
+  bridges replay NAME --from WHEN
+  log tail [--topic FILTER] [-n N] [--follow]
+  cluster members
 `
 
 func main() {
@@ -35,6 +43,8 @@ func run(args []string) int {
 		return serve(args[1:])
 	case "passwd":
 		return passwd(args[1:], os.Stdin, os.Stderr)
+	case "status", "bridges", "log", "cluster":
+		return cli(args, os.Stdout, os.Stderr)
 	case "version", "--version", "-v":
 		fmt.Println("outpost", version)
 		return 0

@@ -1,0 +1,58 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestProfilesOpenWriteReopen writes past several memtables, tables and
+// value-log files with each profile, closes, reopens and reads back. Under
+// make test-arm it runs on 32-bit ARM, where Badger memory-maps every file
+// into a 3 GiB address space: each profile must work there or be refused by
+// Validate with a message that names the fix, never crash.
+func TestProfilesOpenWriteReopen(t *testing.T) {
+	for _, profile := range []string{ProfilePi, ProfileLarge} {
+		t.Run(profile, func(t *testing.T) {
+			mod := func(o *Options) { o.Profile = profile }
+			if err := testOptions(mod).Validate(); err != nil {
+				if !is32Bit || !strings.Contains(err.Error(), "profile: ") || !strings.Contains(err.Error(), ProfilePi) {
+					t.Fatalf("Validate: %v", err)
+				}
+				t.Logf("refused as it should be on 32-bit: %v", err)
+				return
+			}
+			dir := t.TempDir()
+			l := openTest(t, dir, mod)
+			big := strings.Repeat("v", 80<<10)  // above pi's value threshold: goes to the value log
+			const batches, perBatch = 100, 1000 // 13 MiB of small records (flushes, compactions), 20 MiB of big values (two value-log files)
+			for b := 0; b < batches; b++ {
+				recs := make([]Record, perBatch)
+				for i := range recs {
+					recs[i] = rec(b*perBatch + i)
+				}
+				for i := 0; i < perBatch; i += 250 {
+					recs[i].Payload = []byte(big + fmt.Sprint(b))
+				}
+				if _, err := l.Append(context.Background(), recs); err != nil {
+					t.Fatalf("append batch %d: %v", b, err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openTest(t, dir, mod)
+			if got := l.NextOffset(); got != batches*perBatch+1 {
+				t.Fatalf("next offset after reopen %d, want %d", got, batches*perBatch+1)
+			}
+			recs, err := l.Read(context.Background(), 1, batches*perBatch)
+			if err != nil || len(recs) != batches*perBatch {
+				t.Fatalf("read back %d records, err %v", len(recs), err)
+			}
+			if string(recs[perBatch].Payload) != big+"1" {
+				t.Fatalf("record %d payload differs", perBatch+1)
+			}
+		})
+	}
+}
