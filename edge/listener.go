@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // newListener builds the mochi listener for lo, wrapped in a guard.
@@ -149,7 +150,19 @@ func (g *guard) Close(closeClients listeners.CloseFn) {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
-	g.Listener.Close(closeClients)
+	g.Listener.Close(g.b.closeListenerClients)
+}
+
+// closeListenerClients disconnects the clients of listener id. mochi's own
+// (Server.closeListenerClients) calls Clients.GetByListener, which takes the
+// clients' read lock twice: a client connecting or leaving in between (a
+// writer waiting) deadlocks shutdown for good. GetAll takes it once.
+func (b *Broker) closeListenerClients(id string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // refuse closes a socket the listener's bounds do not admit.

@@ -65,7 +65,7 @@ func StartWith(c Config) (*Broker, error) {
 		}
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr, TLSConfig: c.TLS})
-	if err := srv.AddListener(tcp); err != nil {
+	if err := srv.AddListener(&safeClose{Listener: tcp, srv: srv}); err != nil {
 		return nil, fmt.Errorf("testbroker: listen %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {
@@ -147,4 +147,25 @@ func (b *Broker) Kick(id string) bool {
 func (b *Broker) Connected(id string) bool {
 	cl, ok := b.srv.Clients.Get(id)
 	return ok && !cl.Closed()
+}
+
+// safeClose wraps a mochi listener so that closing it cannot hang: mochi's
+// closeListenerClients (v2.7.9) calls Clients.GetByListener, which takes the
+// clients' read lock twice and deadlocks against a client connecting or
+// leaving at that moment (a test hung 20 minutes in Close so).
+type safeClose struct {
+	listeners.Listener
+	srv *mqtt.Server
+}
+
+// Close closes the listener and disconnects its clients through GetAll,
+// which takes the lock once.
+func (l *safeClose) Close(listeners.CloseFn) {
+	l.Listener.Close(func(id string) {
+		for _, cl := range l.srv.Clients.GetAll() {
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = l.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
 }
