@@ -46,11 +46,15 @@ type Cluster struct {
 	// reconcile is signalled (without blocking) when membership changes.
 	reconcile chan struct{}
 
-	// mu guards forwarders, peers and closed.
+	// mu guards forwarders, peers, skipped and closed.
 	mu         sync.Mutex
 	forwarders map[string]*forwarder
-	peers      map[string]Member // every peer ever seen, copied from memberlist events
-	closed     bool
+	// skipped counts, per peer, offsets the catch-up window cut off; it
+	// outlives the forwarder that counted (a peer back at a new address
+	// gets a new one).
+	skipped map[string]*atomic.Uint64
+	peers   map[string]Member // every peer ever seen, copied from memberlist events
+	closed  bool
 }
 
 // New builds a Cluster over the local log, the local deliverer and the local
@@ -73,6 +77,7 @@ func New(opts Options, l Log, d Deliverer, in Interest) (*Cluster, error) {
 		bigInterest: make(chan struct{}, 1),
 		reconcile:   make(chan struct{}, 1),
 		forwarders:  map[string]*forwarder{},
+		skipped:     map[string]*atomic.Uint64{},
 		peers:       map[string]Member{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())

@@ -35,12 +35,18 @@ type forwarder struct {
 	state   atomic.Value // string
 	sent    atomic.Uint64
 	batches atomic.Uint64
-	skipped atomic.Uint64
-	acked   atomic.Uint64 // last acked upTo
+	skipped *atomic.Uint64 // the peer's, shared by its forwarders over time
+	acked   atomic.Uint64  // last acked upTo
 }
 
+// newForwarder builds the forwarder to peer. Caller holds c.mu.
 func newForwarder(c *Cluster, peer, addr string) *forwarder {
-	f := &forwarder{c: c, peer: peer, addr: addr, cursor: "cluster/" + peer, done: make(chan struct{})}
+	skipped := c.skipped[peer]
+	if skipped == nil {
+		skipped = new(atomic.Uint64)
+		c.skipped[peer] = skipped
+	}
+	f := &forwarder{c: c, peer: peer, addr: addr, cursor: "cluster/" + peer, skipped: skipped, done: make(chan struct{})}
 	f.state.Store(StateConnecting)
 	return f
 }

@@ -96,7 +96,7 @@ func (b *Broker) Start() error {
 			return err
 		}
 		if err := b.srv.AddListener(l); err != nil {
-			return fmt.Errorf("edge: listener %s on %s: %w", lo.listenerName(), lo.Address, err)
+			return fmt.Errorf("edge: listener %s on %s: %w", lo.ID(), lo.Address, err)
 		}
 	}
 	if err := b.srv.Serve(); err != nil {

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -23,28 +22,18 @@ type Events struct {
 	ClientConnected func(clientID, user string, at time.Time)
 }
 
-// eventsHook tracks connection times (for TakeOver) and reports
-// subscription changes. It answers no auth or ACL question.
+// eventsHook reports connections and subscription changes to Events. It
+// answers no auth or ACL question; who is connected since when is the
+// security layer's table (secTable).
 type eventsHook struct {
 	mqtt.HookBase
 	b  *Broker
 	ev Events
-	// mu guards conns.
-	mu    sync.Mutex
-	conns map[string]connInfo
-}
-
-// connInfo is the live connection of one client id.
-type connInfo struct {
-	cl *mqtt.Client
-	at time.Time
 }
 
 var _ mqtt.Hook = (*eventsHook)(nil)
 
-func newEventsHook(b *Broker, ev Events) *eventsHook {
-	return &eventsHook{b: b, ev: ev, conns: map[string]connInfo{}}
-}
+func newEventsHook(b *Broker, ev Events) *eventsHook { return &eventsHook{b: b, ev: ev} }
 
 func (h *eventsHook) ID() string { return "outpost-events" }
 
@@ -61,24 +50,15 @@ func (h *eventsHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	if cl.Net.Inline {
 		return
 	}
-	now := time.Now()
-	h.mu.Lock()
-	h.conns[cl.ID] = connInfo{cl: cl, at: now}
-	h.mu.Unlock()
-	if h.ev.ClientConnected != nil {
-		h.ev.ClientConnected(cl.ID, string(cl.Properties.Username), now)
+	if s := h.b.sec.get(cl); s != nil && h.ev.ClientConnected != nil {
+		h.ev.ClientConnected(cl.ID, s.user, s.at)
 	}
 	if cl.State.Subscriptions.Len() > 0 { // a resumed session brings its subscriptions back
 		h.changed()
 	}
 }
 
-func (h *eventsHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
-	h.mu.Lock()
-	if c, ok := h.conns[cl.ID]; ok && c.cl == cl {
-		delete(h.conns, cl.ID)
-	}
-	h.mu.Unlock()
+func (h *eventsHook) OnDisconnect(_ *mqtt.Client, _ error, expire bool) {
 	if expire {
 		h.changed()
 	}
@@ -92,24 +72,6 @@ func (h *eventsHook) changed() {
 	if h.ev.SubscriptionsChanged != nil {
 		h.ev.SubscriptionsChanged()
 	}
-}
-
-// takeOver disconnects the live connection of id if it started before at as
-// user. It reports what it did: taken, or refused for another user.
-func (h *eventsHook) takeOver(id, user string, at time.Time) (taken, refused bool) {
-	h.mu.Lock()
-	c, ok := h.conns[id]
-	ok = ok && c.at.Before(at) && !c.cl.Closed()
-	refused = ok && string(c.cl.Properties.Username) != user
-	if ok && !refused {
-		delete(h.conns, id)
-	}
-	h.mu.Unlock()
-	if !ok || refused {
-		return false, refused
-	}
-	_ = h.b.srv.DisconnectClient(c.cl, packets.ErrSessionTakenOver)
-	return true, false
 }
 
 // Filters returns the topic filters of every session the broker holds,
@@ -134,14 +96,17 @@ func (b *Broker) Filters() []string {
 // here. Another user's claim is refused and logged: a client id is no key to
 // someone else's device.
 func (b *Broker) TakeOver(clientID, user string, connectedAt time.Time) {
-	switch taken, refused := b.events.takeOver(clientID, user, connectedAt); {
-	case taken:
+	s := b.sec.live(clientID)
+	switch {
+	case s == nil || !s.at.Before(connectedAt):
+	case s.user != user:
+		b.log.Warn().Str("client", clientID).Str("claimed_by", user).
+			Msg("client id connected on another node as another user: not taken over")
+	default:
 		b.stats.takeovers.Add(1)
 		b.log.Info().Str("client", clientID).Str("user", user).Time("other_connected_at", connectedAt).
 			Msg("client id connected on another node: session taken over")
-	case refused:
-		b.log.Warn().Str("client", clientID).Str("claimed_by", user).
-			Msg("client id connected on another node as another user: not taken over")
+		_ = b.srv.DisconnectClient(s.cl, packets.ErrSessionTakenOver)
 	}
 }
 

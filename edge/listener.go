@@ -17,7 +17,7 @@ import (
 
 // newListener builds the mochi listener for lo, wrapped in a guard.
 func newListener(lo ListenerOptions, b *Broker) (listeners.Listener, error) {
-	cfg := listeners.Config{Type: lo.Type, ID: lo.listenerName(), Address: lo.Address}
+	cfg := listeners.Config{Type: lo.Type, ID: lo.ID(), Address: lo.Address}
 	if lo.CertFile != "" {
 		tc, err := serverTLS(lo)
 		if err != nil {
@@ -32,24 +32,24 @@ func newListener(lo ListenerOptions, b *Broker) (listeners.Listener, error) {
 	default:
 		l = &tcpListener{id: cfg.ID, address: cfg.Address, tlsConfig: cfg.TLSConfig}
 	}
-	return &guard{Listener: l, b: b, name: lo.listenerName(), rate: newBucket(b.opts.ConnectRate, b.opts.ConnectBurst),
+	return &guard{Listener: l, b: b, name: lo.ID(), rate: newBucket(b.opts.ConnectRate, b.opts.ConnectBurst),
 		pending: map[net.Conn]struct{}{}}, nil
 }
 
 func serverTLS(lo ListenerOptions) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(lo.CertFile, lo.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("listener %s: cert_file/key_file: %w", lo.listenerName(), err)
+		return nil, fmt.Errorf("listener %s: cert_file/key_file: %w", lo.ID(), err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if lo.ClientCAFile != "" {
 		pem, err := os.ReadFile(lo.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("listener %s: client_ca_file: %w", lo.listenerName(), err)
+			return nil, fmt.Errorf("listener %s: client_ca_file: %w", lo.ID(), err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("listener %s: client_ca_file %s: no PEM certificate in it", lo.listenerName(), lo.ClientCAFile)
+			return nil, fmt.Errorf("listener %s: client_ca_file %s: no PEM certificate in it", lo.ID(), lo.ClientCAFile)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.VerifyClientCertIfGiven

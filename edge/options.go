@@ -217,7 +217,7 @@ func (o Options) Validate() error {
 		default:
 			return fmt.Errorf("%s.username_from_cert: %q is not one of cn, san", key, l.UsernameFromCert)
 		}
-		n := l.listenerName()
+		n := l.ID()
 		if names[n] {
 			return fmt.Errorf("%s.name: %q is used twice", key, n)
 		}
@@ -258,7 +258,9 @@ func (o Options) Validate() error {
 	return nil
 }
 
-func (l ListenerOptions) listenerName() string {
+// ID is the name the broker registers the listener under (Broker.Addr takes
+// it): Name, or type:address when unnamed.
+func (l ListenerOptions) ID() string {
 	if l.Name != "" {
 		return l.Name
 	}

@@ -16,7 +16,8 @@ import (
 // who it is and what it may do. Built once at CONNECT.
 type clientSec struct {
 	cl   *mqtt.Client
-	user string // "" for anonymous
+	at   time.Time // when it was admitted: its connect time cluster-wide
+	user string    // "" for anonymous
 	acc  *auth.Access
 	pub  *bucket // publish rate; used from the client's read goroutine
 }
@@ -34,6 +35,14 @@ func (t *secTable) forget(cl *mqtt.Client) {
 	if v, ok := t.m.Load(cl.ID); ok && v.(*clientSec).cl == cl {
 		t.m.CompareAndDelete(cl.ID, v)
 	}
+}
+
+// live returns the entry of client id's current connection, if any.
+func (t *secTable) live(id string) *clientSec {
+	if v, ok := t.m.Load(id); ok && !v.(*clientSec).cl.Closed() {
+		return v.(*clientSec)
+	}
+	return nil
 }
 
 // get returns cl's entry, or nil for a client that did not connect through
@@ -62,7 +71,7 @@ func (b *Broker) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if !ok {
 		b.stats.authFailures.Add(1)
 		b.log.Info().Str("client", cl.ID).Str("username", string(pk.Connect.Username)).Str("remote", cl.Net.Remote).
-			Str("listener", lo.listenerName()).Msg("connect refused: bad credentials")
+			Str("listener", lo.ID()).Msg("connect refused: bad credentials")
 		return false
 	}
 	if old, ok := b.srv.Clients.Get(cl.ID); ok {
@@ -86,7 +95,7 @@ func (b *Broker) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		return false
 	}
 	cl.Properties.Username = []byte(user)
-	b.sec.put(&clientSec{cl: cl, user: user, acc: acc, pub: newBucket(b.opts.PublishRate, b.opts.PublishBurst)})
+	b.sec.put(&clientSec{cl: cl, at: time.Now(), user: user, acc: acc, pub: newBucket(b.opts.PublishRate, b.opts.PublishBurst)})
 	b.log.Debug().Str("client", cl.ID).Str("user", user).Str("by", how).Str("remote", cl.Net.Remote).Msg("client authenticated")
 	return true
 }
@@ -110,7 +119,7 @@ func (b *Broker) identify(cl *mqtt.Client, pk packets.Packet, lo ListenerOptions
 
 func (b *Broker) listenerOf(name string) (ListenerOptions, bool) {
 	for _, l := range b.opts.Listeners {
-		if l.listenerName() == name {
+		if l.ID() == name {
 			return l, true
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -195,24 +194,6 @@ func TestReplayRequest(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a polling reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestCLILogTailFollow prints the newest matching record, then a record
 // published while it follows, and returns when its context ends.
 func TestCLILogTailFollow(t *testing.T) {
@@ -226,7 +207,7 @@ func TestCLILogTailFollow(t *testing.T) {
 	publish("a/1", "before")
 	publish("b/1", "other")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
+	var out, errb syncBuffer
 	done := make(chan int)
 	go func() {
 		done <- runCLI(ctx, []string{"log", "tail", "--http", nd.httpAddr(), "--topic", "a/#", "-n", "1", "--follow", "--interval", "20ms"}, &out, &errb)

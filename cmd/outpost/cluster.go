@@ -64,18 +64,10 @@ func (n *node) startCluster() error {
 func (n *node) mqttAddr() string {
 	for _, l := range n.cfg.MQTT.Listeners {
 		if l.Type == edge.ListenerTCP {
-			return n.broker.Addr(listenerID(l))
+			return n.broker.Addr(l.ID())
 		}
 	}
 	return ""
-}
-
-// listenerID is the name edge registers a listener under.
-func listenerID(l edge.ListenerOptions) string {
-	if l.Name != "" {
-		return l.Name
-	}
-	return l.Type + ":" + l.Address
 }
 
 // interestLoop tells the cluster about subscription changes, at most once

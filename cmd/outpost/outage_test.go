@@ -128,7 +128,7 @@ bridges:
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 	p.exited <- nil
-	p = runProc(t, mqttAddr, httpAddr, "serve", "--config", file)
+	runProc(t, mqttAddr, httpAddr, "serve", "--config", file) // the restart; its cleanup stops it
 	publishAll(t, mqttAddr, publishers, 100+half, half, acked)
 	if b := bridge(); b["Lag"].(float64) < 2*half*publishers*0.99 {
 		t.Fatalf("bridge lag %v during the outage: records were forwarded to nowhere", b["Lag"])
