@@ -22,7 +22,7 @@ run: build
 test: deps race test-arm-if-qemu
 
 race:
-	$(GO) test -race -timeout 25m $(PKGS)
+	$(GO) test -race -timeout 12m $(PKGS)
 
 test-short:
 	$(GO) test -race -short $(PKGS)

@@ -39,7 +39,11 @@ func TestFirmwareSimFleetAgainstNode(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() { r, err := check.Run(context.Background(), ro); res <- result{r, err} }()
-	<-ready
+	select {
+	case <-ready:
+	case out := <-res:
+		t.Fatalf("checker ended before subscribing: %v", out.err)
+	}
 
 	fo := fleet.DefaultOptions()
 	fo.Broker, fo.Profile = addr, p

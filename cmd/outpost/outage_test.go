@@ -34,20 +34,26 @@ func publishN(t *testing.T, addr string, pub, from, n int) []int {
 	}
 	window := make(chan sent, 64)
 	var acked []int
+	// A node that stops acknowledging fails the test in a minute instead of
+	// holding every token for its own timeout.
+	deadline := time.Now().Add(time.Minute)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for s := range window {
-			if s.tok.WaitTimeout(10*time.Second) && s.tok.Error() == nil {
+			if s.tok.WaitTimeout(time.Until(deadline)) && s.tok.Error() == nil {
 				acked = append(acked, s.seq)
 			}
 		}
 	}()
-	for seq := from; seq < from+n; seq++ {
+	for seq := from; seq < from+n && time.Now().Before(deadline); seq++ {
 		window <- sent{seq, c.Publish("dev/"+strconv.Itoa(pub), 1, false, fmt.Sprintf("%d,%d", pub, seq))}
 	}
 	close(window)
 	<-done
+	if time.Now().After(deadline) {
+		t.Errorf("publisher %d: %d of %d publishes acknowledged in a minute", pub, len(acked), n)
+	}
 	return acked
 }
 

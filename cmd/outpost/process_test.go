@@ -86,8 +86,22 @@ func runProc(t *testing.T, mqttAddr, httpAddr string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, mqtt: mqttAddr, api: httpAddr, exited: make(chan error, 1)}
-	go func() { p.exited <- cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.exited })
+	untrack := trackChild(p, logf.Name())
+	go func() { p.exited <- cmd.Wait(); untrack(); logf.Close() }()
+	t.Cleanup(func() {
+		if t.Failed() && cmd.Process.Signal(syscall.SIGQUIT) == nil {
+			// A failed test may be a hung node: its goroutines say where.
+			select {
+			case err := <-p.exited:
+				p.exited <- err
+				fmt.Fprintf(os.Stderr, "child| %s failed with this node running: %v\n", t.Name(), cmd.Args[1:])
+				printBlocked(logf.Name())
+			case <-time.After(5 * time.Second):
+			}
+		}
+		_ = cmd.Process.Kill()
+		<-p.exited
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
