@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/outpost-edge/outpost/bridge"
@@ -12,7 +13,16 @@ import (
 // Send publishes msgs in order: each message's PUBLISH is completely written
 // to the connection before the next one starts; PUBACKs are awaited
 // concurrently (the bridge bounds how many).
+//
+// The PUBLISH packets of one Send leave in as few writes as the buffer
+// allows (capConn's batch); a publish that has to wait (paho's send quota,
+// the server's Receive Maximum) first flushes what is buffered, since its
+// slot opens only when the server acknowledges those.
 func (s *Sink) Send(ctx context.Context, msgs []bridge.Message, ack bridge.AckFunc) {
+	if s.conn != nil {
+		s.conn.beginBatch()
+		defer s.conn.endBatch()
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		if s.cli == nil {
@@ -42,16 +52,32 @@ func (s *Sink) publishOrdered(ctx context.Context, m *bridge.Message, pub *paho.
 		close(ended)
 		ack(m, classify(pr, err, cctx))
 	}()
+	flushed := false
 	for s.conn.published.Load() == before {
+		if !flushed {
+			// The publish goroutine normally writes within microseconds; if
+			// it has not, it may be waiting for a slot only acks can free.
+			s.flushTimer.Reset(flushWait)
+		}
 		select {
 		case <-s.conn.written:
+		case <-s.flushTimer.C:
+			s.conn.flush()
+			flushed = true
 		case <-ended:
+			s.flushTimer.Stop()
 			return
 		case <-ctx.Done():
+			s.flushTimer.Stop()
 			return
 		}
+		s.flushTimer.Stop()
 	}
 }
+
+// flushWait is how long Send waits for a publish to be written before it
+// flushes the batch so far.
+const flushWait = 200 * time.Microsecond
 
 func (s *Sink) publishPacket(m *bridge.Message) *paho.Publish {
 	rec := m.Record

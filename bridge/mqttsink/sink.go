@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/outpost-edge/outpost/bridge"
@@ -39,8 +40,11 @@ type Sink struct {
 	maxServer int  // server's maximum packet size; 0 = unknown
 	maxQoS    byte // server's maximum QoS (AWS IoT Core: 1)
 	noRetain  bool // the server does not support retained messages
+	recvMax   int  // the server's Receive Maximum; 0 = not announced (65535)
 	// pubs tracks the publish goroutines of the current connection.
 	pubs sync.WaitGroup
+	// flushTimer is Send's, stopped between uses.
+	flushTimer *time.Timer
 
 	downlinked, downErrs, unmapped atomic.Uint64
 }
@@ -62,7 +66,9 @@ func New(opts Options) (*Sink, error) {
 	opts.Password = pw
 	m, _ := bridge.NewMapping(opts.Downlink)
 	opts.Downlink = append([]bridge.Rule(nil), opts.Downlink...)
-	return &Sink{opts: opts, downlink: m, log: opts.Logger.With().Str("component", "mqttsink").Logger()}, nil
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &Sink{opts: opts, downlink: m, log: opts.Logger.With().Str("component", "mqttsink").Logger(), flushTimer: t}, nil
 }
 
 // Stats returns the downlink counters.
@@ -113,7 +119,7 @@ func (s *Sink) Connect(ctx context.Context) error {
 		_ = raw.Close()
 		return fmt.Errorf("mqttsink: connect %s: %w", s.opts.Address, err)
 	}
-	s.cli, s.maxServer, s.maxQoS, s.noRetain = cli, 0, 2, false
+	s.cli, s.maxServer, s.maxQoS, s.noRetain, s.recvMax = cli, 0, 2, false, 0
 	if p := ca.Properties; p != nil {
 		if p.MaximumPacketSize != nil {
 			s.maxServer = int(*p.MaximumPacketSize)
@@ -122,6 +128,9 @@ func (s *Sink) Connect(ctx context.Context) error {
 			s.maxQoS = *p.MaximumQoS
 		}
 		s.noRetain = !p.RetainAvailable
+		if p.ReceiveMaximum != nil {
+			s.recvMax = int(*p.ReceiveMaximum)
+		}
 	}
 	if err := s.subscribe(ctx); err != nil {
 		_ = s.Disconnect()

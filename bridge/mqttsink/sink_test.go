@@ -85,6 +85,30 @@ func TestSinkPublishesInOrderWithRecordID(t *testing.T) {
 	}
 }
 
+// TestSinkBatchUnderSmallReceiveMaximum sends one batch far larger than the
+// server's Receive Maximum: Send buffers PUBLISH packets and writes them
+// together, so a publish waiting for a slot must first flush what is
+// buffered, or the server never sees (nor acknowledges) the batch.
+func TestSinkBatchUnderSmallReceiveMaximum(t *testing.T) {
+	m := upstreamtest.StartMosquitto(t, "max_inflight_messages 5")
+	s := newSink(t, m.Addr, nil)
+	if rm := s.recvMax; rm != 5 {
+		t.Fatalf("server Receive Maximum %d, want 5: the test would not exercise the wait", rm)
+	}
+	res := upstreamtest.NewResults()
+	const n = 300
+	done := make(chan struct{})
+	go func() { defer close(done); s.Send(context.Background(), messages(1, n), res.Ack) }()
+	upstreamtest.Eventually(t, 20*time.Second, "acks", func() bool { return res.Len() == n })
+	<-done
+	got, _ := res.All()
+	for off, r := range got {
+		if r.Outcome != bridge.Acked {
+			t.Fatalf("offset %d: %v %v", off, r.Outcome, r.Err)
+		}
+	}
+}
+
 func TestSinkRejectsLargerThanServerMaximum(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t, "max_packet_size 2000")
 	s := newSink(t, m.Addr, nil)
