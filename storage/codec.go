@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // codecV1 is the first (and current) record encoding version.
@@ -109,7 +110,12 @@ func appendBytes(dst, b []byte) []byte {
 // varints and trailing bytes all return an error wrapping ErrCorrupt. For every
 // b it accepts, EncodeRecord(nil, &rec) reproduces b byte for byte. The
 // returned record owns its slices (nothing aliases b).
-func DecodeRecord(b []byte) (Record, error) {
+func DecodeRecord(b []byte) (Record, error) { return decodeRecord(b, false) }
+
+// decodeRecord is DecodeRecord; with alias the record's strings and slices
+// point into b instead of copies, for a caller that owns b and never
+// changes it (Read decodes a chunk copied once for all its records).
+func decodeRecord(b []byte, alias bool) (Record, error) {
 	var r Record
 	if len(b) < headerLen {
 		return r, fmt.Errorf("%w: %d bytes, header needs %d", ErrCorrupt, len(b), headerLen)
@@ -129,7 +135,7 @@ func DecodeRecord(b []byte) (Record, error) {
 	r.Retain = flags&flagRetain != 0
 	r.Props.PayloadFormatSet = flags&flagFormat != 0
 	r.Props.PayloadFormat = b[offFormat]
-	d := decoder{b: b[headerLen:]}
+	d := decoder{b: b[headerLen:], alias: alias}
 	exp := d.uvarint()
 	if exp > 1<<32-1 {
 		d.fail("message expiry overflows uint32")
@@ -163,8 +169,9 @@ func DecodeRecord(b []byte) (Record, error) {
 // decoder reads canonical uvarints and length-prefixed fields, remembering
 // the first error so call sites stay linear.
 type decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	alias bool // str and bytes return views of b, not copies
 }
 
 func (d *decoder) fail(msg string) {
@@ -213,12 +220,21 @@ func (d *decoder) raw() []byte {
 	return v
 }
 
-func (d *decoder) str() string { return string(d.raw()) }
+func (d *decoder) str() string {
+	v := d.raw()
+	if d.alias && len(v) > 0 {
+		return unsafe.String(&v[0], len(v))
+	}
+	return string(v)
+}
 
 func (d *decoder) bytes() []byte {
 	v := d.raw()
 	if d.err != nil {
 		return nil
+	}
+	if d.alias {
+		return v[:len(v):len(v)]
 	}
 	return append(make([]byte, 0, len(v)), v...)
 }

@@ -14,7 +14,8 @@ import (
 
 // Key layout inside Badger. One byte of namespace, then:
 //
-//	'l' offset (8 bytes BE)      -> encoded record
+//	'l' offset (8 bytes BE) count (2 bytes BE)
+//	                             -> a chunk of count records (chunk.go)
 //	'c' cursor name              -> next offset (8 bytes BE)
 //	'k' uvarint(len) bucket key  -> KV value
 //	'm' "first"                  -> offset below which everything is deleted
@@ -32,13 +33,6 @@ func logKey(off uint64) []byte {
 	k[0] = nsLog
 	binary.BigEndian.PutUint64(k[1:], off)
 	return k
-}
-
-func keyOffset(k []byte) (uint64, bool) {
-	if len(k) != 9 || k[0] != nsLog {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(k[1:]), true
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -159,29 +153,43 @@ func (l *Log) recoverLast(txn *badger.Txn) error {
 	if !it.Valid() {
 		return nil
 	}
-	off, ok := keyOffset(it.Item().Key())
+	item := it.Item()
+	first, n, ok := parseLogKey(item.Key())
 	if !ok {
-		return fmt.Errorf("%w: bad log key %x", ErrCorrupt, it.Item().Key())
+		return fmt.Errorf("%w: bad log key %x", ErrCorrupt, item.Key())
 	}
+	last := first + uint64(n) - 1
 	var rec Record
-	err := it.Item().Value(func(v []byte) (err error) {
-		rec, err = DecodeRecord(v)
-		return err
+	err := item.Value(func(v []byte) error {
+		return chunkRecords(item.Key(), v, n, func(i int, b []byte) (bool, error) {
+			if i < n-1 {
+				return true, nil
+			}
+			var err error
+			rec, err = DecodeRecord(b)
+			return false, err
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("offset %d: %w", off, err)
+	if err == nil && rec.Offset != last {
+		err = fmt.Errorf("%w: chunk's last record is %d", ErrCorrupt, rec.Offset)
 	}
-	l.next = max(l.next, off+1)
+	if err != nil {
+		return fmt.Errorf("offset %d: %w", last, err)
+	}
+	l.next = max(l.next, last+1)
 	l.lastTime = timeNanos(rec.Time)
 	return nil
 }
 
-// recoverBytes sums the stored records' sizes (keys only, no value reads).
+// recoverBytes sums the sizes of the stored chunks holding records at or
+// above first (keys only, no value reads).
 func (l *Log) recoverBytes(txn *badger.Txn) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 	defer it.Close()
-	for it.Seek(logKey(l.first)); it.Valid(); it.Next() {
-		l.logical += it.Item().EstimatedSize()
+	for it.Seek(logKey(blockStart(l.first))); it.Valid(); it.Next() {
+		if first, n, ok := parseLogKey(it.Item().Key()); ok && first+uint64(n) > l.first {
+			l.logical += it.Item().EstimatedSize()
+		}
 	}
 }
 

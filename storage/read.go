@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -26,26 +25,47 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 	err := l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
-		for it.Seek(logKey(from)); it.Valid() && len(out) < n; it.Next() {
-			off, ok := keyOffset(it.Item().Key())
-			if !ok || off >= next {
+		for it.Seek(logKey(blockStart(from))); it.Valid() && len(out) < n; it.Next() {
+			item := it.Item()
+			first, cnt, ok := parseLogKey(item.Key())
+			if !ok {
+				return fmt.Errorf("%w: log key %x", ErrCorrupt, item.Key())
+			}
+			if first >= next {
 				break
 			}
-			if len(out)%1024 == 1023 && ctx.Err() != nil {
-				return ctx.Err()
+			if first+uint64(cnt) <= from {
+				continue
 			}
-			var rec Record
-			err := it.Item().Value(func(v []byte) (err error) {
-				rec, err = DecodeRecord(v)
+			if err := ctx.Err(); err != nil {
 				return err
-			})
-			if err == nil && rec.Offset != off {
-				err = fmt.Errorf("%w: key offset %d holds record %d", ErrCorrupt, off, rec.Offset)
 			}
+			// One copy per chunk, which its records then point into.
+			v, err := item.ValueCopy(nil)
 			if err != nil {
-				return fmt.Errorf("read offset %d: %w", off, err)
+				return fmt.Errorf("read offset %d: %w", first, err)
 			}
-			out = append(out, rec)
+			err = chunkRecords(item.Key(), v, cnt, func(i int, b []byte) (bool, error) {
+				off := first + uint64(i)
+				if off < from {
+					return true, nil
+				}
+				if off >= next || len(out) == n {
+					return false, nil
+				}
+				rec, err := decodeRecord(b, true)
+				if err == nil && rec.Offset != off {
+					err = fmt.Errorf("%w: key offset %d holds record %d", ErrCorrupt, off, rec.Offset)
+				}
+				if err != nil {
+					return false, fmt.Errorf("read offset %d: %w", off, err)
+				}
+				out = append(out, rec)
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -62,14 +82,16 @@ func (l *Log) isClosed() bool {
 
 // OffsetAt returns the first offset whose ingest time is >= t, or NextOffset
 // when there is none. Ingest times never decrease, so this is a binary search
-// of O(log n) point reads.
+// of O(log n) seeks.
 func (l *Log) OffsetAt(t time.Time) (uint64, error) {
 	lo, hi := l.bounds()
 	target := t.UnixNano()
 	err := l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+		defer it.Close()
 		for lo < hi {
 			mid := lo + (hi-lo)/2
-			ns, err := recordTime(txn, mid)
+			ns, err := recordTime(it, mid)
 			if err != nil {
 				return err
 			}
@@ -86,21 +108,33 @@ func (l *Log) OffsetAt(t time.Time) (uint64, error) {
 
 // recordTime reads the ingest time of the record at off; a record deleted
 // by retention counts as older than anything.
-func recordTime(txn *badger.Txn, off uint64) (int64, error) {
-	it, err := txn.Get(logKey(off))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return -1 << 63, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var ns int64
-	err = it.Value(func(v []byte) error {
-		if len(v) < headerLen {
-			return fmt.Errorf("%w: offset %d", ErrCorrupt, off)
+func recordTime(it *badger.Iterator, off uint64) (int64, error) {
+	for it.Seek(logKey(blockStart(off))); it.Valid(); it.Next() {
+		item := it.Item()
+		first, cnt, ok := parseLogKey(item.Key())
+		if !ok {
+			return 0, fmt.Errorf("%w: log key %x", ErrCorrupt, item.Key())
 		}
-		ns = int64(getU64(v[offTime:]))
-		return nil
-	})
-	return ns, err
+		if first > off {
+			break
+		}
+		if first+uint64(cnt) <= off {
+			continue
+		}
+		ns := int64(0)
+		err := item.Value(func(v []byte) error {
+			return chunkRecords(item.Key(), v, cnt, func(i int, b []byte) (bool, error) {
+				if first+uint64(i) < off {
+					return true, nil
+				}
+				if len(b) < headerLen {
+					return false, fmt.Errorf("%w: offset %d", ErrCorrupt, off)
+				}
+				ns = int64(getU64(b[offTime:]))
+				return false, nil
+			})
+		})
+		return ns, err
+	}
+	return -1 << 63, nil
 }

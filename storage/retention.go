@@ -142,53 +142,77 @@ func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
 }
 
 // deleteOldest deletes per plan and returns the bytes freed. It finds the
-// new first offset (summing record sizes from the oldest), then removes
-// [first, cut) in two ways: whole aligned blocks of offsets go with one
+// new first offset (summing chunk sizes from the oldest), then removes the
+// chunks below it in two ways: whole aligned blocks of offsets go with one
 // Badger DropPrefix, which rewrites the affected tables without them and so
-// really frees the space; the unaligned remainder gets tombstones, which the
-// block's later DropPrefix also removes.
+// really frees the space; the chunks of the last, partial block get
+// tombstones, which that block's later DropPrefix also removes. A chunk
+// holding the new first offset stays until a later cut passes its end; reads
+// skip its records below first.
 func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
-	oldest, first, cut, freed, err := l.findCut(p)
-	if err != nil || (cut <= first && oldest >= first) {
+	c, err := l.findCut(p)
+	if err != nil || (c.cut <= c.first && c.oldest >= c.first) {
 		return 0, err
 	}
-	prefixes, rest := blockPrefixes(min(oldest, first), cut)
-	req := &request{done: make(chan struct{}), setFirst: cut, dropBytes: freed, drop: prefixes}
-	for off := rest; off < cut; off++ {
-		req.ops = append(req.ops, op{key: logKey(off), del: true})
-		req.add(logKey(off), nil, l.prof.valueThreshold)
+	prefixes, rest := blockPrefixes(min(c.oldest, c.first), c.cut)
+	req := &request{done: make(chan struct{}), setFirst: c.cut, dropBytes: c.freed, drop: prefixes}
+	for _, k := range c.tail {
+		if first, _, _ := parseLogKey(k); first >= rest {
+			req.ops = append(req.ops, op{key: k, del: true})
+			req.add(k, nil, l.prof.valueThreshold)
+		}
 	}
 	if err := l.submit(context.Background(), req); err != nil {
 		return 0, err
 	}
-	l.moveCursors(cut)
-	return freed, nil
+	l.moveCursors(c.cut)
+	return c.freed, nil
 }
 
-// findCut walks keys from the oldest and returns the oldest stored key's
-// offset, the first offset, the new first offset per plan and the bytes
-// between first and the cut. Keys below first exist only when a crash came
-// between moving first and dropping the keys; they are deleted again.
-func (l *Log) findCut(p retentionPlan) (oldest, first, cut uint64, freed int64, err error) {
-	first, _ = l.bounds()
-	oldest, cut = first, first
+// cutResult is what findCut found.
+type cutResult struct {
+	oldest uint64   // offset of the oldest stored chunk
+	first  uint64   // the first offset when the walk began
+	cut    uint64   // the new first offset
+	freed  int64    // bytes of the deleted chunks holding records >= first
+	tail   [][]byte // keys of the deleted chunks in the last block walked
+}
+
+// findCut walks chunks from the oldest and returns the new first offset per
+// plan: every chunk ending at or below the plan's cut goes, then whole
+// chunks below the limit until freeBytes are freed. Chunks below first
+// exist only when a crash came between moving first and dropping the keys;
+// they are deleted again.
+func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
+	c.first, _ = l.bounds()
+	c.oldest, c.cut = c.first, c.first
+	block := ^uint64(0)
 	err = l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			off, ok := keyOffset(it.Item().Key())
-			if !ok || (off >= p.cut && (freed >= p.freeBytes || off >= p.limit)) {
+			first, n, ok := parseLogKey(it.Item().Key())
+			if !ok {
 				break
 			}
-			oldest = min(oldest, off)
-			if off >= first {
-				freed += it.Item().EstimatedSize()
-				cut = off + 1
+			end := first + uint64(n)
+			if end > p.cut && (c.freed >= p.freeBytes || end > p.limit) {
+				break
 			}
+			c.oldest = min(c.oldest, first)
+			if end > c.first {
+				c.freed += it.Item().EstimatedSize()
+				c.cut = end
+			}
+			if b := first >> blockBits; b != block {
+				block, c.tail = b, c.tail[:0]
+			}
+			c.tail = append(c.tail, it.Item().KeyCopy(nil))
 		}
 		return nil
 	})
-	return oldest, first, max(cut, p.cut), freed, err
+	c.cut = max(c.cut, p.cut)
+	return c, err
 }
 
 // blockBits is log2 of the records in one droppable block: offsets sharing

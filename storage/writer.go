@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -131,6 +132,11 @@ type writer struct {
 	dirty    bool // batch mode: writes since the last sync
 	lastSync time.Time
 	syncq    chan batch // fsync mode: committed groups waiting for their sync
+
+	// The last free-space reading (lowSpace).
+	free      int64
+	freeAt    time.Time
+	sinceFree int64
 }
 
 // batch is one committed group on its way to being published.
@@ -315,6 +321,13 @@ func (w *writer) commit(group []*request) {
 		now = w.lastTime
 	}
 	b := batch{group: group, next: w.next, now: now}
+	size := 0
+	for _, r := range group {
+		for _, v := range r.vals {
+			size += len(v) + binary.MaxVarintLen32
+		}
+	}
+	ck := chunker{txn: txn, b: &b, arena: make([]byte, 0, size)}
 	var err error
 	for _, r := range group {
 		if r.err != nil {
@@ -325,12 +338,10 @@ func (w *writer) commit(group []*request) {
 		}
 		for _, v := range r.vals {
 			stamp(v, b.next, now)
-			if err = txn.SetEntry(badger.NewEntry(logKey(b.next), v)); err != nil {
+			if err = ck.add(v); err != nil {
 				break
 			}
-			b.next++
 		}
-		b.added += r.bytes
 		b.needSync = b.needSync || r.sync
 		if err == nil {
 			err = applyOps(txn, r)
@@ -338,6 +349,9 @@ func (w *writer) commit(group []*request) {
 		if err != nil {
 			break
 		}
+	}
+	if err == nil {
+		err = ck.flush()
 	}
 	cursors := w.cursorOps(txn, &err)
 	if err == nil {
@@ -381,6 +395,45 @@ func (w *writer) dropPrefixes(group []*request) {
 		}
 		w.l.st.dropPrefixes.Add(1)
 	}
+}
+
+// chunker packs the records of one group commit into chunks (chunk.go):
+// a chunk ends at the group's end and at every block boundary.
+type chunker struct {
+	txn   *badger.Txn
+	b     *batch
+	arena []byte // every chunk's value, one after the other
+	start int    // where the open chunk begins in arena
+	first uint64 // the open chunk's first offset
+	n     int    // records in the open chunk
+}
+
+// add appends the record stamped with offset b.next and advances b.next.
+func (c *chunker) add(rec []byte) error {
+	if c.n > 0 && c.b.next%maxChunk == 0 {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	if c.n == 0 {
+		c.first, c.start = c.b.next, len(c.arena)
+	}
+	c.arena = appendChunkRecord(c.arena, rec)
+	c.n++
+	c.b.next++
+	return nil
+}
+
+// flush writes the open chunk, if any.
+func (c *chunker) flush() error {
+	if c.n == 0 {
+		return nil
+	}
+	k := chunkKey(c.first, c.n)
+	v := c.arena[c.start:len(c.arena):len(c.arena)]
+	c.b.added += int64(len(k) + len(v))
+	c.n = 0
+	return c.txn.SetEntry(badger.NewEntry(k, v))
 }
 
 func applyOps(txn *badger.Txn, r *request) error {
@@ -450,6 +503,29 @@ func (w *writer) finish(group []*request, err error) {
 	}
 }
 
+// freeCheckEvery bounds how long the writer reuses a free-space reading.
+const freeCheckEvery = 100 * time.Millisecond
+
+// lowSpace reports whether the file system is below the free-space reserve
+// for a group adding bytes. statfs is a system call per group commit, a few
+// percent of a busy node's CPU, so a reading is reused for up to
+// freeCheckEvery while the bytes written since (counted three times over,
+// for Badger's value log, WAL and compactions) stay under half the headroom
+// it showed; below the reserve every group checks again.
+func (w *writer) lowSpace(adding int64) bool {
+	now := time.Now()
+	headroom := w.free - w.l.reserve
+	if w.freeAt.IsZero() || now.Sub(w.freeAt) >= freeCheckEvery || headroom <= 0 || 3*w.sinceFree >= headroom/2 {
+		free, err := freeBytes(w.l.dir)
+		if err != nil {
+			return false
+		}
+		w.free, w.freeAt, w.sinceFree = free, now, 0
+	}
+	w.sinceFree += adding
+	return w.free < w.l.reserve
+}
+
 // admit refuses the append requests that may not proceed: the file system
 // is below its free-space reserve, or reject-new holds the byte budget.
 func (w *writer) admit(group []*request) {
@@ -461,10 +537,11 @@ func (w *writer) admit(group []*request) {
 	if !appends {
 		return
 	}
-	lowSpace := false
-	if free, err := freeBytes(l.dir); err == nil && free < l.reserve {
-		lowSpace = true
+	adding := int64(0)
+	for _, r := range group {
+		adding += r.bytes
 	}
+	lowSpace := w.lowSpace(adding)
 	l.mu.Lock()
 	logical, budget := l.logical, l.budget()
 	reject := l.opts.FullPolicy == RejectNew && budget > 0 && len(l.cursors) > 0

@@ -1,0 +1,199 @@
+package storage
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// chunkKeys lists the log's chunk keys as (first, count) pairs.
+func chunkKeys(t *testing.T, l *Log) [][2]uint64 {
+	t.Helper()
+	var out [][2]uint64
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			first, n, ok := parseLogKey(it.Item().Key())
+			if !ok {
+				t.Fatalf("unparsable log key %x", it.Item().Key())
+			}
+			out = append(out, [2]uint64{first, uint64(n)})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestChunkLayout: appends of many sizes are stored as chunks that tile the
+// log without gaps and never cross a block, and a read from any offset,
+// inside a chunk or at its edge, starts exactly there.
+func TestChunkLayout(t *testing.T) {
+	l := openTest(t, "", nil)
+	total := 0
+	for _, n := range []int{1, 300, 7, 600, 3, 256} {
+		appendN(t, l, total, n)
+		total += n
+	}
+	keys := chunkKeys(t, l)
+	next := uint64(1)
+	for _, k := range keys {
+		first, n := k[0], k[1]
+		if first != next {
+			t.Fatalf("chunk at %d after records up to %d", first, next)
+		}
+		if n < 1 || n > maxChunk || first>>blockBits != (first+n-1)>>blockBits {
+			t.Fatalf("chunk %d+%d crosses a block or has a bad count", first, n)
+		}
+		next = first + n
+	}
+	if next != l.NextOffset() || int(next-1) != total {
+		t.Fatalf("chunks end at %d, log next %d, appended %d", next, l.NextOffset(), total)
+	}
+	if len(keys) > 16 {
+		t.Fatalf("%d chunks for %d records in 6 appends", len(keys), total)
+	}
+	for from := uint64(1); from < next; from++ {
+		recs, err := l.Read(context.Background(), from, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := min(3, int(next-from))
+		if len(recs) != want {
+			t.Fatalf("Read(%d, 3) = %d records, want %d", from, len(recs), want)
+		}
+		for i, r := range recs {
+			if r.Offset != from+uint64(i) || string(r.Payload) != string(rec(int(r.Offset-1)).Payload) {
+				t.Fatalf("Read(%d)[%d] = offset %d payload %q", from, i, r.Offset, r.Payload)
+			}
+		}
+	}
+}
+
+// TestLegacyRecordKeysStillRead: a log written with one record per key
+// (before chunks) opens with its offsets, reads, and takes chunked appends
+// after it.
+func TestLegacyRecordKeysStillRead(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, testOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = l.db.Update(func(txn *badger.Txn) error {
+		for off := uint64(1); off <= 10; off++ {
+			r := rec(int(off - 1))
+			r.Offset, r.Time, r.Origin = off, now, "old-node"
+			if err := txn.Set(logKey(off), EncodeRecord(nil, &r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, nil)
+	if l.NextOffset() != 11 {
+		t.Fatalf("next offset after legacy records = %d, want 11", l.NextOffset())
+	}
+	if offs := appendN(t, l, 10, 5); offs[0] != 11 {
+		t.Fatalf("append after legacy records got offset %d", offs[0])
+	}
+	recs, err := l.Read(context.Background(), 5, 100)
+	if err != nil || len(recs) != 11 {
+		t.Fatalf("Read(5) = %d records, %v", len(recs), err)
+	}
+	for i, r := range recs {
+		if r.Offset != uint64(5+i) || string(r.Payload) != string(rec(int(r.Offset-1)).Payload) {
+			t.Fatalf("record %d: offset %d payload %q", i, r.Offset, r.Payload)
+		}
+	}
+	if off, err := l.OffsetAt(now.Add(time.Millisecond)); err != nil || off != 11 {
+		t.Fatalf("OffsetAt after the legacy records = %d, %v; want 11", off, err)
+	}
+}
+
+// TestRetentionCutInsideChunk: a retention cut inside a chunk moves the
+// first offset there (reads start at it) and keeps the chunk; a later cut
+// past the chunk deletes it and its bytes; the byte count survives a
+// restart exactly.
+func TestRetentionCutInsideChunk(t *testing.T) {
+	dir := t.TempDir()
+	mod := func(o *Options) { o.DeleteConsumed = true; o.RetentionInterval = 10 * time.Millisecond }
+	l := openTest(t, dir, mod)
+	appendN(t, l, 0, 300) // chunks [1,256) and [256,301)
+	full := l.Stats().Bytes
+	if err := l.Commit("c", 100); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return l.FirstOffset() == 100 }, "first %d, want 100", l.FirstOffset())
+	if recs, err := l.Read(context.Background(), 1, 2); err != nil || len(recs) != 2 || recs[0].Offset != 100 {
+		t.Fatalf("Read(1) after a cut at 100: %d records, %v", len(recs), err)
+	}
+	if got := len(chunkKeys(t, l)); got != 2 || l.Stats().Bytes != full {
+		t.Fatalf("after a cut inside the first chunk: %d chunks, %d bytes (were %d)", got, l.Stats().Bytes, full)
+	}
+	if err := l.Commit("c", 280); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return l.FirstOffset() == 280 }, "first %d, want 280", l.FirstOffset())
+	eventually(t, 5*time.Second, func() bool { return len(chunkKeys(t, l)) == 1 }, "the first chunk was not deleted")
+	kept := l.Stats().Bytes
+	if kept <= 0 || kept >= full {
+		t.Fatalf("bytes after deleting the first chunk: %d of %d", kept, full)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openTest(t, dir, mod)
+	if st := l2.Stats(); st.FirstOffset != 280 || st.NextOffset != 301 || st.Bytes != kept {
+		t.Fatalf("after reopen: first %d next %d bytes %d, want 280 301 %d", st.FirstOffset, st.NextOffset, st.Bytes, kept)
+	}
+	if recs, err := l2.Read(context.Background(), 0, 100); err != nil || len(recs) != 21 || recs[0].Offset != 280 {
+		t.Fatalf("Read after reopen: %d records, %v", len(recs), err)
+	}
+}
+
+// FuzzChunkRecords: any log key and value either parse into records that
+// decode, or give an error; nothing panics, and a chunk built from records
+// yields them back.
+func FuzzChunkRecords(f *testing.F) {
+	r := rec(1)
+	one := EncodeRecord(nil, &r)
+	f.Add(chunkKey(1, 2), appendChunkRecord(appendChunkRecord(nil, one), one))
+	f.Add(logKey(7), one)
+	f.Add(chunkKey(255, 2), []byte{1, 2})
+	f.Fuzz(func(t *testing.T, key, v []byte) {
+		first, n, ok := parseLogKey(key)
+		if !ok {
+			return
+		}
+		if first>>blockBits != (first+uint64(n)-1)>>blockBits {
+			t.Fatalf("key %x parsed as a chunk crossing a block", key)
+		}
+		var got [][]byte
+		err := chunkRecords(key, v, n, func(i int, b []byte) (bool, error) {
+			got = append(got, b)
+			_, _ = decodeRecord(b, true)
+			return true, nil
+		})
+		if err == nil && len(key) == chunkKeyLen {
+			var rebuilt []byte
+			for _, b := range got {
+				rebuilt = appendChunkRecord(rebuilt, b)
+			}
+			if len(got) != n || string(rebuilt) != string(v) {
+				t.Fatalf("chunk of %d records read as %d, or not rebuilt byte for byte", n, len(got))
+			}
+		}
+	})
+}
