@@ -40,7 +40,13 @@ func newRollups(rules []rollup.Rule, log *storage.Log, publish func(context.Cont
 	return &rollups{log: log, publish: publish, logger: logger.With().Str("component", "rollup").Logger(), eng: eng}, nil
 }
 
+// run rebuilds the windows from the log, then follows it. Without rules it
+// reads nothing: following the log cost an idle rollup engine an eighth of
+// the node's CPU under QoS 1 load.
 func (r *rollups) run(ctx context.Context) error {
+	if len(r.eng.Rules()) == 0 {
+		return nil
+	}
 	from, err := r.log.OffsetAt(time.Now().Add(-r.eng.ReplaySpan()))
 	if err != nil {
 		return err
