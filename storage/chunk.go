@@ -18,6 +18,25 @@ import (
 // itself; both forms are read.
 const maxChunk = 1 << blockBits
 
+// maxChunkBytes closes a chunk before a record that would take it past this
+// size (a bigger record gets a chunk of its own). A chunk then fits in one
+// Badger table block (blockBytes, key and entry header included), so the
+// table builder never grows a block: grown blocks cost the builder about
+// twice its table size, and on 32-bit ARM a builder that leaves its first
+// allocator buffer writes corrupt tables (see profile.badger). About 100
+// typical sensor records on 64-bit, 25 on 32-bit.
+var maxChunkBytes = blockBytes - 256
+
+// blockBytes is Badger's table block size: 16 KiB, four times Badger's
+// default, so a block holds a whole chunk (and a table's index is a quarter
+// the size); Badger's 4 KiB on 32-bit, where the small chunks were tested.
+var blockBytes = func() int {
+	if is32Bit {
+		return 4 << 10
+	}
+	return 16 << 10
+}()
+
 const (
 	chunkKeyLen  = 11
 	legacyKeyLen = 9

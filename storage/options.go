@@ -220,6 +220,7 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithIndexCacheSize(p.indexCache).
 		WithValueLogFileSize(p.vlogFile).
 		WithValueThreshold(p.valueThreshold).
+		WithBlockSize(blockBytes).
 		WithNumCompactors(p.compactors).
 		WithCompactL0OnClose(false)
 	bo.NumVersionsToKeep = 1
@@ -237,9 +238,13 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		// blocks are not compressed (compression allocates a second copy of
 		// each block from the same allocator). TestProfilesOpenWriteReopen
 		// catches it under make test-arm; GOARCH=386 reproduces it natively.
+		// For the same reason no entry may outgrow a table block (4 KiB):
+		// log chunks stay below it (maxChunkBytes) and bigger values go to
+		// the value log.
 		bo = bo.WithCompression(options.None).
 			WithBaseTableSize(p.memTable).
-			WithBaseLevelSize(4 * p.memTable)
+			WithBaseLevelSize(4 * p.memTable).
+			WithValueThreshold(min(p.valueThreshold, 4<<10))
 		bo.TableSizeMultiplier = 1
 	}
 	return bo

@@ -410,7 +410,7 @@ type chunker struct {
 
 // add appends the record stamped with offset b.next and advances b.next.
 func (c *chunker) add(rec []byte) error {
-	if c.n > 0 && c.b.next%maxChunk == 0 {
+	if c.n > 0 && (c.b.next%maxChunk == 0 || len(c.arena)-c.start+len(rec) > maxChunkBytes) {
 		if err := c.flush(); err != nil {
 			return err
 		}
