@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/outpost-edge/outpost/bridge"
 	"github.com/rs/zerolog"
@@ -102,20 +103,61 @@ func (s *Sink) clientOpts() ([]kgo.Opt, error) {
 }
 
 // Send produces msgs in order; it blocks while MaxBufferedRecords are
-// buffered.
+// buffered. The batch's records, headers and header values are carved out of
+// three allocations, and one promise serves them all.
 func (s *Sink) Send(ctx context.Context, msgs []bridge.Message, ack bridge.AckFunc) {
-	for i := range msgs {
-		m := &msgs[i]
-		if s.cl == nil {
-			ack(m, bridge.Result{Outcome: bridge.Retry, Err: ErrNotConnected})
-			continue
+	if s.cl == nil {
+		for i := range msgs {
+			ack(&msgs[i], bridge.Result{Outcome: bridge.Retry, Err: ErrNotConnected})
 		}
-		s.pending.Add(1)
-		s.cl.Produce(ctx, s.record(m), func(_ *kgo.Record, err error) {
-			ack(m, classify(err))
-			s.pending.Done()
-		})
+		return
 	}
+	b := newSlab(msgs, s.opts.Key == "{topic}")
+	promise := func(r *kgo.Record, err error) {
+		ack(&msgs[b.index(r)], classify(err))
+		s.pending.Done()
+	}
+	for i := range msgs {
+		r := &b.recs[i]
+		s.fill(r, &msgs[i], b)
+		s.pending.Add(1)
+		s.cl.Produce(ctx, r, promise)
+	}
+}
+
+// slab holds one Send's records and what they point to.
+type slab struct {
+	recs []kgo.Record
+	hdrs []kgo.RecordHeader
+	buf  []byte
+}
+
+func newSlab(msgs []bridge.Message, topicKey bool) *slab {
+	nh, nb := 0, 0
+	for i := range msgs {
+		rec := msgs[i].Record
+		nh += 7 + len(rec.Props.User)
+		nb += headerBytes(&msgs[i])
+		if topicKey {
+			nb += len(rec.Topic)
+		}
+	}
+	return &slab{recs: make([]kgo.Record, len(msgs)), hdrs: make([]kgo.RecordHeader, 0, nh), buf: make([]byte, 0, nb)}
+}
+
+// index is the position of r, one of b.recs, in the batch.
+func (b *slab) index(r *kgo.Record) int {
+	return int((uintptr(unsafe.Pointer(r)) - uintptr(unsafe.Pointer(&b.recs[0]))) / unsafe.Sizeof(b.recs[0]))
+}
+
+// headerBytes bounds the header value bytes fill writes for m.
+func headerBytes(m *bridge.Message) int {
+	rec := m.Record
+	n := len(rec.Topic) + 1 + 5 + len(rec.Props.ContentType) + 2*len(rec.Origin) + 1 + 2*20
+	for _, u := range rec.Props.User {
+		n += len(u.Value)
+	}
+	return n
 }
 
 // Disconnect closes the producer; buffered records fail with Retry before it
@@ -130,43 +172,53 @@ func (s *Sink) Disconnect() error {
 	return nil
 }
 
-// record builds the Kafka record of m. The header values share one buffer
-// sized up front (one allocation instead of seven).
+// record builds the Kafka record of m on its own (tests, one-offs).
 func (s *Sink) record(m *bridge.Message) *kgo.Record {
+	b := newSlab([]bridge.Message{*m}, s.opts.Key == "{topic}")
+	s.fill(&b.recs[0], m, b)
+	return &b.recs[0]
+}
+
+// fill builds the Kafka record of m in r, its headers and their values
+// appended to b: value the payload, timestamp the ingest time, headers
+// mqtt.topic, mqtt.qos, mqtt.retain, content-type (when set),
+// outpost.origin, outpost.offset, outpost.id, then the user properties.
+func (s *Sink) fill(r *kgo.Record, m *bridge.Message, b *slab) {
 	rec := m.Record
-	ct := rec.Props.ContentType
-	buf := make([]byte, 0, len(rec.Topic)+1+5+len(ct)+2*len(rec.Origin)+1+2*20)
 	val := func(f func([]byte) []byte) []byte {
-		start := len(buf)
-		buf = f(buf)
-		return buf[start:len(buf):len(buf)]
+		start := len(b.buf)
+		b.buf = f(b.buf)
+		return b.buf[start:len(b.buf):len(b.buf)]
 	}
-	str := func(v string) []byte { return val(func(b []byte) []byte { return append(b, v...) }) }
-	h := make([]kgo.RecordHeader, 0, 7+len(rec.Props.User))
-	h = append(h,
+	str := func(v string) []byte { return val(func(p []byte) []byte { return append(p, v...) }) }
+	h0 := len(b.hdrs)
+	b.hdrs = append(b.hdrs,
 		kgo.RecordHeader{Key: "mqtt.topic", Value: str(rec.Topic)},
-		kgo.RecordHeader{Key: "mqtt.qos", Value: val(func(b []byte) []byte { return append(b, '0'+m.QoS) })},
-		kgo.RecordHeader{Key: "mqtt.retain", Value: val(func(b []byte) []byte { return strconv.AppendBool(b, m.Retain) })},
+		kgo.RecordHeader{Key: "mqtt.qos", Value: val(func(p []byte) []byte { return append(p, '0'+m.QoS) })},
+		kgo.RecordHeader{Key: "mqtt.retain", Value: val(func(p []byte) []byte { return strconv.AppendBool(p, m.Retain) })},
 	)
-	if ct != "" {
-		h = append(h, kgo.RecordHeader{Key: "content-type", Value: str(ct)})
+	if ct := rec.Props.ContentType; ct != "" {
+		b.hdrs = append(b.hdrs, kgo.RecordHeader{Key: "content-type", Value: str(ct)})
 	}
-	off := val(func(b []byte) []byte { return strconv.AppendUint(b, rec.Offset, 10) })
-	h = append(h,
+	off := val(func(p []byte) []byte { return strconv.AppendUint(p, rec.Offset, 10) })
+	b.hdrs = append(b.hdrs,
 		kgo.RecordHeader{Key: "outpost.origin", Value: str(rec.Origin)},
 		kgo.RecordHeader{Key: "outpost.offset", Value: off},
-		kgo.RecordHeader{Key: "outpost.id", Value: val(func(b []byte) []byte {
-			return strconv.AppendUint(append(append(b, rec.Origin...), ':'), rec.Offset, 10)
+		kgo.RecordHeader{Key: "outpost.id", Value: val(func(p []byte) []byte {
+			return strconv.AppendUint(append(append(p, rec.Origin...), ':'), rec.Offset, 10)
 		})},
 	)
 	for _, u := range rec.Props.User {
-		h = append(h, kgo.RecordHeader{Key: u.Key, Value: []byte(u.Value)})
+		b.hdrs = append(b.hdrs, kgo.RecordHeader{Key: u.Key, Value: str(u.Value)})
 	}
-	r := &kgo.Record{Topic: m.Topic, Value: rec.Payload, Headers: h, Timestamp: rec.Time}
-	if s.opts.Key != "" {
+	*r = kgo.Record{Topic: m.Topic, Value: rec.Payload, Headers: b.hdrs[h0:len(b.hdrs):len(b.hdrs)], Timestamp: rec.Time}
+	switch s.opts.Key {
+	case "":
+	case "{topic}":
+		r.Key = str(rec.Topic)
+	default:
 		r.Key = []byte(ExpandKey(s.opts.Key, m))
 	}
-	return r
 }
 
 // ExpandKey fills a key template: {topic} the MQTT topic, {dest} the Kafka
