@@ -47,6 +47,7 @@ func New(opts Options) (*Broker, error) {
 	caps.ReceiveMaximum = opts.ReceiveMaximum
 	caps.MaximumInflight = opts.MaxInflight
 	caps.MaximumClients = opts.MaxClients
+	caps.MaximumClientWritesPending = int32(opts.MaxQueued)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 slog.New(zerolog.NewSlogHandler(logger.With().Str("lib", "mochi").Logger())),

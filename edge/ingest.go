@@ -118,8 +118,10 @@ func (g *ingest) close() {
 }
 
 func (g *ingest) run(p *pipeline) {
-	batch := make([]*packets.Packet, 0, maxAppendBatch)
-	recs := make([]storage.Record, 0, maxAppendBatch)
+	// The slices grow to the largest batch this client needs: a device
+	// publishing now and then keeps a few bytes, not room for 256 records.
+	var batch []*packets.Packet
+	var recs []storage.Record
 	for {
 		batch = batch[:0]
 		select {

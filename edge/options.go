@@ -103,6 +103,12 @@ type Options struct {
 	// MaxInflight is how many QoS 1/2 messages the broker keeps queued for one
 	// session (online or offline). Default 8192, mochi's default.
 	MaxInflight uint16 `yaml:"max_inflight"`
+	// MaxQueued is how many packets wait to be written to one online client.
+	// QoS 1/2 deliveries never overflow it (the flow gate keeps at most half
+	// of it in flight per subscriber); QoS 0 deliveries beyond it are dropped
+	// and counted. Default 1024. Every connection allocates the queue (8
+	// bytes a slot): mochi's default of 8192 cost 64 KiB per device.
+	MaxQueued int `yaml:"max_queued"`
 	// MaxPendingAppends bounds the messages of one client waiting for the log;
 	// when full, the broker stops reading from that client. Default 1024.
 	MaxPendingAppends int `yaml:"max_pending_appends"`
@@ -165,6 +171,7 @@ func DefaultOptions() Options {
 		MaxPacketSize:             1 << 20,
 		ReceiveMaximum:            1024,
 		MaxInflight:               8192,
+		MaxQueued:                 1024,
 		MaxPendingAppends:         1024,
 		MaxClients:                10000,
 		SysInterval:               10 * time.Second,
@@ -230,6 +237,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("receive_maximum: must be 1 to 65535")
 	case o.MaxInflight == 0:
 		return fmt.Errorf("max_inflight: must be 1 to 65535")
+	case o.MaxQueued < 16 || o.MaxQueued > 1<<20:
+		return fmt.Errorf("max_queued: %d is not between 16 and %d", o.MaxQueued, 1<<20)
 	case o.MaxPendingAppends < 1:
 		return fmt.Errorf("max_pending_appends: must be at least 1")
 	case o.MaxClients < 1:

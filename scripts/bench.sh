@@ -21,7 +21,8 @@
 # mosquitto runs with a tiny config: anonymous on 127.0.0.1 and
 # max_queued_messages 0 (unlimited), so a subscriber that falls behind during
 # a pipelined burst is measured as latency, not silently dropped at the
-# default 1000-message queue (Outpost/mochi buffers 8192 per client).
+# default 1000-message queue. Outpost keeps its defaults: mqtt.max_queued 1024 packets per client (QoS 0
+# beyond it is dropped and counted; QoS 1 is held back by the flow gate instead, never dropped).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

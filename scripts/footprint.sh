@@ -10,6 +10,7 @@
 # kernel can reclaim), peak is VmHWM (/proc/PID/status). Takes about 3 minutes.
 #   scripts/footprint.sh [RECORDS] [DEVICES]      (defaults 1000000 1000)
 # Set MEMORY_LIMIT (bytes) to run the node with node.memory_limit; 0 (default) runs without.
+# Set HEAP_PROFILE=FILE to save the node's heap profile (go tool pprof) at the end of the device stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-1000000}
@@ -87,6 +88,7 @@ done
 clients=$(curl -fs "http://$api/api/v1/status" | grep -o '"ClientsConnected": [0-9]*' | grep -o '[0-9]*$')
 say "connected clients" "$clients"
 say "RSS with devices and backlog" "$(rss)"
+[ -z "${HEAP_PROFILE:-}" ] || curl -fs -o "$HEAP_PROFILE" "http://$api/debug/pprof/heap"
 say "highest RSS sampled with devices" "$(mib "$peak") MiB"
 wait $sim || true
 tail -3 "$work/fleet.log"
