@@ -80,7 +80,7 @@ func loginV5(t testing.TB, conn net.Conn, id, user, pass string) (*v5s, byte, er
 		cp.Username, cp.UsernameFlag = user, true
 		cp.Password, cp.PasswordFlag = []byte(pass), pass != ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	ca, err := c.c.Connect(ctx, cp)
 	if ca != nil && ca.ReasonCode != 0 {
@@ -102,10 +102,15 @@ func mustV5(t testing.TB, addr, id, user, pass string) *v5s {
 	return c
 }
 
+// opTimeout bounds one MQTT exchange in these tests: generous, since CI
+// runs every package at once under the race detector (a 5 s bound once ran
+// out on a first publish there).
+const opTimeout = 15 * time.Second
+
 // subReason subscribes and returns the SUBACK reason.
 func (c *v5) subReason(t testing.TB, filter string) byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
 	if sa != nil && len(sa.Reasons) == 1 {
@@ -118,7 +123,7 @@ func (c *v5) subReason(t testing.TB, filter string) byte {
 // pubReason publishes at QoS 1 and returns the PUBACK reason.
 func (c *v5) pubReason(t testing.TB, topic, payload string) byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	r, err := c.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)})
 	if r != nil {
