@@ -165,7 +165,6 @@ func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
 	if err := l.submit(context.Background(), req); err != nil {
 		return 0, err
 	}
-	l.moveCursors(c.cut)
 	return c.freed, nil
 }
 
@@ -243,10 +242,10 @@ func (l *Log) loose(name string) bool {
 	return false
 }
 
-// moveCursors moves cursors below first up to it and counts their losses.
-func (l *Log) moveCursors(first uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// moveCursorsLocked moves cursors below first up to it and counts their
+// losses. The writer calls it as it publishes the new first offset, so no
+// reader of Stats sees a cursor below the first offset. Caller holds l.mu.
+func (l *Log) moveCursorsLocked(first uint64) {
 	for name, c := range l.cursors {
 		if c.next >= first {
 			if c.dropping {

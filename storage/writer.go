@@ -483,7 +483,10 @@ func (w *writer) publish(b batch) {
 	}
 	l.mu.Lock()
 	l.next = b.next
-	l.first = max(l.first, setFirst)
+	if setFirst > 0 { // a retention pass
+		l.first = max(l.first, setFirst)
+		l.moveCursorsLocked(l.first)
+	}
 	l.logical = max(0, l.logical+b.added-drop)
 	if recs > 0 {
 		l.lastTime = b.now
