@@ -129,6 +129,14 @@ func (c *v5) pubReason(t testing.TB, topic, payload string) byte {
 	if r != nil {
 		return r.ReasonCode
 	}
+	// A lost ack is rare and timing-dependent (seen only with every package
+	// testing at once): log where the broker's goroutines stand.
+	buf := make([]byte, 8<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "outpost/edge") || strings.Contains(g, "mochi-mqtt") {
+			t.Log(g)
+		}
+	}
 	t.Fatalf("publish %s: %v", topic, err)
 	return 0
 }
