@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
@@ -69,6 +70,11 @@ func tryV5(t testing.TB, addr, id, user, pass string) (*v5s, byte, error) {
 // loginV5 speaks MQTT 5 on conn; an empty user sends no credentials.
 func loginV5(t testing.TB, conn net.Conn, id, user, pass string) (*v5s, byte, error) {
 	c := &v5s{v5: &v5{msgs: make(chan *paho.Publish, 1000)}, gone: make(chan struct{})}
+	// paho writes a packet in pieces and its pinger sends a PINGREQ right
+	// after CONNACK: on a tls.Conn, without this lock, the PINGREQ could land
+	// inside a PUBLISH and the broker read garbage (a publish then never got
+	// its ack, with every package testing at once).
+	conn = packets.NewThreadSafeConn(conn)
 	c.c = paho.NewClient(paho.ClientConfig{ClientID: id, Conn: conn,
 		OnServerDisconnect: func(*paho.Disconnect) { close(c.gone) },
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
