@@ -36,6 +36,7 @@ type Cluster struct {
 	retainRestores atomic.Uint64
 	queue          *memberlist.TransmitLimitedQueue
 	ml             *memberlist.Memberlist
+	mlReady        atomic.Pointer[memberlist.Memberlist] // ml, for memberlist's own goroutines
 	recv           *receiver
 	// gossipAddr is this node's advertised memberlist address.
 	gossipAddr string
@@ -96,13 +97,22 @@ func (c *Cluster) Start() error {
 	c.meta, _ = json.Marshal(Meta{ID: c.opts.NodeName, MQTT: c.opts.MQTTAddr, HTTP: c.opts.HTTPAddr,
 		Data: ln.Addr().String(), Version: c.opts.Version})
 	c.setInterest(uint64(time.Now().UnixNano()))
+	// The queue exists before memberlist starts listening: a ping can arrive
+	// (from peers still pinging this address after a restart) and ask the
+	// delegate for broadcasts before Create returns.
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int {
+		if ml := c.mlReady.Load(); ml != nil {
+			return ml.NumMembers()
+		}
+		return 1
+	}, RetransmitMult: 3}
 	if c.ml, err = memberlist.Create(c.memberlistConfig()); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("cluster: start memberlist: %w", err)
 	}
+	c.mlReady.Store(c.ml)
 	c.gossipAddr = c.ml.LocalNode().Address() // read before any peer can touch it
-	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.ml.NumMembers, RetransmitMult: 3}
-	c.broadcastInterest() // waits in the queue until there is a peer to gossip to
+	c.broadcastInterest()                     // waits in the queue until there is a peer to gossip to
 	c.spawn(func() { c.recv.serve(c.ctx) })
 	c.spawn(func() { c.trackRetained(c.ctx) })
 	c.spawn(c.takeOverLoop)
