@@ -25,7 +25,10 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 	err := l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
-		for it.Seek(logKey(blockStart(from))); it.Valid() && len(out) < n; it.Next() {
+		if _, _, err := seekChunk(it, from); err != nil {
+			return err
+		}
+		for ; it.Valid() && len(out) < n; it.Next() {
 			item := it.Item()
 			first, cnt, ok := parseLogKey(item.Key())
 			if !ok {
@@ -33,9 +36,6 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 			}
 			if first >= next {
 				break
-			}
-			if first+uint64(cnt) <= from {
-				continue
 			}
 			if err := ctx.Err(); err != nil {
 				return err
@@ -109,32 +109,39 @@ func (l *Log) OffsetAt(t time.Time) (uint64, error) {
 // recordTime reads the ingest time of the record at off; a record deleted
 // by retention counts as older than anything.
 func recordTime(it *badger.Iterator, off uint64) (int64, error) {
-	for it.Seek(logKey(blockStart(off))); it.Valid(); it.Next() {
-		item := it.Item()
-		first, cnt, ok := parseLogKey(item.Key())
-		if !ok {
-			return 0, fmt.Errorf("%w: log key %x", ErrCorrupt, item.Key())
-		}
-		if first > off {
-			break
-		}
-		if first+uint64(cnt) <= off {
-			continue
-		}
-		ns := int64(0)
-		err := item.Value(func(v []byte) error {
-			return chunkRecords(item.Key(), v, cnt, func(i int, b []byte) (bool, error) {
-				if first+uint64(i) < off {
-					return true, nil
-				}
-				if len(b) < headerLen {
-					return false, fmt.Errorf("%w: offset %d", ErrCorrupt, off)
-				}
-				ns = int64(getU64(b[offTime:]))
-				return false, nil
-			})
-		})
-		return ns, err
+	first, cnt, err := seekChunk(it, off)
+	if err != nil || !it.Valid() || first > off {
+		return -1 << 63, err
 	}
-	return -1 << 63, nil
+	item := it.Item()
+	ns := int64(0)
+	err = item.Value(func(v []byte) error {
+		return chunkRecords(item.Key(), v, cnt, func(i int, b []byte) (bool, error) {
+			if first+uint64(i) < off {
+				return true, nil
+			}
+			if len(b) < headerLen {
+				return false, fmt.Errorf("%w: offset %d", ErrCorrupt, off)
+			}
+			ns = int64(getU64(b[offTime:]))
+			return false, nil
+		})
+	})
+	return ns, err
+}
+
+// seekChunk moves it to the chunk holding off or, when none does, to the
+// first chunk after it (it is then invalid past the last chunk), and
+// returns that chunk's first offset and record count.
+func seekChunk(it *badger.Iterator, off uint64) (first uint64, n int, err error) {
+	for it.Seek(logKey(blockStart(off))); it.Valid(); it.Next() {
+		first, n, ok := parseLogKey(it.Item().Key())
+		if !ok {
+			return 0, 0, fmt.Errorf("%w: log key %x", ErrCorrupt, it.Item().Key())
+		}
+		if first+uint64(n) > off {
+			return first, n, nil
+		}
+	}
+	return 0, 0, nil
 }

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -321,11 +320,9 @@ func (w *writer) commit(group []*request) {
 		now = w.lastTime
 	}
 	b := batch{group: group, next: w.next, now: now}
-	size := 0
+	size := int64(0)
 	for _, r := range group {
-		for _, v := range r.vals {
-			size += len(v) + binary.MaxVarintLen32
-		}
+		size += r.bytes // 9 bytes of key per record: room for each length prefix
 	}
 	ck := chunker{txn: txn, b: &b, arena: make([]byte, 0, size)}
 	var err error
@@ -397,8 +394,9 @@ func (w *writer) dropPrefixes(group []*request) {
 	}
 }
 
-// chunker packs the records of one group commit into chunks (chunk.go):
-// a chunk ends at the group's end and at every block boundary.
+// chunker packs the records of one group commit into chunks (chunk.go): a
+// chunk ends at the group's end, at every block boundary, and before it
+// would pass maxChunkBytes.
 type chunker struct {
 	txn   *badger.Txn
 	b     *batch
