@@ -172,13 +172,6 @@ func (s *Sink) Disconnect() error {
 	return nil
 }
 
-// record builds the Kafka record of m on its own (tests, one-offs).
-func (s *Sink) record(m *bridge.Message) *kgo.Record {
-	b := newSlab([]bridge.Message{*m}, s.opts.Key == "{topic}")
-	s.fill(&b.recs[0], m, b)
-	return &b.recs[0]
-}
-
 // fill builds the Kafka record of m in r, its headers and their values
 // appended to b: value the payload, timestamp the ingest time, headers
 // mqtt.topic, mqtt.qos, mqtt.retain, content-type (when set),

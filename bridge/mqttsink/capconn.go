@@ -23,8 +23,8 @@ const flushAt = 64 << 10
 //
 // Writes are buffered: paho writes a packet as several net.Buffers pieces,
 // and through a wrapper that is one write system call each. A packet goes
-// out in one call when its lock is released; between beginBatch and
-// endBatch (a Send) packets accumulate and go out together.
+// out in one call when its lock is released; while a batch is open (a Send)
+// packets accumulate and go out together.
 type capConn struct {
 	net.Conn
 	// br and rd are used only by paho's single reader goroutine.
@@ -100,18 +100,14 @@ func (c *capConn) flushLocked() {
 	}
 }
 
-// beginBatch holds packets back until endBatch or flush.
-func (c *capConn) beginBatch() {
+// batch(true) holds packets back until flush or batch(false), which writes
+// them and returns to one write per packet.
+func (c *capConn) batch(on bool) {
 	c.wmu.Lock()
-	c.batching = true
-	c.wmu.Unlock()
-}
-
-// endBatch writes the batch and returns to one write per packet.
-func (c *capConn) endBatch() {
-	c.wmu.Lock()
-	c.batching = false
-	c.flushLocked()
+	c.batching = on
+	if !on {
+		c.flushLocked()
+	}
 	c.wmu.Unlock()
 }
 

@@ -20,8 +20,8 @@ import (
 // slot opens only when the server acknowledges those.
 func (s *Sink) Send(ctx context.Context, msgs []bridge.Message, ack bridge.AckFunc) {
 	if s.conn != nil {
-		s.conn.beginBatch()
-		defer s.conn.endBatch()
+		s.conn.batch(true)
+		defer s.conn.batch(false)
 	}
 	for i := range msgs {
 		m := &msgs[i]
@@ -52,26 +52,23 @@ func (s *Sink) publishOrdered(ctx context.Context, m *bridge.Message, pub *paho.
 		close(ended)
 		ack(m, classify(pr, err, cctx))
 	}()
-	flushed := false
+	if s.conn.published.Load() == before {
+		// The publish goroutine normally writes within microseconds; if it
+		// has not by flushWait, it may be waiting for a slot only acks of
+		// what is buffered can free.
+		s.flushTimer.Reset(flushWait)
+		defer s.flushTimer.Stop()
+	}
 	for s.conn.published.Load() == before {
-		if !flushed {
-			// The publish goroutine normally writes within microseconds; if
-			// it has not, it may be waiting for a slot only acks can free.
-			s.flushTimer.Reset(flushWait)
-		}
 		select {
 		case <-s.conn.written:
 		case <-s.flushTimer.C:
 			s.conn.flush()
-			flushed = true
 		case <-ended:
-			s.flushTimer.Stop()
 			return
 		case <-ctx.Done():
-			s.flushTimer.Stop()
 			return
 		}
-		s.flushTimer.Stop()
 	}
 }
 

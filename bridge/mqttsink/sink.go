@@ -40,7 +40,6 @@ type Sink struct {
 	maxServer int  // server's maximum packet size; 0 = unknown
 	maxQoS    byte // server's maximum QoS (AWS IoT Core: 1)
 	noRetain  bool // the server does not support retained messages
-	recvMax   int  // the server's Receive Maximum; 0 = not announced (65535)
 	// pubs tracks the publish goroutines of the current connection.
 	pubs sync.WaitGroup
 	// flushTimer is Send's, stopped between uses.
@@ -119,7 +118,7 @@ func (s *Sink) Connect(ctx context.Context) error {
 		_ = raw.Close()
 		return fmt.Errorf("mqttsink: connect %s: %w", s.opts.Address, err)
 	}
-	s.cli, s.maxServer, s.maxQoS, s.noRetain, s.recvMax = cli, 0, 2, false, 0
+	s.cli, s.maxServer, s.maxQoS, s.noRetain = cli, 0, 2, false
 	if p := ca.Properties; p != nil {
 		if p.MaximumPacketSize != nil {
 			s.maxServer = int(*p.MaximumPacketSize)
@@ -128,9 +127,6 @@ func (s *Sink) Connect(ctx context.Context) error {
 			s.maxQoS = *p.MaximumQoS
 		}
 		s.noRetain = !p.RetainAvailable
-		if p.ReceiveMaximum != nil {
-			s.recvMax = int(*p.ReceiveMaximum)
-		}
 	}
 	if err := s.subscribe(ctx); err != nil {
 		_ = s.Disconnect()

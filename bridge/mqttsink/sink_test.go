@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/outpost-edge/outpost/bridge"
 	"github.com/outpost-edge/outpost/bridge/internal/upstreamtest"
 	"github.com/outpost-edge/outpost/storage"
@@ -91,10 +92,19 @@ func TestSinkPublishesInOrderWithRecordID(t *testing.T) {
 // buffered, or the server never sees (nor acknowledges) the batch.
 func TestSinkBatchUnderSmallReceiveMaximum(t *testing.T) {
 	m := upstreamtest.StartMosquitto(t, "max_inflight_messages 5")
-	s := newSink(t, m.Addr, nil)
-	if rm := s.recvMax; rm != 5 {
-		t.Fatalf("server Receive Maximum %d, want 5: the test would not exercise the wait", rm)
+	conn, err := net.Dial("tcp", m.Addr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	probe := paho.NewClient(paho.ClientConfig{Conn: conn})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ca, err := probe.Connect(ctx, &paho.Connect{ClientID: "probe", CleanStart: true})
+	if err != nil || ca.Properties == nil || ca.Properties.ReceiveMaximum == nil || *ca.Properties.ReceiveMaximum != 5 {
+		t.Fatalf("server Receive Maximum not 5 (%+v, %v): the test would not exercise the wait", ca, err)
+	}
+	_ = probe.Disconnect(&paho.Disconnect{})
+	s := newSink(t, m.Addr, nil)
 	res := upstreamtest.NewResults()
 	const n = 300
 	done := make(chan struct{})
