@@ -35,8 +35,7 @@ type Cluster struct {
 	// retainRestores counts remote retained winners put back after a losing local write.
 	retainRestores atomic.Uint64
 	queue          *memberlist.TransmitLimitedQueue
-	ml             *memberlist.Memberlist
-	mlReady        atomic.Pointer[memberlist.Memberlist] // ml, for memberlist's own goroutines
+	ml             atomic.Pointer[memberlist.Memberlist] // set once Create returns; memberlist's goroutines read it too
 	recv           *receiver
 	// gossipAddr is this node's advertised memberlist address.
 	gossipAddr string
@@ -101,18 +100,19 @@ func (c *Cluster) Start() error {
 	// (from peers still pinging this address after a restart) and ask the
 	// delegate for broadcasts before Create returns.
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int {
-		if ml := c.mlReady.Load(); ml != nil {
+		if ml := c.ml.Load(); ml != nil {
 			return ml.NumMembers()
 		}
 		return 1
 	}, RetransmitMult: 3}
-	if c.ml, err = memberlist.Create(c.memberlistConfig()); err != nil {
+	ml, err := memberlist.Create(c.memberlistConfig())
+	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("cluster: start memberlist: %w", err)
 	}
-	c.mlReady.Store(c.ml)
-	c.gossipAddr = c.ml.LocalNode().Address() // read before any peer can touch it
-	c.broadcastInterest()                     // waits in the queue until there is a peer to gossip to
+	c.ml.Store(ml)
+	c.gossipAddr = ml.LocalNode().Address() // read before any peer can touch it
+	c.broadcastInterest()                   // waits in the queue until there is a peer to gossip to
 	c.spawn(func() { c.recv.serve(c.ctx) })
 	c.spawn(func() { c.trackRetained(c.ctx) })
 	c.spawn(c.takeOverLoop)
@@ -120,7 +120,7 @@ func (c *Cluster) Start() error {
 	c.spawn(c.reconcileLoop)
 	c.spawn(c.rejoinLoop)
 	if len(c.opts.Seeds) > 0 {
-		if _, err := c.ml.Join(c.opts.Seeds); err != nil {
+		if _, err := ml.Join(c.opts.Seeds); err != nil {
 			c.log.Warn().Err(err).Strs("seeds", c.opts.Seeds).Msg("join seeds; will retry")
 		}
 	}
@@ -236,7 +236,7 @@ func (c *Cluster) reliableInterestLoop() {
 			}
 			n, _ := strconv.Atoi(port)
 			to := &memberlist.Node{Name: p.Name, Addr: net.ParseIP(host), Port: uint16(n)}
-			if err := c.ml.SendReliable(to, msg); err != nil {
+			if err := c.ml.Load().SendReliable(to, msg); err != nil {
 				c.log.Debug().Err(err).Str("peer", p.Name).Msg("send interest")
 			}
 		}
@@ -315,7 +315,7 @@ func (c *Cluster) rejoinLoop() {
 		case <-t.C:
 		}
 		if addrs := c.absent(); len(addrs) > 0 {
-			if n, err := c.ml.Join(addrs); err != nil && n == 0 {
+			if n, err := c.ml.Load().Join(addrs); err != nil && n == 0 {
 				c.log.Debug().Err(err).Strs("addrs", addrs).Msg("rejoin")
 			}
 		}
@@ -390,16 +390,17 @@ func (c *Cluster) close(leave bool) error {
 		f.stop()
 	}
 	var err error
-	if c.ml != nil && leave {
-		err = c.ml.Leave(time.Second)
+	ml := c.ml.Load()
+	if ml != nil && leave {
+		err = ml.Leave(time.Second)
 	}
 	c.cancel()
 	if c.recv != nil {
 		c.recv.close()
 	}
 	c.wg.Wait()
-	if c.ml != nil {
-		if serr := c.ml.Shutdown(); err == nil {
+	if ml != nil {
+		if serr := ml.Shutdown(); err == nil {
 			err = serr
 		}
 	}
