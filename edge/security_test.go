@@ -86,7 +86,7 @@ func loginV5(t testing.TB, conn net.Conn, id, user, pass string) (*v5s, byte, er
 		cp.Username, cp.UsernameFlag = user, true
 		cp.Password, cp.PasswordFlag = []byte(pass), pass != ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ca, err := c.c.Connect(ctx, cp)
 	if ca != nil && ca.ReasonCode != 0 {
@@ -108,15 +108,10 @@ func mustV5(t testing.TB, addr, id, user, pass string) *v5s {
 	return c
 }
 
-// opTimeout bounds one MQTT exchange in these tests: generous, since CI
-// runs every package at once under the race detector (a 5 s bound once ran
-// out on a first publish there).
-const opTimeout = 15 * time.Second
-
 // subReason subscribes and returns the SUBACK reason.
 func (c *v5) subReason(t testing.TB, filter string) byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
 	if sa != nil && len(sa.Reasons) == 1 {
@@ -129,14 +124,14 @@ func (c *v5) subReason(t testing.TB, filter string) byte {
 // pubReason publishes at QoS 1 and returns the PUBACK reason.
 func (c *v5) pubReason(t testing.TB, topic, payload string) byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r, err := c.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)})
 	if r != nil {
 		return r.ReasonCode
 	}
-	// A lost ack is rare and timing-dependent (seen only with every package
-	// testing at once): log where the broker's goroutines stand.
+	// Where the broker's goroutines stand tells a lost ack from a slow one
+	// (this found the interleaved TLS writes loginV5 now prevents).
 	buf := make([]byte, 8<<20)
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
 		if strings.Contains(g, "outpost/edge") || strings.Contains(g, "mochi-mqtt") {

@@ -13,21 +13,20 @@ import (
 	"time"
 )
 
-// TestMain bounds every HTTP call of the tests, and before the test binary's
-// own timeout fires it makes each live `outpost` child print its goroutines
-// and copies the ones blocked for minutes to stderr: a hung child is
-// otherwise invisible, since the timeout panic dumps only this process.
+// TestMain bounds every HTTP call of the tests, and a minute before the test
+// binary's own timeout fires it makes each live `outpost` child print its
+// goroutines and copies the ones waiting on a lock or a send to stderr: a
+// hung child is otherwise invisible, since the timeout panic dumps only this
+// process.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	http.DefaultClient.Timeout = 30 * time.Second
 	if f := flag.Lookup("test.timeout"); f != nil {
 		if d, _ := f.Value.(flag.Getter).Get().(time.Duration); d > 2*time.Minute {
-			timer := time.AfterFunc(d-time.Minute, dumpChildren)
-			defer timer.Stop()
+			time.AfterFunc(d-time.Minute, dumpChildren) // the process exits first when tests finish in time
 		}
 	}
-	code := m.Run()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // children are the live `outpost` processes, with their log files.
@@ -54,7 +53,7 @@ func dumpChildren() {
 	for p, path := range children.m {
 		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
 		time.Sleep(3 * time.Second)
-		fmt.Fprintf(os.Stderr, "child %v (log %s), goroutines blocked for minutes:\n", p.cmd.Args[1:], path)
+		fmt.Fprintf(os.Stderr, "child| %v (log %s):\n", p.cmd.Args[1:], path)
 		printBlocked(path)
 	}
 }
