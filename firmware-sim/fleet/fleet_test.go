@@ -138,9 +138,14 @@ func TestFleetSurvivesBrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	eventually(t, "reconnect and flush", 15*time.Second, func() bool {
+	// A device counts as connected before the broker has seen its "online"
+	// status: wait for both.
+	eventually(t, "reconnect, announce and flush", 15*time.Second, func() bool {
 		s := f.Stats()
-		return s.Connected == 20 && s.Buffered < 20 && s.Reconnects >= 20
+		mu.Lock()
+		announced := len(online)
+		mu.Unlock()
+		return s.Connected == 20 && s.Buffered < 20 && s.Reconnects >= 20 && announced >= 20
 	})
 	stop()
 	s := f.Stats()
