@@ -20,11 +20,14 @@ type Broker struct {
 	srv    *mqtt.Server
 	inline *mqtt.Client
 	ingest *ingest
-	flow   *flow
-	state  *stateHook
-	events *eventsHook
-	sec    secTable
-	stats  counters
+	// qos2 and displaced keep inbound and outbound packet ids apart (ids.go).
+	qos2      qos2Table
+	displaced displaced
+	flow      *flow
+	state     *stateHook
+	events    *eventsHook
+	sec       secTable
+	stats     counters
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -173,13 +176,18 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 	return err
 }
 
-// deliverPersisted acknowledges and fans out a packet the log now holds,
-// through the client that sent it (see the package doc).
+// deliverPersisted acknowledges a packet the log now holds and fans it out
+// (see the package doc). The fan-out goes through the inline client, marked
+// with the publisher's id: injected through the publisher itself, mochi
+// would book the ack in the map it shares with outbound deliveries (ids.go).
 func (b *Broker) deliverPersisted(cl *mqtt.Client, pk packets.Packet) {
-	pk.Connect.ClientIdentifier = persistedMark
+	if pk.FixedHeader.Qos > 0 {
+		b.ackPersisted(cl, &pk)
+	}
+	pk.Connect.ClientIdentifier = persistedMark + cl.ID
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false // resolved already
 	waits := b.flow.deliver(&pk, b.ctx.Done(), func() {
-		if err := b.srv.InjectPacket(cl, pk); err != nil {
+		if err := b.srv.InjectPacket(b.inline, pk); err != nil {
 			b.log.Debug().Err(err).Str("client", cl.ID).Msg("deliver after append")
 		}
 	})

@@ -22,10 +22,13 @@
 //     and delivers nothing.
 //  2. The client's pipeline goroutine appends everything pending in one
 //     Log.Append call (concurrent clients are group-committed by the log).
-//  3. In arrival order, each appended packet is re-injected through the
-//     publishing client itself, marked as persisted. OnPublish lets it
-//     through, so mochi does what it always does - PUBACK/PUBREC, retain,
-//     fan-out - with the real client as origin (NoLocal keeps working).
+//  3. In arrival order, each appended packet is acknowledged (PUBACK, or
+//     PUBREC with the id kept for the client's PUBREL) and injected through
+//     the node's inline client, marked with its publisher's id. OnPublish
+//     restores that id as the origin (NoLocal keeps working) and mochi
+//     retains and fans out as usual. The acks never pass through mochi's
+//     Inflight map, which v2.7.9 shares between both directions' packet
+//     ids (ids.go).
 //  4. When the append fails, an MQTT 5 client gets reason code 0x97 (log
 //     full) or 0x80; an MQTT 3.1.1 client is disconnected without an ack and
 //     its other pending messages are discarded, so it resends them all.

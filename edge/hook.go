@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -24,6 +25,8 @@ func (h *coreHook) ID() string { return "outpost-core" }
 func (h *coreHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnectAuthenticate,
+		mqtt.OnPacketRead,
+		mqtt.OnClientExpired,
 		mqtt.OnACLCheck,
 		mqtt.OnSubscribe,
 		mqtt.OnPublish,
@@ -42,9 +45,24 @@ func (h *coreHook) Provides(b byte) bool {
 // messages it sends from its queue) and, in NextImmediate, takes the inflight
 // read lock twice, which deadlocks against any concurrent delivery to the
 // client. With a send quota of 0 neither path is ever entered.
+//
+// A clean start also ends the inbound QoS 2 exchanges of the old session.
 func (h *coreHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	cl.State.Inflight.ResetSendQuota(0)
+	if pk.Connect.Clean {
+		h.b.qos2.forget(cl.ID)
+	}
 }
+
+// OnPacketRead keeps the two directions' packet ids apart (ids.go).
+func (h *coreHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	return h.b.onPacketRead(cl, pk), nil
+}
+
+func (h *coreHook) OnClientExpired(cl *mqtt.Client) { h.b.qos2.forget(cl.ID) }
 
 // OnConnectAuthenticate is the one authentication decision (security.go):
 // a client certificate, a password from the users file, or anonymous access
@@ -68,15 +86,18 @@ func (h *coreHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packe
 }
 
 // OnPublish queues a client's PUBLISH for the log and stops mochi from
-// acknowledging or delivering it; it lets through what the pipeline
-// re-injects after the append, and inline publishes.
+// acknowledging or delivering it. Inline publishes pass: among them what the
+// pipeline injects after the append, marked with its publisher's id, which
+// becomes the packet's origin again (NoLocal, retained messages' owner).
 func (h *coreHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
+		if id, ok := strings.CutPrefix(pk.Connect.ClientIdentifier, persistedMark); ok {
+			pk.Connect.ClientIdentifier, pk.Origin = "", id
+		}
 		return pk, nil
 	}
-	if pk.Connect.ClientIdentifier == persistedMark {
-		pk.Connect.ClientIdentifier = ""
-		return pk, nil
+	if pk.FixedHeader.Qos > 0 {
+		h.b.displaced.restore(h.b.srv, cl, pk.PacketID)
 	}
 	h.b.throttle(cl)
 	h.b.stats.received(pk.FixedHeader.Qos, len(pk.Payload))
@@ -100,6 +121,10 @@ func (h *coreHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet)  { h.b.flow.
 func (h *coreHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.b.sec.forget(cl)
 	h.b.ingest.forget(cl)
+	h.b.displaced.drop(cl)
+	if expire {
+		h.b.qos2.forget(cl.ID)
+	}
 	h.b.flow.signal()
 }
 

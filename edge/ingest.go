@@ -12,8 +12,9 @@ import (
 	"github.com/outpost-edge/outpost/storage"
 )
 
-// persistedMark is set in Connect.ClientIdentifier (unused by PUBLISH) on a
-// packet the pipeline re-injects after its append, so OnPublish lets it pass.
+// persistedMark, followed by the publisher's client id, is set in
+// Connect.ClientIdentifier (unused by PUBLISH) on a packet the pipeline
+// injects after its append: OnPublish gives it its origin back.
 const persistedMark = "\x00outpost:persisted"
 
 // maxAppendBatch bounds the records one pipeline appends in one call.

@@ -233,6 +233,9 @@ func (h *stateHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 	}
 	m := message(pk)
 	m.ID, m.T, m.Client = keyRetained+pk.TopicName, storage.RetainedKey, cl.ID
+	if pk.Origin != "" {
+		m.Client = pk.Origin // the publisher, not the inline client that fanned it out
+	}
 	h.set(m.ID, m)
 }
 
