@@ -30,11 +30,14 @@ func (q *ackQueue) push(it ackItem) {
 	}
 }
 
-// take returns and clears the queued items.
-func (q *ackQueue) take() []ackItem {
+// take returns the queued items; spare, emptied, collects the next ones
+// (the caller hands back what take returned last time, so two slices serve
+// every batch of acks instead of one growing slice per batch).
+func (q *ackQueue) take(spare []ackItem) []ackItem {
+	clear(spare) // no Message stays reachable through a spare slot
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	it := q.items
-	q.items = nil
+	q.items = spare[:0]
 	return it
 }

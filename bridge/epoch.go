@@ -19,6 +19,7 @@ type epoch struct {
 	stall      stallWatch
 	rate       *rateLimit
 	acks       *ackQueue
+	spareAcks  []ackItem        // the ack slice handled last, reused by acks
 	backlog    []storage.Record // read, not yet handed to the sink
 	committed  uint64
 	progressed bool
@@ -206,7 +207,9 @@ func (e *epoch) ackResend(m *Message, r Result) { e.acks.push(ackItem{msg: m, re
 func (e *epoch) handleAcks(now time.Time) error {
 	var retry error
 	acked := false
-	for _, it := range e.acks.take() {
+	items := e.acks.take(e.spareAcks)
+	defer func() { e.spareAcks = items }()
+	for _, it := range items {
 		off := it.msg.Record.Offset
 		if it.resend {
 			e.resendResult(it, now)
