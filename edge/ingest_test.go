@@ -509,3 +509,64 @@ func TestSignalWhileDeliveryWaits(t *testing.T) {
 		t.Fatalf("a publisher to an unrelated topic got no PUBACK while another delivery waited: %v", tok.Error())
 	}
 }
+
+// running counts the pipelines that have a goroutine.
+func (g *ingest) running() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, p := range g.pipes {
+		p.mu.Lock()
+		if p.running {
+			n++
+		}
+		p.mu.Unlock()
+	}
+	return n
+}
+
+// TestPipelineQueueAndGoroutineComeAndGo: a client's pipeline holds a
+// goroutine only while the client publishes, and its queue is bounded by
+// max_pending_appends (the client's reads stop, nothing is lost); order
+// holds across a goroutine ending and a new one starting.
+func TestPipelineQueueAndGoroutineComeAndGo(t *testing.T) {
+	old := pipelineLinger
+	pipelineLinger = 20 * time.Millisecond
+	t.Cleanup(func() { pipelineLinger = old })
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPendingAppends = 4 })
+	g := gated(n)
+	c := dialV3(t, n.addr, "pub", true, func(o *mqtt3.ClientOptions) { o.SetMaxResumePubInFlight(100) })
+
+	// 50 in flight while the log holds every append: at most 4 wait in the
+	// queue, the rest in the socket.
+	toks := make([]mqtt3.Token, 50)
+	for i := range toks {
+		toks[i] = c.Publish("seq", 1, false, fmt.Sprint(i))
+	}
+	eventually(t, 5*time.Second, func() bool { return g.calls.Load() > 0 }, "append never called")
+	time.Sleep(100 * time.Millisecond)
+	n.b.ingest.mu.Lock()
+	for _, p := range n.b.ingest.pipes {
+		p.mu.Lock()
+		if len(p.q) > 4 {
+			t.Errorf("queue holds %d packets, bound is 4", len(p.q))
+		}
+		p.mu.Unlock()
+	}
+	n.b.ingest.mu.Unlock()
+	close(g.open)
+	for _, tok := range toks {
+		wait(t, tok)
+	}
+	eventually(t, 5*time.Second, func() bool { return n.b.ingest.running() == 0 }, "pipeline goroutine still running when idle")
+	wait(t, c.Publish("seq", 1, false, "50"))
+	recs := n.records(t)
+	if len(recs) != 51 {
+		t.Fatalf("log holds %d records, want 51", len(recs))
+	}
+	for i, r := range recs {
+		if string(r.Payload) != fmt.Sprint(i) {
+			t.Fatalf("record %d is %q", i, r.Payload)
+		}
+	}
+}
