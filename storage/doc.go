@@ -93,7 +93,13 @@
 // builder buffers 24 MiB, decompressed blocks 8 MiB, memtable arenas 5 MiB);
 // the rest of the anonymous RSS is garbage the Go GC allows at GOGC=100, so a
 // GOMEMLIMIT set by the binary bounds it. Mapped file pages are reclaimable
-// by the kernel.
+// by the kernel, but while mapped they count in the process's RSS (and its
+// OOM score). The pi profile therefore hands them back every 30 s
+// (releaseMapped: madvise MADV_PAGEOUT on the mappings of *.sst and *.vlog
+// files, Linux 5.4 and later; a hint, never a change to memory): on the
+// footprint run, 1M-record backlog and 1,000 devices, mapped files fell from
+// 40 to 18 MiB, of which 15 MiB is the binary itself. A read of a released
+// table faults its pages back in from the page cache or the disk.
 //
 // # 32-bit ARM
 //

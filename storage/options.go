@@ -167,6 +167,10 @@ type profile struct {
 	vlogFile       int64
 	valueThreshold int64 // values at least this big go to the value log
 	compactors     int
+	// releaseEvery is how often the pages of Badger's mapped table and
+	// value-log files are handed back to the kernel (releaseMapped); 0
+	// never.
+	releaseEvery time.Duration
 }
 
 var profiles = map[string]profile{
@@ -177,6 +181,7 @@ var profiles = map[string]profile{
 		levelZero: 4, levelZeroStall: 12,
 		blockCache: 8 << 20, indexCache: 4 << 20,
 		vlogFile: 16 << 20, valueThreshold: 64 << 10, compactors: 2,
+		releaseEvery: 30 * time.Second,
 	},
 	// large: 64 MB memtables, 64 MB+ caches, bigger tables; for gateways with
 	// 4 GB of RAM or more.

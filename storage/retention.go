@@ -76,12 +76,24 @@ func (l *Log) runRetention() {
 	defer l.wg.Done()
 	t := time.NewTicker(l.opts.RetentionInterval)
 	defer t.Stop()
+	var release <-chan time.Time // nil (never) unless the profile releases mapped pages
+	if l.prof.releaseEvery > 0 {
+		rt := time.NewTicker(l.prof.releaseEvery)
+		defer rt.Stop()
+		release = rt.C
+	}
 	for {
 		select {
 		case <-l.done:
 			return
 		case <-t.C:
 		case <-l.kick:
+		case <-release:
+			if _, err := releaseMapped(l.dir); err != nil {
+				l.log.Info().Err(err).Msg("not releasing Badger's mapped file pages")
+				release = nil
+			}
+			continue
 		}
 		if err := l.retain(time.Now()); err != nil && !errors.Is(err, ErrClosed) {
 			l.log.Warn().Err(err).Msg("retention")
