@@ -176,14 +176,11 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 	return err
 }
 
-// deliverPersisted acknowledges a packet the log now holds and fans it out
-// (see the package doc). The fan-out goes through the inline client, marked
+// deliverPersisted fans out a packet the log now holds, after its ack (see
+// the package doc). The fan-out goes through the inline client, marked
 // with the publisher's id: injected through the publisher itself, mochi
 // would book the ack in the map it shares with outbound deliveries (ids.go).
 func (b *Broker) deliverPersisted(cl *mqtt.Client, pk packets.Packet) {
-	if pk.FixedHeader.Qos > 0 {
-		b.ackPersisted(cl, &pk)
-	}
 	pk.Connect.ClientIdentifier = persistedMark + cl.ID
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false // resolved already
 	waits := b.flow.deliver(&pk, b.ctx.Done(), func() {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 
@@ -165,17 +166,48 @@ func (b *Broker) onPacketRead(cl *mqtt.Client, pk packets.Packet) packets.Packet
 	return pk
 }
 
-// ackPersisted acknowledges an inbound QoS 1/2 publish the log now holds:
-// PUBACK, or PUBREC with the id kept until the client's PUBREL.
-func (b *Broker) ackPersisted(cl *mqtt.Client, pk *packets.Packet) {
-	typ := byte(packets.Puback)
-	if pk.FixedHeader.Qos == 2 {
-		typ = packets.Pubrec
-		b.qos2.add(cl.ID, pk.PacketID)
+// ackPersisted acknowledges the QoS 1/2 publishes of batch, which the log
+// now holds: PUBACK, or PUBREC with the id kept until the client's PUBREL.
+// The acks are encoded together and leave in one write under the client's
+// write lock (mochi's WritePacket would make one write(2) per ack).
+func (b *Broker) ackPersisted(cl *mqtt.Client, batch []*packets.Packet) {
+	var buf bytes.Buffer
+	n := 0
+	for _, pk := range batch {
+		if pk.FixedHeader.Qos == 0 {
+			continue
+		}
+		typ := byte(packets.Puback)
+		if pk.FixedHeader.Qos == 2 {
+			typ = packets.Pubrec
+			b.qos2.add(cl.ID, pk.PacketID)
+		}
+		ack := ackPacket(typ, pk.PacketID)
+		ack.ProtocolVersion = cl.Properties.ProtocolVersion
+		var err error
+		if typ == packets.Puback {
+			err = ack.PubackEncode(&buf)
+		} else {
+			err = ack.PubrecEncode(&buf)
+		}
+		if err != nil {
+			b.log.Error().Err(err).Str("client", cl.ID).Msg("encode ack")
+			return
+		}
+		n++
 	}
-	if err := cl.WritePacket(ackPacket(typ, pk.PacketID)); err != nil {
+	if n == 0 || cl.Closed() || cl.Net.Conn == nil {
+		return
+	}
+	cl.Lock()
+	written, err := buf.WriteTo(cl.Net.Conn)
+	cl.Unlock()
+	atomic.AddInt64(&b.srv.Info.BytesSent, written)
+	if err != nil {
 		b.log.Debug().Err(err).Str("client", cl.ID).Msg("ack after append")
+		return
 	}
+	atomic.AddInt64(&b.srv.Info.PacketsSent, int64(n))
 }
 
 // ackPacket is a success acknowledgement of type typ for packet id.

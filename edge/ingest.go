@@ -251,6 +251,7 @@ func (g *ingest) run(p *pipeline) {
 			}
 			continue
 		}
+		g.b.ackPersisted(p.cl, batch)
 		for i := range batch {
 			g.b.deliverPersisted(p.cl, *batch[i])
 			batch[i] = nil
