@@ -17,6 +17,7 @@
 #   ROWS="qos0 qos1-wait qos1-pipelined"
 #   RUN_TIMEOUT=180         seconds per bench run
 #   OUTPOST_BIN=            use this outpost binary instead of building bin/outpost
+#   MEMORY_LIMIT=0          Outpost's node.memory_limit in bytes (0: none, the default config)
 #
 # mosquitto runs with a tiny config: anonymous on 127.0.0.1 and
 # max_queued_messages 0 (unlimited), so a subscriber that falls behind during
@@ -93,7 +94,7 @@ start_outpost() { # port durability
 	data="$WORK/outpost-data-$2-$RANDOM"
 	mkdir -p "$data"
 	# mosquitto has no per-client publish rate limit: lift Outpost's for a like-for-like run.
-	printf 'mqtt:\n  publish_rate: 0\n' >"$WORK/outpost.yaml"
+	printf 'node:\n  memory_limit: %d\nmqtt:\n  publish_rate: 0\n' "${MEMORY_LIMIT:-0}" >"$WORK/outpost.yaml"
 	"$OUTPOST_BIN" serve --config "$WORK/outpost.yaml" --data-dir "$data" --mqtt "127.0.0.1:$1" --http "127.0.0.1:$http" \
 		--durability "$2" >"$WORK/outpost.log" 2>&1 &
 	BROKER_PID=$!
