@@ -158,10 +158,18 @@ func (b *Broker) onPacketRead(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		}
 		b.displaced.keep(cl, pk.PacketID)
 	case packets.Pubrel:
-		if b.qos2.release(cl.ID, pk.PacketID) {
-			_ = cl.WritePacket(ackPacket(packets.Pubcomp, pk.PacketID))
-			return noopPacket
+		if !b.qos2.release(cl.ID, pk.PacketID) {
+			if e, ok := cl.State.Inflight.Get(pk.PacketID); ok && e.FixedHeader.Type == packets.Pubrec {
+				return pk // a PUBREC an older Outpost left in mochi's map: mochi completes it
+			}
+			// Not in the table: the node restarted since its PUBREC (the
+			// table is not persisted). A PUBREC was only ever sent for a
+			// message in the log, so the exchange completes with success;
+			// handed to mochi, the PUBREL would complete and erase an
+			// outbound delivery that happens to use the same id.
 		}
+		_ = cl.WritePacket(ackPacket(packets.Pubcomp, pk.PacketID))
+		return noopPacket
 	}
 	return pk
 }

@@ -148,3 +148,52 @@ func TestNoLocal(t *testing.T) {
 		t.Fatalf("got %s first, want t/other (t/own is No Local)", got.Topic)
 	}
 }
+
+// TestPubrelAfterRestartKeepsDelivery: a QoS 2 publish answered with PUBREC,
+// then a node restart (the table of inbound QoS 2 ids is not persisted),
+// then the client's PUBREL on the id of an unacknowledged delivery. The
+// PUBREL completes, and the delivery is still resent on the next session.
+func TestPubrelAfterRestartKeepsDelivery(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	a, _ := dialRaw(t, n.addr, "pubsub", true)
+	a.send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "out/#", QoS: 1}}})
+	expect[*packets.Suback](a)
+	p := dialV5(t, n.addr, "pub", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.c.Publish(ctx, &paho.Publish{Topic: "out/1", QoS: 1, Payload: []byte("m1")}); err != nil {
+		t.Fatal(err)
+	}
+	id := expect[*packets.Publish](a).PacketID // not acknowledged
+	a.send(&packets.Publish{Topic: "in/2", QoS: 2, PacketID: id, Payload: []byte("q2")})
+	expect[*packets.Pubrec](a)
+	a.conn.Close()
+
+	n.restart()
+	b, connack := dialRaw(t, n.addr, "pubsub", false)
+	if !connack.SessionPresent {
+		t.Fatal("session not resumed after restart")
+	}
+	if again := expect[*packets.Publish](b); again.PacketID != id || again.Topic != "out/1" {
+		t.Fatalf("resent %s id %d, want out/1 id %d", again.Topic, again.PacketID, id)
+	}
+	b.send(&packets.Pubrel{PacketID: id})
+	if comp := expect[*packets.Pubcomp](b); comp.PacketID != id || comp.ReasonCode != 0 {
+		t.Fatalf("pubcomp %+v, want id %d success", comp, id)
+	}
+	b.conn.Close()
+
+	c, _ := dialRaw(t, n.addr, "pubsub", false)
+	if again := expect[*packets.Publish](c); again.PacketID != id || again.Topic != "out/1" {
+		t.Fatalf("after the PUBREL resent %s id %d, want out/1 id %d still in flight", again.Topic, again.PacketID, id)
+	}
+	count := 0
+	for _, r := range n.records(t) {
+		if r.Topic == "in/2" {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("in/2 logged %d times, want once", count)
+	}
+}
