@@ -22,9 +22,10 @@
 //     and delivers nothing.
 //  2. The client's pipeline goroutine appends everything pending in one
 //     Log.Append call (concurrent clients are group-committed by the log).
-//  3. In arrival order, each appended packet is acknowledged (PUBACK, or
-//     PUBREC with the id kept for the client's PUBREL) and injected through
-//     the node's inline client, marked with its publisher's id. OnPublish
+//  3. The batch's acks (PUBACK, or PUBREC with the id kept for the client's
+//     PUBREL) leave in one write, in arrival order; then each packet is
+//     injected through the node's inline client, marked with its
+//     publisher's id. OnPublish
 //     restores that id as the origin (NoLocal keeps working) and mochi
 //     retains and fans out as usual. The acks never pass through mochi's
 //     Inflight map, which v2.7.9 shares between both directions' packet
