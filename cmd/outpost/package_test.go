@@ -117,7 +117,8 @@ func TestPackageFiles(t *testing.T) {
 	for _, line := range []string{"User=outpost", "Restart=on-failure", "StateDirectory=outpost", "ConfigurationDirectory=outpost",
 		"ExecStart=/usr/bin/outpost serve --config /etc/outpost/outpost.yaml --data-dir /var/lib/outpost",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/outpost", "ProtectHome=yes", "PrivateTmp=yes",
-		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes"} {
+		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes",
+		"ExecReload=/bin/kill -HUP $MAINPID"} {
 		if !strings.Contains(string(unit), "\n"+line+"\n") {
 			t.Errorf("outpost.service lacks %q", line)
 		}

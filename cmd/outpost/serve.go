@@ -168,6 +168,7 @@ type node struct {
 	log    zerolog.Logger
 	store  *storage.Log
 	broker *edge.Broker
+	auth   *auth.Auth // reloaded on SIGHUP (reload.go)
 	http   *http.Server
 	httpLn net.Listener
 	httpWG chan struct{}
@@ -204,6 +205,7 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	eopts.Logger = logger
 	eopts.Events = n.clusterEvents()
 	eopts.Auth, err = auth.Open(cfg.Auth)
+	n.auth = eopts.Auth
 	if err == nil {
 		warnInsecure(cfg, logger)
 		n.broker, err = edge.New(eopts)
@@ -240,6 +242,7 @@ func (n *node) startBackground() {
 	n.goBackground(func() error { return n.rollups.run(ctx) }, "rollups")
 	n.goBackground(func() error { return n.interestLoop(ctx) }, "cluster interest")
 	n.goBackground(func() error { return n.trimLoop(ctx) }, "memory trim")
+	n.goBackground(func() error { return n.reloadLoop(ctx) }, "users reload")
 	for _, b := range n.bridges {
 		n.goBackground(func() error { return b.Run(ctx) }, "bridge "+b.Stats().Name)
 	}

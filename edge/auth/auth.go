@@ -5,12 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 )
 
 // Auth answers the broker's two questions: may this client connect, and
 // what may it do. It is safe for concurrent use.
 type Auth struct {
-	users *Users // nil: no users file
+	users atomic.Pointer[Users] // nil: no users file
 	acl   *ACL
 
 	// key is a per-process random HMAC key for remembered passwords.
@@ -45,11 +46,30 @@ func New(users *Users, rules []Rule, groups map[string][]string) (*Auth, error) 
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	return &Auth{users: users, acl: acl, key: key, verified: map[string][]byte{}}, nil
+	a := &Auth{acl: acl, key: key, verified: map[string][]byte{}}
+	if users != nil {
+		a.users.Store(users)
+	}
+	return a, nil
 }
 
 // HasUsers reports whether password logins are configured.
-func (a *Auth) HasUsers() bool { return a != nil && a.users != nil }
+func (a *Auth) HasUsers() bool { return a != nil && a.users.Load() != nil }
+
+// ReloadUsers reads the users file at path again and, if it parses, makes it
+// the one new logins are checked against (connected clients stay). On an
+// error the previous users stay in force. It returns the number of users.
+func (a *Auth) ReloadUsers(path string) (int, error) {
+	u, err := LoadUsers(path)
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	a.users.Store(u)
+	clear(a.verified) // a changed or removed password must not pass from memory
+	a.mu.Unlock()
+	return u.Len(), nil
+}
 
 // Authenticate reports whether password is user's password. Without a
 // users file it is always false.
@@ -64,15 +84,18 @@ func (a *Auth) Authenticate(user string, password []byte) bool {
 	sum := mac.Sum(nil)
 	a.mu.Lock()
 	known := a.verified[user]
+	users := a.users.Load()
 	a.mu.Unlock()
 	if known != nil && hmac.Equal(known, sum) {
 		return true
 	}
-	if !a.users.Verify(user, password) {
+	if !users.Verify(user, password) {
 		return false
 	}
 	a.mu.Lock()
-	a.verified[user] = sum
+	if a.users.Load() == users { // not replaced by a reload meanwhile
+		a.verified[user] = sum
+	}
 	a.mu.Unlock()
 	return true
 }
