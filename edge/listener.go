@@ -28,7 +28,7 @@ func newListener(lo ListenerOptions, b *Broker) (listeners.Listener, error) {
 	var l listeners.Listener
 	switch lo.Type {
 	case ListenerWebSocket:
-		l = newWSListener(cfg)
+		l = newWSListener(cfg, b.opts.ConnectTimeout)
 	default:
 		l = &tcpListener{id: cfg.ID, address: cfg.Address, tlsConfig: cfg.TLSConfig}
 	}

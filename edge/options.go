@@ -60,8 +60,8 @@ type ListenerOptions struct {
 	// UsernameFromCert makes a verified client certificate the client's
 	// identity: "cn" (subject common name) or "san" (first DNS name, e-mail
 	// address or URI). The CONNECT's username and password are then ignored.
-	// "" (default): certificates only gate the TLS handshake. Type tls with
-	// client_ca_file only.
+	// "" (default): certificates only gate the TLS handshake. Needs TLS (type
+	// tls, or ws with cert_file: wss) and client_ca_file.
 	UsernameFromCert string `yaml:"username_from_cert"`
 }
 
@@ -218,8 +218,8 @@ func (o Options) Validate() error {
 		switch l.UsernameFromCert {
 		case "":
 		case "cn", "san":
-			if l.Type != ListenerTLS || l.ClientCAFile == "" {
-				return fmt.Errorf("%s.username_from_cert: needs type tls and client_ca_file", key)
+			if (l.Type != ListenerTLS && (l.Type != ListenerWebSocket || l.CertFile == "")) || l.ClientCAFile == "" {
+				return fmt.Errorf("%s.username_from_cert: needs TLS (type tls, or ws with cert_file) and client_ca_file", key)
 			}
 		default:
 			return fmt.Errorf("%s.username_from_cert: %q is not one of cn, san", key, l.UsernameFromCert)

@@ -72,6 +72,9 @@ func tlsConn(c net.Conn) (*tls.Conn, bool) {
 	if rc, ok := c.(*replayConn); ok {
 		c = rc.Conn
 	}
+	if wc, ok := c.(*wsConn); ok { // wss: the WebSocket runs over the TLS connection
+		c = wc.Conn
+	}
 	tc, ok := c.(*tls.Conn)
 	return tc, ok
 }

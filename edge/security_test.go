@@ -17,6 +17,7 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/outpost-edge/outpost/edge/auth"
@@ -262,18 +263,38 @@ func TestACLDeniedDeliveryIsFiltered(t *testing.T) {
 	}
 }
 
+// TestClientCertificateBecomesUsername, on a tls listener and on a ws
+// listener with TLS (wss): the verified certificate's CN is the username.
 func TestClientCertificateBecomesUsername(t *testing.T) {
+	for _, typ := range []string{ListenerTLS, ListenerWebSocket} {
+		t.Run(typ, func(t *testing.T) { testCertUsername(t, typ) })
+	}
+}
+
+func testCertUsername(t *testing.T, typ string) {
 	pki := newTestPKI(t) // client certificate CN device-1
 	rules := []auth.Rule{{Topic: "devices/%u/#", Access: auth.AccessPubSub}}
 	n := startNode(t, t.TempDir(), func(o *Options) {
-		o.Listeners = []ListenerOptions{{Name: "tcp", Type: ListenerTLS, Address: "127.0.0.1:0", CertFile: pki.certFile,
+		o.Listeners = []ListenerOptions{{Name: "tcp", Type: typ, Address: "127.0.0.1:0", CertFile: pki.certFile,
 			KeyFile: pki.keyFile, ClientCAFile: pki.caFile, UsernameFromCert: "cn"}}
 		o.Auth = testAuth(t, nil, rules, nil)
 	})
 	dial := func(certs []tls.Certificate, user string) (*v5s, byte, error) {
-		conn, err := tls.Dial("tcp", n.addr, &tls.Config{RootCAs: pki.pool, Certificates: certs, MinVersion: tls.VersionTLS12})
-		if err != nil {
-			return nil, 0, err
+		tc := &tls.Config{RootCAs: pki.pool, Certificates: certs, MinVersion: tls.VersionTLS12}
+		var conn net.Conn
+		if typ == ListenerWebSocket {
+			d := websocket.Dialer{TLSClientConfig: tc, Subprotocols: []string{"mqtt"}, HandshakeTimeout: 5 * time.Second}
+			ws, _, err := d.Dial("wss://"+n.addr+"/", nil)
+			if err != nil {
+				return nil, 0, err
+			}
+			conn = &wsConn{Conn: ws.UnderlyingConn(), c: ws}
+		} else {
+			c, err := tls.Dial("tcp", n.addr, tc)
+			if err != nil {
+				return nil, 0, err
+			}
+			conn = c
 		}
 		return loginV5(t, conn, "d", user, "")
 	}

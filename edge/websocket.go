@@ -22,6 +22,7 @@ import (
 type wsListener struct {
 	id, addr string
 	tls      *tls.Config
+	timeout  time.Duration // for the TLS handshake and the upgrade request
 	upgrader websocket.Upgrader
 	log      *slog.Logger
 
@@ -34,9 +35,9 @@ type wsListener struct {
 
 var _ listeners.Listener = (*wsListener)(nil)
 
-func newWSListener(cfg listeners.Config) *wsListener {
+func newWSListener(cfg listeners.Config, timeout time.Duration) *wsListener {
 	return &wsListener{
-		id: cfg.ID, addr: cfg.Address, tls: cfg.TLSConfig,
+		id: cfg.ID, addr: cfg.Address, tls: cfg.TLSConfig, timeout: timeout,
 		upgrader: websocket.Upgrader{
 			Subprotocols: []string{"mqtt"},
 			// Devices and dashboards connect from anywhere; authentication is MQTT's.
@@ -76,8 +77,9 @@ func (l *wsListener) Init(log *slog.Logger) error {
 	mux.HandleFunc("/", l.handle)
 	l.mu.Lock()
 	l.log, l.ln = log, ln
-	// Timeouts: a client that never finishes its upgrade request is dropped.
-	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A client that has not finished its TLS handshake and upgrade request
+	// within connect_timeout is dropped (the guard then bounds the CONNECT).
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: l.timeout}
 	l.mu.Unlock()
 	return nil
 }

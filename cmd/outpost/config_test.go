@@ -51,6 +51,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"cluster:\n  enabled: true\n  secret_key: short\n", "cluster: secret_key: must be base64 of 16, 24 or 32 bytes"},
 		{"node: {id: gw1}\ncluster:\n  enabled: true\n  node_name: gw2\n", `cluster.node_name: "gw2" must equal node.id "gw1"`},
 		{"cluster:\n  bind_adr: x\n", "cluster.bind_adr: unknown key"},
+		{"mqtt:\n  listeners:\n    - {type: ws, address: 127.0.0.1:1, client_ca_file: ca.pem, username_from_cert: cn}\n",
+			"mqtt.listeners[0].username_from_cert: needs TLS (type tls, or ws with cert_file) and client_ca_file"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "c.yaml")
