@@ -10,6 +10,7 @@
 # kernel can reclaim), peak is VmHWM (/proc/PID/status). Takes about 3 minutes.
 #   scripts/footprint.sh [RECORDS] [DEVICES]      (defaults 1000000 1000)
 # Set MEMORY_LIMIT (bytes) to run the node with node.memory_limit; 0 (default) runs without.
+# Set GODEBUG=adaptivestackstart=0 to run the node as the .deb's unit and the container image do.
 # Set HEAP_PROFILE=FILE to save the node's heap profile (go tool pprof) at the end of the device stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,7 @@ for _ in $(seq 100); do curl -fs "http://$api/readyz" >/dev/null 2>&1 && break; 
 
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+cputicks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 written() { awk '$1 == "write_bytes:" {print $2}' "/proc/$pid/io"; }
 say() { printf '%-58s %s\n' "$1" "$2"; }
 rss() { echo "$(mib "$(kib VmRSS)") MiB (anon $(mib "$(kib RssAnon)"), file $(mib "$(kib RssFile)"); peak $(mib "$(kib VmHWM)") MiB)"; }
@@ -79,6 +81,7 @@ echo "== $devices devices connected (fleet-stress profile, 30 s connect spread, 
 bin/firmware-sim run --profile configs/fleet-stress.yaml --broker "$mqtt" --devices "$devices" --duration 75s --progress 0 \
 	>"$work/fleet.log" 2>&1 &
 sim=$!
+cpu0=$(cputicks)
 peak=0
 for _ in $(seq 70); do
 	sleep 1
@@ -87,6 +90,7 @@ for _ in $(seq 70); do
 done
 clients=$(curl -fs "http://$api/api/v1/status" | grep -o '"ClientsConnected": [0-9]*' | grep -o '[0-9]*$')
 say "connected clients" "$clients"
+say "node CPU over the 70 s with devices" "$(awk -v t=$(($(cputicks) - cpu0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f s", t / hz}')"
 say "RSS with devices and backlog" "$(rss)"
 [ -z "${HEAP_PROFILE:-}" ] || curl -fs -o "$HEAP_PROFILE" "http://$api/debug/pprof/heap"
 say "highest RSS sampled with devices" "$(mib "$peak") MiB"

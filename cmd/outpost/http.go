@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +80,9 @@ type status struct {
 	MQTT          interface{} `json:"mqtt"`
 	Log           interface{} `json:"log"`
 	Bridges       interface{} `json:"bridges"`
+	// GoMemoryLimit is the Go soft memory limit in force (node.memory_limit,
+	// or what limitCheck raised it to); -1 when none is set.
+	GoMemoryLimit int64 `json:"go_memory_limit_bytes"`
 }
 
 func (n *node) status() status {
@@ -89,7 +94,16 @@ func (n *node) status() status {
 		MQTT:          n.broker.Stats(),
 		Log:           n.store.Stats(),
 		Bridges:       n.bridgeStats(),
+		GoMemoryLimit: goMemoryLimit(),
 	}
+}
+
+// goMemoryLimit is the Go memory limit in force, -1 for none.
+func goMemoryLimit() int64 {
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		return l
+	}
+	return -1
 }
 
 func (n *node) handleStatus(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.status()) }

@@ -12,7 +12,7 @@ import (
 // 1M-record ingest), but an idle node allocates too little to trigger the
 // next GC: the garbage and the heap goal stay where the burst left them, and
 // the scavenger works towards that stale goal. Measured: 445 MiB of
-// anonymous RSS held for minutes over a 7 MiB live heap. trimLoop collects
+// anonymous RSS held for minutes over a 7 MiB live heap. memoryLoop collects
 // and hands the pages back to the kernel.
 const (
 	// trimInterval: a 1 GB gateway gets its memory back within half a minute
@@ -29,16 +29,24 @@ var trimSamples = []metrics.Sample{
 	{Name: "/gc/heap/live:bytes"},                // live at the last GC
 }
 
-// trimLoop collects and releases heap memory to the OS every trimInterval
-// when more than trimThreshold of it is not live. It stops with ctx.
-func (n *node) trimLoop(ctx context.Context) error {
-	t := time.NewTicker(trimInterval)
+// memoryLoop runs the node's memory housekeeping until ctx ends: every
+// limitInterval the limit check (limitCheck, when node.memory_limit is set),
+// every trimInterval the trim (trimOnce).
+func (n *node) memoryLoop(ctx context.Context) error {
+	limit := n.limitCheck()
+	t := time.NewTicker(limitInterval)
 	defer t.Stop()
+	lastTrim := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case now := <-t.C:
+			limit()
+			if now.Sub(lastTrim) < trimInterval {
+				continue
+			}
+			lastTrim = now
 		}
 		if spare, trimmed := trimOnce(); trimmed {
 			n.log.Debug().Uint64("spare_bytes", spare).Msg("returned heap memory to the OS")
@@ -58,17 +66,96 @@ func trimOnce() (spare uint64, trimmed bool) {
 // heapSpare is the heap memory the process holds beyond the live heap:
 // garbage not yet collected and free pages not yet returned to the OS.
 func heapSpare() uint64 {
-	s := append([]metrics.Sample(nil), trimSamples...)
-	metrics.Read(s)
-	var v [3]uint64
-	for i := range s {
-		if s[i].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		v[i] = s[i].Value.Uint64()
+	v, ok := readMetrics(trimSamples)
+	if !ok {
+		return 0
 	}
 	if held := v[0] + v[1]; held > v[2] {
 		return held - v[2]
 	}
 	return 0
+}
+
+// readMetrics reads samples (all uint64 metrics) into a fresh slice.
+func readMetrics(samples []metrics.Sample) ([]uint64, bool) {
+	s := append([]metrics.Sample(nil), samples...)
+	metrics.Read(s)
+	v := make([]uint64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return nil, false
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	return v, true
+}
+
+// The Go memory limit (node.memory_limit) is soft: when the memory the node
+// cannot free (live heap, goroutine stacks, runtime metadata) reaches it, the
+// GC runs back to back. Measured with 1,000 devices under a 48 MiB limit:
+// 23.5 s of CPU in 20 s, against 2.3 s without the limit. limitCheck keeps the
+// limit above that floor: it raises the limit when the floor passes
+// limitHigh of it, says so once per raise, and lowers it back towards the
+// configured value when the floor falls.
+const (
+	limitInterval = 2 * time.Second
+	limitHigh     = 0.8  // raise when the floor passes this share of the limit
+	limitRoom     = 1.25 // a raised limit is the floor times this
+)
+
+var floorSamples = []metrics.Sample{
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
+	{Name: "/memory/classes/heap/free:bytes"},
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/gc/heap/live:bytes"},
+}
+
+// memoryFloor is what the Go runtime holds that a collection cannot free:
+// everything mapped and not released, less free heap pages and garbage.
+func memoryFloor() int64 {
+	v, ok := readMetrics(floorSamples)
+	if !ok {
+		return 0
+	}
+	return int64(v[0] - v[1] - v[2] - v[3] + v[4])
+}
+
+// nextLimit is the limit to run with, given the configured one, the current
+// one and the floor; it reports whether that is a change.
+func nextLimit(configured, current, floor int64) (int64, bool) {
+	want := current
+	switch {
+	case float64(floor) > limitHigh*float64(current):
+		want = int64(float64(floor) * limitRoom)
+	case current > configured && float64(floor)*limitRoom*limitRoom < float64(current):
+		want = max(configured, int64(float64(floor)*limitRoom))
+	}
+	return want, want != current
+}
+
+// limitCheck returns the step that adjusts the Go memory limit while
+// node.memory_limit is set (and GOMEMLIMIT is not); otherwise a no-op.
+func (n *node) limitCheck() func() {
+	configured := memoryLimit(n.cfg)
+	if configured <= 0 {
+		return func() {}
+	}
+	current := configured
+	return func() {
+		floor := memoryFloor()
+		next, changed := nextLimit(configured, current, floor)
+		if !changed {
+			return
+		}
+		debug.SetMemoryLimit(next)
+		if next > current {
+			n.log.Warn().Int64("configured_bytes", configured).Int64("floor_bytes", floor).Int64("limit_bytes", next).
+				Msg("go memory limit raised: node.memory_limit is below what the node holds live, and the GC would run without pause")
+		} else {
+			n.log.Info().Int64("configured_bytes", configured).Int64("floor_bytes", floor).Int64("limit_bytes", next).
+				Msg("go memory limit lowered back towards node.memory_limit")
+		}
+		current = next
+	}
 }

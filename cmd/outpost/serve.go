@@ -241,7 +241,7 @@ func (n *node) startBackground() {
 	n.bg = cancel
 	n.goBackground(func() error { return n.rollups.run(ctx) }, "rollups")
 	n.goBackground(func() error { return n.interestLoop(ctx) }, "cluster interest")
-	n.goBackground(func() error { return n.trimLoop(ctx) }, "memory trim")
+	n.goBackground(func() error { return n.memoryLoop(ctx) }, "memory housekeeping")
 	n.goBackground(func() error { return n.reloadLoop(ctx) }, "users reload")
 	for _, b := range n.bridges {
 		n.goBackground(func() error { return b.Run(ctx) }, "bridge "+b.Stats().Name)
