@@ -25,18 +25,18 @@ const maxAppendBatch = 256
 // grows to what the client has pending (at most MaxPendingAppends) and its
 // goroutine runs only while the client publishes (pipelineLinger): a
 // thousand devices that publish now and then cost a thousand small structs,
-// not a thousand goroutines and queues sized for a fast publisher. stop(), called on the
-// client's disconnect or the broker's Close, ends it.
+// not a thousand goroutines and queues sized for a fast publisher. stop(),
+// called on the client's disconnect or the broker's Close, ends it.
 type pipeline struct {
 	cl   *mqtt.Client
 	done chan struct{}
 	once sync.Once
+	wake chan struct{} // 1 token: q got a packet while the goroutine lingers
 
 	// mu guards the fields below.
 	mu      sync.Mutex
 	q       []*packets.Packet
 	running bool          // a goroutine drains q; at most one, so order holds
-	wake    chan struct{} // 1 token: q got a packet while the goroutine lingers
 	space   chan struct{} // closed when q shrinks; nil unless a submit waits
 }
 
