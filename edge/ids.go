@@ -19,9 +19,11 @@ import (
 // message.
 //
 // Outpost keeps the directions apart:
-//   - Acknowledgements of inbound publishes (PUBACK, PUBREC, PUBCOMP) are
-//     written by the ingest pipeline, never through mochi's map, and the
-//     inbound QoS 2 ids waiting for PUBREL live in qos2Table.
+//   - Acknowledgements of inbound publishes never pass through mochi's map:
+//     the ingest pipeline writes PUBACK and PUBREC after the append
+//     (ackPersisted), the client's read goroutine answers PUBREL and resent
+//     QoS 2 publishes (onPacketRead), and the inbound QoS 2 ids waiting for
+//     PUBREL live in qos2Table.
 //   - The one delete mochi still does, on the client's read goroutine
 //     before OnPublish, is undone: OnPacketRead keeps the outbound entry it
 //     is about to delete, and OnPublish, on the same goroutine, puts it back

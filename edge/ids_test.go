@@ -65,6 +65,32 @@ func expect[T any](c *raw) T {
 	return v
 }
 
+// publishV5 publishes payload to topic at QoS 1 from a fresh MQTT 5 client
+// id and waits for the PUBACK.
+func publishV5(t *testing.T, n *node, id, topic, payload string) {
+	t.Helper()
+	p := dialV5(t, n.addr, id, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unackedDelivery connects raw client "pubsub" (clean start, subscribed to
+// out/# at QoS 1), has another client publish "m1" to out/1, and returns the
+// client with that delivery read and not acknowledged, and its packet id.
+func unackedDelivery(t *testing.T, n *node) (*raw, uint16) {
+	t.Helper()
+	a, _ := dialRaw(t, n.addr, "pubsub", true)
+	a.send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "out/#", QoS: 1}}})
+	if s := expect[*packets.Suback](a); len(s.Reasons) != 1 || s.Reasons[0] != 1 {
+		t.Fatalf("suback %+v", s)
+	}
+	publishV5(t, n, "pub", "out/1", "m1")
+	return a, expect[*packets.Publish](a).PacketID
+}
+
 // TestInboundIDsKeepOutboundInflight: a client that publishes and subscribes
 // uses, for its own publishes, the packet id of a delivery it has not
 // acknowledged yet. mochi v2.7.9 keeps both directions in one map and
@@ -73,20 +99,7 @@ func expect[T any](c *raw) T {
 // publish on the same id is stored once, though sent twice.
 func TestInboundIDsKeepOutboundInflight(t *testing.T) {
 	n := startNode(t, t.TempDir(), nil)
-	a, _ := dialRaw(t, n.addr, "pubsub", true)
-	a.send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "out/#", QoS: 1}}})
-	if s := expect[*packets.Suback](a); len(s.Reasons) != 1 || s.Reasons[0] != 1 {
-		t.Fatalf("suback %+v", s)
-	}
-
-	p := dialV5(t, n.addr, "pub", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := p.c.Publish(ctx, &paho.Publish{Topic: "out/1", QoS: 1, Payload: []byte("m1")}); err != nil {
-		t.Fatal(err)
-	}
-	out := expect[*packets.Publish](a) // not acknowledged
-	id := out.PacketID
+	a, id := unackedDelivery(t, n)
 
 	// QoS 1 on the delivery's id.
 	a.send(&packets.Publish{Topic: "in/1", QoS: 1, PacketID: id, Payload: []byte("q1")})
@@ -137,12 +150,7 @@ func TestNoLocal(t *testing.T) {
 	a.send(&packets.Publish{Topic: "t/own", QoS: 1, PacketID: 7, Payload: []byte("own")})
 	expect[*packets.Puback](a)
 
-	p := dialV5(t, n.addr, "other", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := p.c.Publish(ctx, &paho.Publish{Topic: "t/other", QoS: 1, Payload: []byte("other")}); err != nil {
-		t.Fatal(err)
-	}
+	publishV5(t, n, "other", "t/other", "other")
 	got := expect[*packets.Publish](a) // the first delivery must be the other client's
 	if got.Topic != "t/other" {
 		t.Fatalf("got %s first, want t/other (t/own is No Local)", got.Topic)
@@ -155,16 +163,7 @@ func TestNoLocal(t *testing.T) {
 // PUBREL completes, and the delivery is still resent on the next session.
 func TestPubrelAfterRestartKeepsDelivery(t *testing.T) {
 	n := startNode(t, t.TempDir(), nil)
-	a, _ := dialRaw(t, n.addr, "pubsub", true)
-	a.send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "out/#", QoS: 1}}})
-	expect[*packets.Suback](a)
-	p := dialV5(t, n.addr, "pub", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := p.c.Publish(ctx, &paho.Publish{Topic: "out/1", QoS: 1, Payload: []byte("m1")}); err != nil {
-		t.Fatal(err)
-	}
-	id := expect[*packets.Publish](a).PacketID // not acknowledged
+	a, id := unackedDelivery(t, n)
 	a.send(&packets.Publish{Topic: "in/2", QoS: 2, PacketID: id, Payload: []byte("q2")})
 	expect[*packets.Pubrec](a)
 	a.conn.Close()

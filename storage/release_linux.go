@@ -4,7 +4,6 @@ package storage
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -28,12 +27,22 @@ import (
 // Memtable WALs (.mem), written all the time, are left alone.
 // It returns the bytes of mappings advised.
 func releaseMapped(dir string) (int64, error) {
-	ranges, err := badgerMappings(dir, false)
+	prefix, err := mappingPrefix(dir)
 	if err != nil {
 		return 0, err
 	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
 	var n int64
-	for _, r := range ranges {
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		r, ok := parseMapping(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
 		if _, _, e := unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_PAGEOUT); e != 0 {
 			if errors.Is(e, unix.EINVAL) {
 				return n, fmt.Errorf("madvise(MADV_PAGEOUT): %w (the kernel predates Linux 5.4)", errors.ErrUnsupported)
@@ -42,79 +51,41 @@ func releaseMapped(dir string) (int64, error) {
 		}
 		n += int64(r.end - r.start)
 	}
-	return n, nil
+	return n, sc.Err()
 }
 
-// mappedRSS is the resident bytes of Badger's table and value-log files
-// mapped into this process (Rss in /proc/self/smaps).
-func mappedRSS(dir string) (int64, error) {
-	ranges, err := badgerMappings(dir, true)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, r := range ranges {
-		n += r.rss
-	}
-	return n, nil
-}
-
-type mapping struct {
-	start, end uintptr
-	rss        int64
-}
-
-// badgerMappings lists the mappings of *.sst and *.vlog files in dir, from
-// /proc/self/smaps (with their Rss) or the cheaper /proc/self/maps.
-func badgerMappings(dir string, withRSS bool) ([]mapping, error) {
+// mappingPrefix is dir as /proc/self/maps names it (absolute, symlinks
+// resolved), with a trailing separator.
+func mappingPrefix(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	prefix := abs + string(filepath.Separator)
-	src := "/proc/self/maps"
-	if withRSS {
-		src = "/proc/self/smaps"
+	return abs + string(filepath.Separator), nil
+}
+
+type mapping struct{ start, end uintptr }
+
+// parseMapping reads one /proc/self/maps (or smaps header) line, "start-end
+// perms offset dev inode path", and reports whether it maps a *.sst or
+// *.vlog file under prefix.
+func parseMapping(line, prefix string) (mapping, bool) {
+	fields := strings.Fields(line)
+	if len(fields) < 6 {
+		return mapping{}, false
 	}
-	f, err := os.Open(src)
-	if err != nil {
-		return nil, err
+	path := fields[5]
+	if !strings.HasPrefix(path, prefix) || !(strings.HasSuffix(path, ".sst") || strings.HasSuffix(path, ".vlog")) {
+		return mapping{}, false
 	}
-	defer f.Close()
-	var out []mapping
-	in := false // the current smaps block is one of ours
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if withRSS && in && bytes.HasPrefix(line, []byte("Rss:")) {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(line[4:])), " kB"), 10, 64)
-			out[len(out)-1].rss = kb << 10
-			continue
-		}
-		// A mapping line: start-end perms offset dev inode path.
-		fields := strings.Fields(string(line))
-		if len(fields) < 5 || !strings.Contains(fields[0], "-") || strings.HasSuffix(fields[0], ":") {
-			continue
-		}
-		in = false
-		if len(fields) < 6 {
-			continue
-		}
-		path := fields[5]
-		if !strings.HasPrefix(path, prefix) || !(strings.HasSuffix(path, ".sst") || strings.HasSuffix(path, ".vlog")) {
-			continue
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if !ok || err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		out = append(out, mapping{start: uintptr(start), end: uintptr(end)})
-		in = true
+	lo, hi, ok := strings.Cut(fields[0], "-")
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	if !ok || err1 != nil || err2 != nil || end <= start {
+		return mapping{}, false
 	}
-	return out, sc.Err()
+	return mapping{start: uintptr(start), end: uintptr(end)}, true
 }

@@ -7,5 +7,3 @@ import "errors"
 // releaseMapped is Linux-only (madvise MADV_PAGEOUT); elsewhere the kernel
 // keeps Badger's mapped pages until it needs them.
 func releaseMapped(string) (int64, error) { return 0, errors.ErrUnsupported }
-
-func mappedRSS(string) (int64, error) { return 0, errors.ErrUnsupported }
