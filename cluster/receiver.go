@@ -151,17 +151,17 @@ func (r *receiver) deliver(ctx context.Context, o *originState, origin string, m
 			o.dups.Add(1)
 			continue
 		}
-		ok := true
+		var ok bool
+		var err error
 		if m.Retain {
-			var err error
-			if ok, err = r.c.judgeRetained(ctx, m); err != nil {
-				return err
-			}
+			ok, err = r.c.deliverRetained(ctx, m)
+		} else {
+			ok, err = true, r.c.deliver.Deliver(ctx, *m)
+		}
+		if err != nil {
+			return fmt.Errorf("deliver %s/%d: %w", origin, m.Offset, err)
 		}
 		if ok {
-			if err := r.c.deliver.Deliver(ctx, *m); err != nil {
-				return fmt.Errorf("deliver %s/%d: %w", origin, m.Offset, err)
-			}
 			o.delivered.Add(1)
 		}
 		o.hwm.Store(m.Offset + 1)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,11 +21,18 @@ import (
 // for the tracker to reach the log's end before judging, so a local publish
 // already in the log is never overwritten by an older remote one.
 //
-// Edge stores a local retained publish without asking. When the tracker sees
-// a local retained publish that loses to a remote one already applied (clock
-// skew, or a slow data plane), it restores the remote winner: through
-// Retainer when the Deliverer implements it (no fan-out), else by delivering
-// it again, which local subscribers then see twice.
+// Edge stores a local retained publish after the log holds it, through
+// RetainLocal: that waits for the tracker to judge the write and stores it
+// only if no peer's newer message has replaced it. A local retained publish
+// stored before it reached the log (a will), or by a broker that does not
+// ask, can still lose to a remote one already applied (clock skew, or a slow
+// data plane): the tracker then restores the remote winner, through Retainer
+// when the Deliverer implements it (no fan-out), else by delivering it
+// again, which local subscribers then see twice.
+//
+// Judging a write and storing the winner happen under one lock (apply), so
+// two receivers, the tracker and RetainLocal never store an older version
+// over a newer one they raced with.
 
 // version orders retained writes.
 type version struct {
@@ -40,6 +48,9 @@ func (v version) after(o version) bool {
 // message when a peer wrote it) and the local tracker's position. Safe for
 // concurrent use.
 type retainedTable struct {
+	// apply is held from judging a retained write until the winner is
+	// stored; never while waiting for the tracker (whose restores take it).
+	apply sync.Mutex
 	// mu guards topics and notify.
 	mu     sync.Mutex
 	topics map[string]retainedEntry
@@ -67,6 +78,14 @@ func (r *retainedTable) offer(topic string, v version, msg *Message) (won bool, 
 	}
 	r.topics[topic] = retainedEntry{v: v, msg: msg}
 	return true, nil
+}
+
+// superseded reports whether a peer's message is topic's newest known
+// retained write: a local write the tracker has read lost to it.
+func (r *retainedTable) superseded(topic string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.topics[topic].msg != nil
 }
 
 // advance records that the tracker read every offset below next.
@@ -106,6 +125,8 @@ func (c *Cluster) trackRetained(ctx context.Context) {
 		}
 	}
 	c.retained.advance(from)
+	// A stopped tracker judges nothing more: release every waiter.
+	defer c.retained.advance(math.MaxUint64)
 	r := c.clog.NewReader(from)
 	defer r.Close()
 	for {
@@ -120,28 +141,52 @@ func (c *Cluster) trackRetained(ctx context.Context) {
 			if !recs[i].Retain {
 				continue
 			}
+			c.retained.apply.Lock()
 			won, winner := c.retained.offer(recs[i].Topic, version{recs[i].Time.UnixNano(), c.opts.NodeName}, nil)
 			if !won && winner != nil {
 				c.restoreRetained(ctx, *winner)
 			}
+			c.retained.apply.Unlock()
 		}
 		c.retained.advance(recs[len(recs)-1].Offset + 1)
 	}
 }
 
-// judgeRetained decides how a peer's retained message m is delivered: as
-// retained when it wins, as a plain message when it loses but local clients
-// subscribe to its topic; deliver is false when it is dropped.
-func (c *Cluster) judgeRetained(ctx context.Context, m *Message) (deliver bool, err error) {
+// deliverRetained delivers a peer's retained message m: as retained when it
+// wins, as a plain message when it loses but local clients subscribe to its
+// topic; delivered is false when it is dropped.
+func (c *Cluster) deliverRetained(ctx context.Context, m *Message) (delivered bool, err error) {
 	if err := c.retained.waitFor(ctx, c.clog.NextOffset()); err != nil {
 		return false, err
 	}
-	if won, _ := c.retained.offer(m.Topic, version{m.Time.UnixNano(), m.Origin}, m); won {
-		return true, nil
+	c.retained.apply.Lock()
+	defer c.retained.apply.Unlock()
+	if won, _ := c.retained.offer(m.Topic, version{m.Time.UnixNano(), m.Origin}, m); !won {
+		m.Retain = false
+		if filters, _ := c.interest.filters(c.opts.NodeName); !matchAny(filters, m.Topic) {
+			return false, nil
+		}
 	}
-	m.Retain = false
-	filters, _ := c.interest.filters(c.opts.NodeName)
-	return matchAny(filters, m.Topic), nil
+	return true, c.deliver.Deliver(ctx, *m)
+}
+
+// RetainLocal runs store, which makes the local retained publish the log
+// holds at offset its topic's retained message, once the tracker has judged
+// that write. superseded is true when a peer's newer retained message for
+// topic has replaced it: store then delivers it without retaining it. When
+// the cluster or ctx stops first, store runs with superseded false.
+func (c *Cluster) RetainLocal(ctx context.Context, topic string, offset uint64, store func(superseded bool)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel)
+	defer stop()
+	if err := c.retained.waitFor(ctx, offset+1); err != nil {
+		store(false)
+		return
+	}
+	c.retained.apply.Lock()
+	defer c.retained.apply.Unlock()
+	store(c.retained.superseded(topic))
 }
 
 // Retainer is optionally implemented by a Deliverer: Retain stores m as its

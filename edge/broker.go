@@ -153,8 +153,16 @@ func (b *Broker) Publish(ctx context.Context, rec storage.Record) error {
 	if b.ctx.Err() != nil {
 		return ErrClosed
 	}
-	if _, err := b.opts.Log.Append(ctx, []storage.Record{rec}); err != nil {
+	offs, err := b.opts.Log.Append(ctx, []storage.Record{rec})
+	if err != nil {
 		return fmt.Errorf("edge: publish %s: %w", rec.Topic, err)
+	}
+	if rec.Retain && b.opts.Events.RetainLocal != nil {
+		b.opts.Events.RetainLocal(ctx, rec.Topic, offs[0], func(superseded bool) {
+			rec.Retain = rec.Retain && !superseded
+			err = b.Deliver(ctx, rec)
+		})
+		return err
 	}
 	return b.Deliver(ctx, rec)
 }
@@ -180,15 +188,25 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 // the package doc). The fan-out goes through the inline client, marked
 // with the publisher's id: injected through the publisher itself, mochi
 // would book the ack in the map it shares with outbound deliveries (ids.go).
-func (b *Broker) deliverPersisted(cl *mqtt.Client, pk packets.Packet) {
+func (b *Broker) deliverPersisted(cl *mqtt.Client, pk packets.Packet, offset uint64) {
 	pk.Connect.ClientIdentifier = persistedMark + cl.ID
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false // resolved already
-	waits := b.flow.deliver(&pk, b.ctx.Done(), func() {
-		if err := b.srv.InjectPacket(b.inline, pk); err != nil {
-			b.log.Debug().Err(err).Str("client", cl.ID).Msg("deliver after append")
+	fanOut := func() {
+		waits := b.flow.deliver(&pk, b.ctx.Done(), func() {
+			if err := b.srv.InjectPacket(b.inline, pk); err != nil {
+				b.log.Debug().Err(err).Str("client", cl.ID).Msg("deliver after append")
+			}
+		})
+		if waits > 0 {
+			b.stats.flowWaits.Add(uint64(waits))
 		}
-	})
-	if waits > 0 {
-		b.stats.flowWaits.Add(uint64(waits))
 	}
+	if !pk.FixedHeader.Retain || b.opts.Events.RetainLocal == nil {
+		fanOut()
+		return
+	}
+	b.opts.Events.RetainLocal(b.ctx, pk.TopicName, offset, func(superseded bool) {
+		pk.FixedHeader.Retain = !superseded
+		fanOut()
+	})
 }

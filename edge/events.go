@@ -20,6 +20,11 @@ type Events struct {
 	// ClientConnected is called when a client's session is established,
 	// with its authenticated user ("" anonymous) and the time it connected.
 	ClientConnected func(clientID, user string, at time.Time)
+	// RetainLocal, when set, is given the fan-out of a local retained
+	// publish that the log holds at offset. It calls store once, with
+	// superseded true when another node's newer retained message has
+	// replaced this one: the message is then delivered but not retained.
+	RetainLocal func(ctx context.Context, topic string, offset uint64, store func(superseded bool))
 }
 
 // eventsHook reports connections and subscription changes to Events. It

@@ -240,7 +240,7 @@ func (g *ingest) run(p *pipeline) {
 			recs = append(recs, recordOf(p.cl.ID, batch[i]))
 		}
 		start := time.Now()
-		_, err := g.b.opts.Log.Append(g.b.ctx, recs)
+		offs, err := g.b.opts.Log.Append(g.b.ctx, recs)
 		g.b.stats.appended(time.Since(start), len(recs), err)
 		clear(recs) // drop payload references
 		if err != nil {
@@ -253,7 +253,7 @@ func (g *ingest) run(p *pipeline) {
 		}
 		g.b.ackPersisted(p.cl, batch)
 		for i := range batch {
-			g.b.deliverPersisted(p.cl, *batch[i])
+			g.b.deliverPersisted(p.cl, *batch[i], offs[i])
 			batch[i] = nil
 		}
 	}

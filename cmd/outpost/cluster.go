@@ -107,6 +107,13 @@ func (n *node) clusterEvents() edge.Events {
 				c.ClientConnected(id, user, at)
 			}
 		},
+		RetainLocal: func(ctx context.Context, topic string, offset uint64, store func(superseded bool)) {
+			if c := n.cluster.Load(); c != nil {
+				c.RetainLocal(ctx, topic, offset, store)
+				return
+			}
+			store(false)
+		},
 	}
 }
 

@@ -189,20 +189,26 @@ func TestClusterRetainedAndTakeOver(t *testing.T) {
 	if _, err := pubA.Publish(context.Background(), &paho.Publish{Topic: "cfg/rate", QoS: 1, Retain: true, Payload: []byte("5s")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "retained message from a never reached b", func() bool {
-		got := make(chan *paho.Publish, 16)
-		late := mqttClient(t, b.broker.Addr("mqtt"), fmt.Sprintf("late-%d", time.Now().UnixNano()), got)
-		defer late.Disconnect(&paho.Disconnect{})
-		if _, err := late.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cfg/rate", QoS: 1}}}); err != nil {
-			return false
-		}
-		select {
-		case m := <-got:
-			return string(m.Payload) == "5s" && m.Retain
-		case <-time.After(300 * time.Millisecond):
-			return false
-		}
-	})
+	for _, n := range []struct {
+		name string
+		*node
+	}{{"b", b}, {"a", a}} {
+		// On a the store waits for the cluster to judge the write (RetainLocal).
+		waitFor(t, 20*time.Second, "retained message from a never reached "+n.name, func() bool {
+			got := make(chan *paho.Publish, 16)
+			late := mqttClient(t, n.broker.Addr("mqtt"), fmt.Sprintf("late-%d", time.Now().UnixNano()), got)
+			defer late.Disconnect(&paho.Disconnect{})
+			if _, err := late.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cfg/rate", QoS: 1}}}); err != nil {
+				return false
+			}
+			select {
+			case m := <-got:
+				return string(m.Payload) == "5s" && m.Retain
+			case <-time.After(300 * time.Millisecond):
+				return false
+			}
+		})
+	}
 
 	lost := make(chan error, 1)
 	first := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + a.broker.Addr("mqtt")).SetClientID("roamer").
