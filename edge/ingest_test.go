@@ -570,3 +570,51 @@ func TestPipelineQueueAndGoroutineComeAndGo(t *testing.T) {
 		}
 	}
 }
+
+// TestRetainLocalDecidesRetention: a local retained publish is stored
+// through Events.RetainLocal with its log offset; one the cluster calls
+// superseded reaches live subscribers but is not retained, from a client or
+// through Broker.Publish.
+func TestRetainLocalDecidesRetention(t *testing.T) {
+	var mu sync.Mutex
+	offsets := map[string]uint64{}
+	n := startNode(t, t.TempDir(), func(o *Options) {
+		o.Events.RetainLocal = func(ctx context.Context, topic string, offset uint64, store func(bool)) {
+			mu.Lock()
+			offsets[topic] = offset
+			mu.Unlock()
+			store(strings.HasSuffix(topic, "lost"))
+		}
+	})
+	live := dialV5(t, n.addr, "live", nil)
+	live.subscribe(t, "s/#", 1)
+	pub := dialV5(t, n.addr, "pub", nil)
+	for _, topic := range []string{"s/kept", "s/lost"} {
+		if _, err := pub.c.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Retain: true, Payload: []byte(topic)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.b.Publish(context.Background(), storage.Record{Topic: "s/inline-lost", QoS: 1, Retain: true, Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := live.expect(t, 3); got[0].Topic != "s/kept" || got[1].Topic != "s/lost" || got[2].Topic != "s/inline-lost" {
+		t.Fatalf("live subscriber got %s %s %s", got[0].Topic, got[1].Topic, got[2].Topic)
+	}
+	mu.Lock()
+	for _, r := range n.records(t) {
+		if off, ok := offsets[r.Topic]; !ok || off != r.Offset {
+			t.Errorf("RetainLocal for %s at offset %d, %v; the log holds it at %d", r.Topic, off, ok, r.Offset)
+		}
+	}
+	mu.Unlock()
+	late := dialV5(t, n.addr, "late", nil)
+	late.subscribe(t, "s/#", 1)
+	if got := late.expect(t, 1); got[0].Topic != "s/kept" || !got[0].Retain {
+		t.Fatalf("late subscriber got %s retain=%v; want only s/kept retained", got[0].Topic, got[0].Retain)
+	}
+	select {
+	case m := <-late.msgs:
+		t.Fatalf("a superseded publish was retained: %s", m.Topic)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
