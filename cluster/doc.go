@@ -20,7 +20,9 @@
 //     back after an absence catches up from its cursor, never from further back
 //     than Options.CatchUpWindow.
 //   - Retained messages converge cluster-wide, last writer wins by ingest
-//     time then node id (retained.go), and a client id is unique cluster-wide:
+//     time then node id (retained.go); the broker stores a local retained
+//     publish through RetainLocal, which refuses one a peer's newer message
+//     has replaced. A client id is unique cluster-wide:
 //     ClientConnected gossips a claim and other nodes drop older connections
 //     with that id (session.go). Both use optional interfaces of the
 //     Deliverer: Retainer and Sessions.

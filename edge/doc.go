@@ -27,7 +27,8 @@
 //     injected through the node's inline client, marked with its
 //     publisher's id. OnPublish
 //     restores that id as the origin (NoLocal keeps working) and mochi
-//     retains and fans out as usual. The acks never pass through mochi's
+//     retains and fans out as usual; a retained publish goes through
+//     Events.RetainLocal first, when set (the cluster's last-writer-wins). The acks never pass through mochi's
 //     Inflight map, which v2.7.9 shares between both directions' packet
 //     ids (ids.go).
 //  4. When the append fails, an MQTT 5 client gets reason code 0x97 (log
