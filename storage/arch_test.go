@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,5 +56,45 @@ func TestProfilesOpenWriteReopen(t *testing.T) {
 				t.Fatalf("record %d payload differs", perBatch+1)
 			}
 		})
+	}
+}
+
+// TestCompressionOption: storage.compression reaches Badger. The same
+// compressible records take less than half the room in tables with snappy
+// or zstd than with none, and the pi profile's default is none. On 32-bit
+// only none is allowed.
+func TestCompressionOption(t *testing.T) {
+	tableBytes := func(compression string) int64 {
+		dir := t.TempDir()
+		l := openTest(t, dir, func(o *Options) { o.Compression = compression })
+		for i := 0; i < 20; i++ { // about 3 MiB: one memtable, flushed on close
+			appendN(t, l, i*1000, 1000)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+		for _, f := range ssts {
+			if fi, err := os.Stat(f); err == nil {
+				n += fi.Size()
+			}
+		}
+		if n == 0 {
+			t.Fatalf("compression %q: no tables written", compression)
+		}
+		return n
+	}
+	none, pi := tableBytes(CompressionNone), tableBytes("")
+	if pi < none*9/10 {
+		t.Errorf("pi's default compression wrote %d bytes of tables, none %d: want none", pi, none)
+	}
+	if is32Bit {
+		t.Skip("32-bit builds allow only compression none")
+	}
+	for _, c := range []string{CompressionSnappy, CompressionZSTD} {
+		if got := tableBytes(c); got*2 > none {
+			t.Errorf("tables with %s take %d bytes, with none %d: want less than half", c, got, none)
+		}
 	}
 }

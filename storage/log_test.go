@@ -344,6 +344,9 @@ func TestOptionsValidate(t *testing.T) {
 		{func(o *Options) { o.MaxBytes = 1000 }, "max_bytes: 1000 must be 0 (unbounded) or at least"},
 		{func(o *Options) { o.RetentionInterval = 0 }, "retention_interval"},
 		{func(o *Options) { o.Durability = DurabilityBatch; o.SyncInterval = 0 }, "sync_interval"},
+		{func(o *Options) { o.Compression = "lz4" }, `compression: "lz4" is not one of none, snappy, zstd`},
+		{func(o *Options) { o.Compression = CompressionNone }, ""},
+		{func(o *Options) { o.Compression = CompressionZSTD }, map[bool]string{true: `compression: "zstd" is not allowed on 32-bit builds`}[is32Bit]},
 	}
 	for _, tc := range tests {
 		o := DefaultOptions()

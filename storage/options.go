@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -46,6 +47,13 @@ const (
 	ProfileLarge = "large"
 )
 
+// Compression names (Options.Compression).
+const (
+	CompressionNone   = "none"
+	CompressionSnappy = "snappy"
+	CompressionZSTD   = "zstd"
+)
+
 // Options configure a Log. Start from DefaultOptions; the zero value is not
 // valid.
 type Options struct {
@@ -75,6 +83,15 @@ type Options struct {
 	// Profile is pi or large and sizes Badger. Default pi: the smallest box
 	// we support; large is the documented profile for bigger gateways.
 	Profile string `yaml:"profile"`
+	// Compression of Badger's table blocks: none, snappy or zstd; "" takes
+	// the profile's (pi: none, large: snappy). Badger fills a compressed
+	// table up to its compressed size and, while building it, holds every
+	// block raw plus a worst-case compressed copy, in buffers its pool of 8
+	// keeps for reuse: with telemetry that compresses well the builders'
+	// memory grows with the compression ratio (doc.go has the figures).
+	// snappy and zstd shrink the log on disk and what compactions write.
+	// 32-bit builds allow only none.
+	Compression string `yaml:"compression"`
 	// RetentionInterval is how often retention runs. Default 1s: cheap (a
 	// few reads) and keeps the log close to its bounds.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
@@ -126,6 +143,15 @@ func (o Options) Validate() error {
 		return fmt.Errorf("profile: %q memory-maps files too large for a 32-bit address space (%d MiB value-log files, %d MiB memtables); use profile pi on this board, or the arm64 build on a 64-bit OS",
 			o.Profile, p.vlogFile>>20, p.memTable>>20)
 	}
+	switch o.Compression {
+	case "", CompressionNone:
+	case CompressionSnappy, CompressionZSTD:
+		if is32Bit {
+			return fmt.Errorf("compression: %q is not allowed on 32-bit builds (Badger's table builder would outgrow its first buffer and write corrupt tables); use none", o.Compression)
+		}
+	default:
+		return fmt.Errorf("compression: %q is not one of none, snappy, zstd", o.Compression)
+	}
 	if o.Durability == DurabilityBatch && o.SyncInterval <= 0 {
 		return fmt.Errorf("sync_interval: %v must be positive in batch mode", o.SyncInterval)
 	}
@@ -171,17 +197,19 @@ type profile struct {
 	// value-log files are handed back to the kernel (releaseMapped); 0
 	// never.
 	releaseEvery time.Duration
+	compression  string // Options.Compression when it is ""
 }
 
 var profiles = map[string]profile{
 	// pi: 4 MB memtables (two of them) and 1 MB tables keep Badger's heap and
-	// its mmapped files small; 8 MB block cache, 4 MB index cache.
+	// its mmapped files small; 8 MB block cache, 4 MB index cache; blocks
+	// uncompressed, so a table builder holds at most its table.
 	ProfilePi: {
 		memTable: 4 << 20, numMemtables: 2, baseTable: 1 << 20,
 		levelZero: 4, levelZeroStall: 12,
 		blockCache: 8 << 20, indexCache: 4 << 20,
 		vlogFile: 16 << 20, valueThreshold: 64 << 10, compactors: 2,
-		releaseEvery: 30 * time.Second,
+		releaseEvery: 30 * time.Second, compression: CompressionNone,
 	},
 	// large: 64 MB memtables, 64 MB+ caches, bigger tables; for gateways with
 	// 4 GB of RAM or more.
@@ -190,6 +218,7 @@ var profiles = map[string]profile{
 		levelZero: 5, levelZeroStall: 15,
 		blockCache: 128 << 20, indexCache: 64 << 20,
 		vlogFile: 256 << 20, valueThreshold: 1 << 20, compactors: 2,
+		compression: CompressionSnappy,
 	},
 }
 
@@ -229,6 +258,14 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithNumCompactors(p.compactors).
 		WithCompactL0OnClose(false)
 	bo.NumVersionsToKeep = 1
+	switch cmp.Or(o.Compression, p.compression) {
+	case CompressionSnappy:
+		bo = bo.WithCompression(options.Snappy)
+	case CompressionZSTD:
+		bo = bo.WithCompression(options.ZSTD)
+	default:
+		bo = bo.WithCompression(options.None)
+	}
 	if is32Bit {
 		// Badger's table builder takes its buffers from a ristretto
 		// z.Allocator, whose Allocate (ristretto v2.2.0) moves to a second
