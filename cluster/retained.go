@@ -160,12 +160,14 @@ func (c *Cluster) deliverRetained(ctx context.Context, m *Message) (delivered bo
 		return false, err
 	}
 	c.retained.apply.Lock()
-	defer c.retained.apply.Unlock()
-	if won, _ := c.retained.offer(m.Topic, version{m.Time.UnixNano(), m.Origin}, m); !won {
-		m.Retain = false
-		if filters, _ := c.interest.filters(c.opts.NodeName); !matchAny(filters, m.Topic) {
-			return false, nil
-		}
+	if won, _ := c.retained.offer(m.Topic, version{m.Time.UnixNano(), m.Origin}, m); won {
+		defer c.retained.apply.Unlock() // the winner is stored before anyone judges again
+		return true, c.deliver.Deliver(ctx, *m)
+	}
+	c.retained.apply.Unlock() // a loser is delivered plain, if at all: nothing to store
+	m.Retain = false
+	if filters, _ := c.interest.filters(c.opts.NodeName); !matchAny(filters, m.Topic) {
+		return false, nil
 	}
 	return true, c.deliver.Deliver(ctx, *m)
 }
