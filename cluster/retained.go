@@ -175,13 +175,10 @@ func (c *Cluster) deliverRetained(ctx context.Context, m *Message) (delivered bo
 // RetainLocal runs store, which makes the local retained publish the log
 // holds at offset its topic's retained message, once the tracker has judged
 // that write. superseded is true when a peer's newer retained message for
-// topic has replaced it: store then delivers it without retaining it. When
-// the cluster or ctx stops first, store runs with superseded false.
+// topic has replaced it: store then delivers it without retaining it. Call
+// it after Start; when ctx ends first, store runs with superseded false, and
+// a closed cluster's tracker releases every waiter.
 func (c *Cluster) RetainLocal(ctx context.Context, topic string, offset uint64, store func(superseded bool)) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel)
-	defer stop()
 	if err := c.retained.waitFor(ctx, offset+1); err != nil {
 		store(false)
 		return

@@ -191,22 +191,26 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 func (b *Broker) deliverPersisted(cl *mqtt.Client, pk packets.Packet, offset uint64) {
 	pk.Connect.ClientIdentifier = persistedMark + cl.ID
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false // resolved already
-	fanOut := func() {
-		waits := b.flow.deliver(&pk, b.ctx.Done(), func() {
-			if err := b.srv.InjectPacket(b.inline, pk); err != nil {
-				b.log.Debug().Err(err).Str("client", cl.ID).Msg("deliver after append")
-			}
+	if pk.FixedHeader.Retain && b.opts.Events.RetainLocal != nil {
+		rp := pk // only this copy escapes into the callback; the common path allocates nothing
+		b.opts.Events.RetainLocal(b.ctx, rp.TopicName, offset, func(superseded bool) {
+			rp.FixedHeader.Retain = !superseded
+			b.fanOut(cl.ID, rp)
 		})
-		if waits > 0 {
-			b.stats.flowWaits.Add(uint64(waits))
-		}
-	}
-	if !pk.FixedHeader.Retain || b.opts.Events.RetainLocal == nil {
-		fanOut()
 		return
 	}
-	b.opts.Events.RetainLocal(b.ctx, pk.TopicName, offset, func(superseded bool) {
-		pk.FixedHeader.Retain = !superseded
-		fanOut()
+	b.fanOut(cl.ID, pk)
+}
+
+// fanOut injects a persisted packet through the inline client, waiting
+// while a subscriber has no room.
+func (b *Broker) fanOut(client string, pk packets.Packet) {
+	waits := b.flow.deliver(&pk, b.ctx.Done(), func() {
+		if err := b.srv.InjectPacket(b.inline, pk); err != nil {
+			b.log.Debug().Err(err).Str("client", client).Msg("deliver after append")
+		}
 	})
+	if waits > 0 {
+		b.stats.flowWaits.Add(uint64(waits))
+	}
 }

@@ -27,31 +27,43 @@ import (
 // Memtable WALs (.mem), written all the time, are left alone.
 // It returns the bytes of mappings advised.
 func releaseMapped(dir string) (int64, error) {
-	prefix, err := mappingPrefix(dir)
-	if err != nil {
-		return 0, err
-	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
 	var n int64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		r, ok := parseMapping(sc.Text(), prefix)
+	err := scanMaps("/proc/self/maps", dir, func(line, prefix string) error {
+		r, ok := parseMapping(line, prefix)
 		if !ok {
-			continue
+			return nil
 		}
 		if _, _, e := unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_PAGEOUT); e != 0 {
 			if errors.Is(e, unix.EINVAL) {
-				return n, fmt.Errorf("madvise(MADV_PAGEOUT): %w (the kernel predates Linux 5.4)", errors.ErrUnsupported)
+				return fmt.Errorf("madvise(MADV_PAGEOUT): %w (the kernel predates Linux 5.4)", errors.ErrUnsupported)
 			}
-			continue // ENOMEM: unmapped since we read the list
+			return nil // ENOMEM: unmapped since we read the list
 		}
 		n += int64(r.end - r.start)
+		return nil
+	})
+	return n, err
+}
+
+// scanMaps calls fn with each line of file (this process's maps or smaps)
+// and dir's mappingPrefix, until fn returns an error.
+func scanMaps(file, dir string, fn func(line, prefix string) error) error {
+	prefix, err := mappingPrefix(dir)
+	if err != nil {
+		return err
 	}
-	return n, sc.Err()
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if err := fn(sc.Text(), prefix); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }
 
 // mappingPrefix is dir as /proc/self/maps names it (absolute, symlinks

@@ -3,7 +3,6 @@
 package storage
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -16,32 +15,22 @@ import (
 // mappedRSS is the resident bytes of Badger's table and value-log files
 // under dir mapped into this process (the Rss lines of /proc/self/smaps).
 func mappedRSS(dir string) (int64, error) {
-	prefix, err := mappingPrefix(dir)
-	if err != nil {
-		return 0, err
-	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
 	var n int64
 	ours := false // the current block maps one of Badger's files
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
+	err := scanMaps("/proc/self/smaps", dir, func(line, prefix string) error {
 		if rest, ok := strings.CutPrefix(line, "Rss:"); ok {
 			if ours {
 				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 				n += kb << 10
 			}
-			continue
+			return nil
 		}
 		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
 			_, ours = parseMapping(line, prefix) // a block header: a new mapping
 		}
-	}
-	return n, sc.Err()
+		return nil
+	})
+	return n, err
 }
 
 // TestReleaseMappedPages: after a read over the whole log, Badger's mapped
