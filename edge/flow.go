@@ -16,6 +16,17 @@ const roomSlack = 4
 // roomRecheck bounds how long a waiting publisher sleeps without a signal.
 const roomRecheck = 50 * time.Millisecond
 
+// roomCacheTopics bounds the topics whose subscribers the gate remembers;
+// past it the cache starts over (a few hundred KiB at most).
+const roomCacheTopics = 1024
+
+// roomSub is one subscription the gate checks for room: a client's, or one
+// member's of a shared group.
+type roomSub struct {
+	id      string
+	noLocal bool
+}
+
 // flow is the gate between the log and local delivery. mochi drops a QoS 1/2
 // delivery when a subscriber's queue or inflight window is full, and its own
 // Receive Maximum handling stalls and deadlocks (it is switched off, see
@@ -38,10 +49,21 @@ type flow struct {
 	room atomic.Pointer[chan struct{}]
 	// waiting counts deliveries waiting for room, so signal is free when none.
 	waiting atomic.Int32
+
+	// subs caches, per topic, the QoS 1/2 subscriptions a delivery must find
+	// room at: mochi's Topics.Subscribers allocates a dozen maps per call,
+	// and mochi calls it again to deliver. Guarded by mu; emptied when gen
+	// moves past subsGen (any subscribe or unsubscribe) or it is full. A
+	// removed subscription left in it is harmless (fits finds no client or
+	// room enough); an added one is never missed, since gen is read before
+	// the index is.
+	subs    map[string][]roomSub
+	subsGen uint64
+	gen     atomic.Uint64
 }
 
 func newFlow(srv *mqtt.Server, limit int) *flow {
-	f := &flow{srv: srv, limit: limit}
+	f := &flow{srv: srv, limit: limit, subs: map[string][]roomSub{}}
 	ch := make(chan struct{})
 	f.room.Store(&ch)
 	return f
@@ -96,34 +118,56 @@ func (f *flow) deliver(pk *packets.Packet, done <-chan struct{}, inject func()) 
 	}
 }
 
+// subscriptionsChanged empties the gate's subscription cache. mochi's
+// OnSubscribed and OnUnsubscribed hooks call it.
+func (f *flow) subscriptionsChanged() { f.gen.Add(1) }
+
 // hasRoom reports whether every online subscriber that would get pk at QoS
 // 1 or 2 can take one more inflight message. Caller holds f.mu.
 func (f *flow) hasRoom(pk *packets.Packet) bool {
-	subs := f.srv.Topics.Subscribers(pk.TopicName)
-	for id, sub := range subs.Subscriptions {
-		if !f.fits(id, sub, pk) {
+	for _, sub := range f.subscriptions(pk.TopicName) {
+		if !f.fits(sub, pk) {
 			return false
-		}
-	}
-	for _, group := range subs.Shared {
-		for id, sub := range group {
-			if !f.fits(id, sub, pk) {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-func (f *flow) fits(id string, sub packets.Subscription, pk *packets.Packet) bool {
-	if sub.Qos == 0 {
-		return true
+// subscriptions returns the QoS 1/2 subscriptions that match topic, shared
+// groups' members included. Caller holds f.mu.
+func (f *flow) subscriptions(topic string) []roomSub {
+	if g := f.gen.Load(); g != f.subsGen || len(f.subs) >= roomCacheTopics {
+		clear(f.subs)
+		f.subsGen = g
 	}
-	cl, ok := f.srv.Clients.Get(id)
+	if subs, ok := f.subs[topic]; ok {
+		return subs
+	}
+	var subs []roomSub
+	add := func(id string, sub packets.Subscription) {
+		if sub.Qos > 0 {
+			subs = append(subs, roomSub{id: id, noLocal: sub.NoLocal})
+		}
+	}
+	all := f.srv.Topics.Subscribers(topic)
+	for id, sub := range all.Subscriptions {
+		add(id, sub)
+	}
+	for _, group := range all.Shared {
+		for id, sub := range group {
+			add(id, sub)
+		}
+	}
+	f.subs[topic] = subs
+	return subs
+}
+
+func (f *flow) fits(sub roomSub, pk *packets.Packet) bool {
+	cl, ok := f.srv.Clients.Get(sub.id)
 	if !ok || cl.Closed() || cl.Net.Inline {
 		return true
 	}
-	if sub.NoLocal && pk.Origin == id {
+	if sub.noLocal && pk.Origin == sub.id {
 		return true
 	}
 	limit := f.limit

@@ -29,6 +29,8 @@ func (h *coreHook) Provides(b byte) bool {
 		mqtt.OnClientExpired,
 		mqtt.OnACLCheck,
 		mqtt.OnSubscribe,
+		mqtt.OnSubscribed,
+		mqtt.OnUnsubscribed,
 		mqtt.OnPublish,
 		mqtt.OnPublishDropped,
 		mqtt.OnQosComplete,
@@ -114,6 +116,11 @@ func (h *coreHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.b.stats.droppedQoS12.Add(1)
 	h.b.log.Warn().Str("client", cl.ID).Str("topic", pk.TopicName).Msg("qos>0 delivery dropped by a full client queue")
 }
+
+func (h *coreHook) OnSubscribed(*mqtt.Client, packets.Packet, []byte) {
+	h.b.flow.subscriptionsChanged()
+}
+func (h *coreHook) OnUnsubscribed(*mqtt.Client, packets.Packet) { h.b.flow.subscriptionsChanged() }
 
 func (h *coreHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) { h.b.flow.signal() }
 func (h *coreHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet)  { h.b.flow.signal() }

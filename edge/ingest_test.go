@@ -388,7 +388,21 @@ func TestReceiveMaximumDoesNotStall(t *testing.T) {
 }
 
 func TestSlowSubscriberLosesNoQoS1(t *testing.T) {
+	t.Run("subscribed first", func(t *testing.T) { testSlowSubscriber(t, false) })
+	// The flow gate caches each topic's subscribers: a topic it has already
+	// delivered to, with no QoS 1 subscriber then, must not stay unguarded
+	// once the slow subscriber arrives.
+	t.Run("topic delivered before the subscription", func(t *testing.T) { testSlowSubscriber(t, true) })
+}
+
+func testSlowSubscriber(t *testing.T, warm bool) {
 	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxInflight = 32 })
+	if warm {
+		watch := dialV5(t, n.addr, "watch", nil)
+		watch.subscribe(t, "load", 0)
+		dialV5(t, n.addr, "warm", nil).publish(t, "load", 1, "warm")
+		watch.expect(t, 1) // delivered: the gate has looked "load" up
+	}
 	var got atomic.Int64
 	var order atomic.Bool
 	order.Store(true)
