@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,13 +21,19 @@ type raw struct {
 
 func dialRaw(t testing.TB, addr, id string, clean bool) (*raw, *packets.Connack) {
 	t.Helper()
+	return dialRawExpiry(t, addr, id, clean, 300)
+}
+
+// dialRawExpiry is dialRaw with the session expiry interval given: 0 ends the
+// session with the connection.
+func dialRawExpiry(t testing.TB, addr, id string, clean bool, expiry uint32) (*raw, *packets.Connack) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &raw{t: t, conn: conn}
-	expiry := uint32(300)
 	c.send(&packets.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: id, CleanStart: clean, KeepAlive: 30,
 		Properties: &packets.Properties{SessionExpiryInterval: &expiry}})
 	ack, ok := c.next().Content.(*packets.Connack)
@@ -194,5 +201,38 @@ func TestPubrelAfterRestartKeepsDelivery(t *testing.T) {
 	}
 	if count != 1 {
 		t.Fatalf("in/2 logged %d times, want once", count)
+	}
+}
+
+// TestInflightStoredOnlyForLastingSessions: a delivery not acknowledged yet
+// is written to the node's store for a session that outlives its connection
+// (it is resent after a restart), and not for one that ends with it, whose
+// inflight messages nothing can resend.
+func TestInflightStoredOnlyForLastingSessions(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	lasting, _ := dialRawExpiry(t, n.addr, "lasting", true, 300)
+	passing, _ := dialRawExpiry(t, n.addr, "passing", true, 0)
+	for _, c := range []*raw{lasting, passing} {
+		c.send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "out/#", QoS: 1}}})
+		expect[*packets.Suback](c)
+	}
+	publishV5(t, n, "pub", "out/1", "m1")
+	for _, c := range []*raw{lasting, passing} {
+		expect[*packets.Publish](c) // and no PUBACK
+	}
+	kv := n.log.KV("edge")
+	stored := func(id string) bool {
+		found := false
+		if err := kv.Scan(func(k string, _ []byte) error {
+			found = found || strings.HasPrefix(k, keyInflight+id+"\x00")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	eventually(t, 5*time.Second, func() bool { return stored("lasting") }, "the lasting session's inflight delivery was not stored")
+	if stored("passing") {
+		t.Fatal("the inflight delivery of a session that ends with its connection was stored")
 	}
 }

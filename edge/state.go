@@ -241,13 +241,30 @@ func (h *stateHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 
 func (h *stateHook) OnRetainedExpired(topic string) { h.set(keyRetained+topic, nil) }
 
+// endsWithConnection reports whether cl's session ends when its connection
+// does (MQTT 5 session expiry 0, MQTT 3.1.1 clean session): mochi forgets
+// its inflight messages then, and a restart cannot bring them back either,
+// so they are not worth a write.
+func endsWithConnection(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval == 0
+	}
+	return cl.Properties.Clean
+}
+
 func (h *stateHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+	if endsWithConnection(cl) {
+		return
+	}
 	m := message(pk)
 	m.ID, m.T, m.Client, m.PacketID, m.Sent = inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, pk.PacketID, sent
 	h.set(m.ID, m)
 }
 
 func (h *stateHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if endsWithConnection(cl) {
+		return
+	}
 	h.set(inflightKey(cl.ID, pk.PacketID), nil)
 }
 
