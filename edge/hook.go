@@ -105,8 +105,12 @@ func (h *coreHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	h.b.stats.received(pk.FixedHeader.Qos, len(pk.Payload))
 	cp := pk.Copy(true)
 	h.b.ingest.submit(cl, &cp)
-	return pk, packets.ErrRejectPacket
+	return pk, errRejectPacket
 }
+
+// errRejectPacket is packets.ErrRejectPacket as an error, boxed once: mochi's
+// codes are structs, so returning one as an error allocates on every publish.
+var errRejectPacket error = packets.ErrRejectPacket
 
 func (h *coreHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	if pk.FixedHeader.Qos == 0 {
