@@ -73,11 +73,14 @@ type Log struct {
 	st stats
 
 	reclaimPending bool // retention goroutine only: deletes not yet reclaimed
+
+	wal *walWatch // syncAll only: has a memtable WAL been created since its last listing?
 }
 
 // stats are counters updated without locks.
 type stats struct {
 	appends, records, syncs, batches, fullErrors, dropPrefixes atomic.Uint64
+	walScans                                                   atomic.Uint64 // syncAll listed the directory for rotated WALs
 }
 
 // Open opens (creating if needed) the log stored in dir and recovers its
@@ -116,6 +119,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.log.Info().Uint64("first", l.first).Uint64("next", l.next).Int64("bytes", l.logical).
 		Int("cursors", len(l.cursors)).Str("durability", string(opts.Durability)).Msg("log opened")
+	l.wal = newWALWatch(dir)
 	w := newWriter(l)
 	l.wg.Add(2)
 	go w.run()
@@ -209,6 +213,7 @@ func (l *Log) Close() error {
 	// Shutdown order: retention stops and the writer drains the queue and
 	// syncs (wg), then Badger closes; readers were woken by done.
 	l.wg.Wait()
+	l.wal.close()
 	l.closeMu.Lock()
 	defer l.closeMu.Unlock()
 	if err := l.db.Close(); err != nil {

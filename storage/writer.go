@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -281,12 +282,36 @@ func (w *writer) runSyncer(done chan<- struct{}) {
 // active memtable's WAL and the value log, and fsyncing each memtable WAL
 // file (.mem) also covers a memtable that was rotated out but not yet
 // flushed to a table. A WAL deleted meanwhile has been flushed to a synced
-// table.
+// table. A rotated WAL takes no more writes, so one fsync after its
+// rotation covers it: the directory is listed only when l.wal saw a WAL
+// created since the last listing. Called by one goroutine at a time (the
+// syncer, or the writer in batch mode, then shutdown).
 func (l *Log) syncAll() error {
 	if err := l.db.Sync(); err != nil {
 		return err
 	}
-	mems, _ := filepath.Glob(filepath.Join(l.dir, "*.mem"))
+	if !l.wal.rotated() {
+		return nil
+	}
+	l.st.walScans.Add(1)
+	if err := l.syncRotatedWALs(); err != nil {
+		return err
+	}
+	l.wal.listed()
+	return nil
+}
+
+func (l *Log) syncRotatedWALs() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	var mems []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".mem") {
+			mems = append(mems, filepath.Join(l.dir, e.Name()))
+		}
+	}
 	if len(mems) <= 1 {
 		return nil
 	}
