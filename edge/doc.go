@@ -20,8 +20,9 @@
 //     (bounded; a full queue blocks the read goroutine, which is TCP
 //     back-pressure) and returns packets.ErrRejectPacket: mochi sends nothing
 //     and delivers nothing.
-//  2. The client's pipeline goroutine appends everything pending in one
-//     Log.Append call (concurrent clients are group-committed by the log).
+//  2. A worker (shared by all clients, one per busy pipeline) appends
+//     everything the client has pending in one Log.Append call (concurrent
+//     clients are group-committed by the log).
 //  3. The batch's acks (PUBACK, or PUBREC with the id kept for the client's
 //     PUBREL) leave in one write, in arrival order; then each packet is
 //     injected through the node's inline client, marked with its

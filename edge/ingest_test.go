@@ -541,13 +541,14 @@ func (g *ingest) running() int {
 }
 
 // TestPipelineQueueAndGoroutineComeAndGo: a client's pipeline holds a
-// goroutine only while the client publishes, and its queue is bounded by
-// max_pending_appends (the client's reads stop, nothing is lost); order
-// holds across a goroutine ending and a new one starting.
+// worker only while it has packets, workers end when idle, and the queue is
+// bounded by max_pending_appends (the client's reads stop, nothing is lost);
+// order holds across a worker letting the pipeline go and another taking
+// it.
 func TestPipelineQueueAndGoroutineComeAndGo(t *testing.T) {
-	old := pipelineLinger
-	pipelineLinger = 20 * time.Millisecond
-	t.Cleanup(func() { pipelineLinger = old })
+	old := workerIdle
+	workerIdle = 20 * time.Millisecond
+	t.Cleanup(func() { workerIdle = old })
 	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPendingAppends = 4 })
 	g := gated(n)
 	c := dialV3(t, n.addr, "pub", true, func(o *mqtt3.ClientOptions) { o.SetMaxResumePubInFlight(100) })
@@ -573,7 +574,8 @@ func TestPipelineQueueAndGoroutineComeAndGo(t *testing.T) {
 	for _, tok := range toks {
 		wait(t, tok)
 	}
-	eventually(t, 5*time.Second, func() bool { return n.b.ingest.running() == 0 }, "pipeline goroutine still running when idle")
+	eventually(t, 5*time.Second, func() bool { return n.b.ingest.running() == 0 }, "pipeline still held by a worker when idle")
+	eventually(t, 5*time.Second, func() bool { return n.b.ingest.workers.Load() == 0 }, "%d workers still alive when idle", n.b.ingest.workers.Load())
 	wait(t, c.Publish("seq", 1, false, "50"))
 	recs := n.records(t)
 	if len(recs) != 51 {
@@ -583,6 +585,26 @@ func TestPipelineQueueAndGoroutineComeAndGo(t *testing.T) {
 		if string(r.Payload) != fmt.Sprint(i) {
 			t.Fatalf("record %d is %q", i, r.Payload)
 		}
+	}
+}
+
+// TestWorkersAreShared: devices that publish one message each, one after
+// another, are drained by the same few workers, not a goroutine each (whose
+// stack would grow from scratch every time).
+func TestWorkersAreShared(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	peak := int32(0)
+	for i := range 40 {
+		c := dialV3(t, n.addr, fmt.Sprint("dev-", i), true, nil)
+		wait(t, c.Publish(fmt.Sprint("dev/", i), 1, false, "reading"))
+		peak = max(peak, n.b.ingest.workers.Load())
+		c.Disconnect(0)
+	}
+	if len(n.records(t)) != 40 {
+		t.Fatalf("log holds %d records, want 40", len(n.records(t)))
+	}
+	if peak > 10 { // a goroutine each would be 40
+		t.Fatalf("%d workers alive for devices publishing one at a time", peak)
 	}
 }
 
