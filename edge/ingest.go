@@ -50,8 +50,9 @@ func (p *pipeline) stop() { p.once.Do(func() { close(p.done) }) }
 // their stacks stay grown: a goroutine per drain started at 2 KiB and
 // copied its stack four times on the way to the 32 KiB that mochi's
 // publish path needs, for every message of a device that publishes now and
-// then (7% of the node's CPU with 1,000 such devices), and a lingering
-// goroutine per recent publisher held that stack for a second each.
+// then (stack copies were 7.5% of the node's CPU with 1,000 such devices,
+// readers' included), and a lingering goroutine per recent publisher held
+// that stack for a second each.
 type ingest struct {
 	b       *Broker
 	work    chan *pipeline // idle workers receive here
