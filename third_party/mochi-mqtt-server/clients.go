@@ -143,20 +143,23 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases         // a map of topic aliases
-	stopCause       atomic.Value         // reason for stopping
-	Inflight        *Inflight            // a map of in-flight qos messages
-	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
-	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
-	outbound        chan *packets.Packet // queue for pending outbound packets
-	endOnce         sync.Once            // only end once
-	isTakenOver     atomic.Bool          // used to identify orphaned clients
-	packetID        uint32               // the current highest packetID
-	open            context.Context      // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc   // cancel function for open context
-	outboundQty     int32                // number of messages currently in the outbound queue
-	Keepalive       uint16               // the number of seconds the connection can wait
-	ServerKeepalive bool                 // keepalive was set by the server
+	TopicAliases    TopicAliases                         // a map of topic aliases
+	stopCause       atomic.Value                         // reason for stopping
+	Inflight        *Inflight                            // a map of in-flight qos messages
+	Subscriptions   *Subscriptions                       // a map of the subscription filters a client maintains
+	disconnected    int64                                // the time the client disconnected in unix time, for calculating expiry
+	outbound        atomic.Pointer[chan *packets.Packet] // queue for pending outbound packets (outpost: made by the first enqueue, see queue)
+	endOnce         sync.Once                            // only end once
+	isTakenOver     atomic.Bool                          // used to identify orphaned clients
+	packetID        uint32                               // the current highest packetID
+	open            context.Context                      // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc                   // cancel function for open context
+	outboundQty     int32                                // number of messages currently in the outbound queue
+	writing         atomic.Bool                          // a WriteLoop is running (outpost: see startWriter)
+	lastPacket      time.Time                            // when the previous packet's header was read (outpost: see Read)
+	handled         chan error                           // a handler goroutine's result for this client's packet (outpost)
+	Keepalive       uint16                               // the number of seconds the connection can wait
+	ServerKeepalive bool                                 // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -171,7 +174,6 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -191,18 +193,89 @@ func newClient(c net.Conn, o *ops) *Client {
 }
 
 // WriteLoop ranges over pending outbound messages and writes them to the client connection.
+// It returns when the client closes, or (outpost) when the queue has stayed empty for writerLinger:
+// a writer runs only while packets come, so an idle connection holds no writer goroutine and no
+// stack. startWriter starts it after every enqueue; a caller that starts it itself sets
+// State.writing first.
 func (cl *Client) WriteLoop() {
+	var linger *time.Timer
+	outbound := cl.queue()
 	for {
 		select {
-		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
+		case pk := <-outbound:
+			cl.writeQueued(pk)
+			continue
 		case <-cl.State.open.Done():
+			cl.State.writing.Store(false)
+			return
+		default:
+		}
+		if linger == nil {
+			linger = time.NewTimer(writerLinger)
+		} else {
+			linger.Reset(writerLinger)
+		}
+		select {
+		case pk := <-outbound:
+			linger.Stop()
+			cl.writeQueued(pk)
+			continue
+		case <-cl.State.open.Done():
+			linger.Stop()
+			cl.State.writing.Store(false)
+			return
+		case <-linger.C:
+		}
+		// Let go of the flag, then look again: a packet counted in outboundQty after the flag was
+		// cleared has its enqueuer's startWriter win the flag; one counted before is seen here,
+		// and whoever wins the flag back writes it.
+		cl.State.writing.Store(false)
+		if atomic.LoadInt32(&cl.State.outboundQty) == 0 || !cl.State.writing.CompareAndSwap(false, true) {
 			return
 		}
+	}
+}
+
+// writerLinger is how long WriteLoop waits on an empty queue before it ends (outpost). A
+// subscriber that receives a steady stream keeps its writer; one that receives now and then does
+// not hold a goroutine and its stack between deliveries.
+const writerLinger = time.Second
+
+func (cl *Client) writeQueued(pk *packets.Packet) {
+	if err := cl.WritePacket(*pk); err != nil {
+		// TODO : Figure out what to do with error
+		cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+	}
+	atomic.AddInt32(&cl.State.outboundQty, -1)
+}
+
+// queue returns the client's outbound queue, made on first use (outpost): a device that is never
+// sent anything does not hold MaximumClientWritesPending slots (8 KiB at the default 1024).
+func (cl *Client) queue() chan *packets.Packet {
+	if q := cl.State.outbound.Load(); q != nil {
+		return *q
+	}
+	q := make(chan *packets.Packet, cl.ops.options.Capabilities.MaximumClientWritesPending)
+	if !cl.State.outbound.CompareAndSwap(nil, &q) {
+		return *cl.State.outbound.Load()
+	}
+	return q
+}
+
+// queued returns the client's outbound queue, nil (empty, and never ready) if nothing was ever
+// queued.
+func (cl *Client) queued() chan *packets.Packet {
+	if q := cl.State.outbound.Load(); q != nil {
+		return *q
+	}
+	return nil
+}
+
+// startWriter starts WriteLoop unless one is running (outpost). Call it after a packet is queued
+// and counted in outboundQty.
+func (cl *Client) startWriter() {
+	if cl.State.writing.CompareAndSwap(false, true) {
+		go cl.WriteLoop()
 	}
 }
 
@@ -377,16 +450,31 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return err
 		}
 
-		pk, err := cl.ReadPacket(fh)
-		if err != nil {
-			return err
+		now := time.Now()
+		if cl.ops.handlers == nil || now.Sub(cl.State.lastPacket) < busyWindow {
+			err = cl.readAndHandle(fh, packetHandler)
+		} else {
+			err = cl.ops.handlers.run(cl, fh, packetHandler)
 		}
-
-		err = packetHandler(cl, pk) // Process inbound packet.
+		cl.State.lastPacket = now
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// readAndHandle reads the body of the packet whose fixed header is fh and hands it to
+// packetHandler. It is a function of its own (outpost) so that its packet, 800 bytes, is not in the
+// frame of Read, which a connection holds on its stack while it waits for the next header.
+//
+//go:noinline
+func (cl *Client) readAndHandle(fh *packets.FixedHeader, packetHandler ReadFn) error {
+	pk, err := cl.ReadPacket(fh)
+	if err != nil {
+		return err
+	}
+
+	return packetHandler(cl, pk) // Process inbound packet.
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -602,7 +690,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if len(cl.State.outbound) == 0 {
+		if len(cl.queued()) == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

@@ -53,6 +53,7 @@ func newTestClient() (cl *Client, r net.Conn, w net.Conn) {
 	cl.Properties.Props.TopicAliasMaximum = 0
 	cl.Properties.Props.RequestResponseInfo = 0x1
 
+	cl.State.writing.Store(true) // outpost: the writer is started as startWriter would
 	go cl.WriteLoop()
 
 	return
@@ -789,7 +790,7 @@ func TestClientWritePacketBuffer(t *testing.T) {
 	small := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet
 	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 
-	cl.State.outbound <- small
+	cl.queue() <- small
 
 	tt := []struct {
 		pks  []*packets.Packet

@@ -144,6 +144,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	handlers     *handlers            // run the packets of quiet clients (outpost, see handoff.go)
 }
 
 // loop contains interval tickers for the system events loop.
@@ -158,10 +159,11 @@ type loop struct {
 
 // ops contains server values which can be propagated to other structs.
 type ops struct {
-	options *Options     // a pointer to the server options and capabilities, for referencing in clients
-	info    *system.Info // pointers to server system info
-	hooks   *Hooks       // pointer to the server hooks
-	log     *slog.Logger // a structured logger for the client
+	options  *Options     // a pointer to the server options and capabilities, for referencing in clients
+	info     *system.Info // pointers to server system info
+	hooks    *Hooks       // pointer to the server hooks
+	log      *slog.Logger // a structured logger for the client
+	handlers *handlers    // run the packets of quiet clients (outpost, see handoff.go); nil: all inline
 }
 
 // New returns a new instance of mochi mqtt broker. Optional parameters
@@ -173,8 +175,10 @@ func New(opts *Options) *Server {
 
 	opts.ensureDefaults()
 
+	done := make(chan bool)
 	s := &Server{
-		done:      make(chan bool),
+		done:      done,
+		handlers:  &handlers{work: make(chan *handoff), done: done},
 		Clients:   NewClients(),
 		Topics:    NewTopicsIndex(),
 		Listeners: listeners.New(),
@@ -241,10 +245,11 @@ func (o *Options) ensureDefaults() {
 // topic validation checks.
 func (s *Server) NewClient(c net.Conn, listener string, id string, inline bool) *Client {
 	cl := newClient(c, &ops{ // [MQTT-3.1.2-6] implicit
-		options: s.Options,
-		info:    s.Info,
-		hooks:   s.hooks,
-		log:     s.Log,
+		options:  s.Options,
+		info:     s.Info,
+		hooks:    s.hooks,
+		log:      s.Log,
+		handlers: s.handlers,
 	})
 
 	cl.ID = id
@@ -403,13 +408,30 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
+//
+// outpost: the connection handshake (establish) and the disconnect housekeeping (detach) are
+// functions of their own, so that while the connection waits for packets its stack holds small
+// frames only; in v2.7.9 this one function's frame was about 3 KiB, which kept every connection's
+// stack from shrinking below 16 KiB.
 func (s *Server) attachClient(cl *Client, listener string) error {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	go cl.WriteLoop()
 	defer cl.Stop(nil)
 
+	if err := s.establish(cl, listener); err != nil {
+		return err
+	}
+
+	return s.detach(cl, listener, cl.Read(s.receivePacket))
+}
+
+// establish reads the connect packet, validates and authenticates the client, takes over its
+// session and acknowledges it. When it returns nil the client is counted in ClientsConnected,
+// which detach undoes.
+//
+//go:noinline
+func (s *Server) establish(cl *Client, listener string) error {
 	pk, err := s.readConnectionPacket(cl)
 	if err != nil {
 		return fmt.Errorf("read connection: %w", err)
@@ -450,7 +472,6 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	}
 
 	atomic.AddInt64(&s.Info.ClientsConnected, 1)
-	defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
 
 	s.hooks.OnSessionEstablish(cl, pk)
 
@@ -459,6 +480,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
 	if err != nil {
+		atomic.AddInt64(&s.Info.ClientsConnected, -1)
 		return fmt.Errorf("ack connection packet: %w", err)
 	}
 
@@ -467,13 +489,22 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	if sessionPresent {
 		err = cl.ResendInflightMessages(true)
 		if err != nil {
+			atomic.AddInt64(&s.Info.ClientsConnected, -1)
 			return fmt.Errorf("resend inflight: %w", err)
 		}
 	}
 
 	s.hooks.OnSessionEstablished(cl, pk)
+	return nil
+}
 
-	err = cl.Read(s.receivePacket)
+// detach does the housekeeping of a client whose read loop ended with err (nil for a
+// DISCONNECT) and returns err.
+//
+//go:noinline
+func (s *Server) detach(cl *Client, listener string, err error) error {
+	defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
+
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -1098,8 +1129,9 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	select {
-	case cl.State.outbound <- &out:
+	case cl.queue() <- &out:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
+		cl.startWriter()
 	default:
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)

@@ -1,0 +1,288 @@
+// This file is Outpost's, not part of mochi-mqtt v2.7.9; see OUTPOST.md. It tests Outpost's changes
+// (the writer that runs only while packets are queued, the hand-off of quiet clients' packets)
+// with real TCP connections.
+
+package mqtt
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stretchr/testify/require"
+)
+
+// tcpServer serves s on a loopback port, the way listeners do, and returns its address. A panic on
+// a client's goroutine is recovered there and sent on panics.
+func tcpServer(t *testing.T, s *Server) (addr string, panics chan any) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	panics = make(chan any, 16)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					if v := recover(); v != nil {
+						_ = c.Close()
+						panics <- v
+					}
+				}()
+				_ = s.EstablishConnection("tcp", c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		_ = s.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String(), panics
+}
+
+// rawClient is an MQTT 3.1.1 client over TCP, written byte by byte.
+type rawClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr, id string) *rawClient {
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	rc := &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, byte(len(id))}, id...)
+	rc.write(packet(0x10, body))
+	h, b := rc.read()
+	require.Equal(t, byte(0x20), h)
+	require.Equal(t, []byte{0, 0}, b, "CONNACK")
+	return rc
+}
+
+// packet frames body (under 128 bytes) as one packet with first byte h.
+func packet(h byte, body []byte) []byte {
+	return append([]byte{h, byte(len(body))}, body...)
+}
+
+func publishPacket(topic string, payload []byte) []byte {
+	return packet(0x30, append(append([]byte{0, byte(len(topic))}, topic...), payload...))
+}
+
+func (rc *rawClient) write(b []byte) {
+	_, err := rc.c.Write(b)
+	require.NoError(rc.t, err)
+}
+
+// read reads one packet (remaining length under 128) and returns its first byte and body.
+func (rc *rawClient) read() (byte, []byte) {
+	h, err := rc.r.ReadByte()
+	require.NoError(rc.t, err)
+	n, err := rc.r.ReadByte()
+	require.NoError(rc.t, err)
+	require.Less(rc.t, n, byte(128))
+	body := make([]byte, n)
+	_, err = io.ReadFull(rc.r, body)
+	require.NoError(rc.t, err)
+	return h, body
+}
+
+func (rc *rawClient) subscribe(filter string) {
+	rc.write(packet(0x82, append(append([]byte{0, 1, 0, byte(len(filter))}, filter...), 0)))
+	h, _ := rc.read()
+	require.Equal(rc.t, byte(0x90), h, "SUBACK")
+}
+
+// goroutinesIn counts the goroutines whose stack has fn in it.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<22)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn)
+}
+
+func newOutpostTestServer() *Server {
+	s := New(&Options{Logger: logger, InlineClient: true})
+	_ = s.AddHook(new(AllowHook), nil)
+	return s
+}
+
+// A subscriber has a writer goroutine only while packets are queued for it, and a packet queued
+// just as the writer lets go, or after it has ended, is still written: every one arrives, in order.
+func TestWriterRunsOnlyWhileQueued(t *testing.T) {
+	s := newOutpostTestServer()
+	addr, _ := tcpServer(t, s)
+	sub := dialRaw(t, addr, "sub")
+	sub.subscribe("t")
+	cl, ok := s.Clients.Get("sub")
+	require.True(t, ok)
+	require.False(t, cl.State.writing.Load(), "a writer with nothing queued")
+	before := goroutinesIn("(*Client).WriteLoop(")
+
+	// Pauses around writerLinger: some publishes find the writer lingering, some find it ending,
+	// some find none.
+	const n = 400
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := s.Publish("t", []byte(fmt.Sprint(i)), false, 0); err != nil {
+				done <- err
+				return
+			}
+			switch {
+			case i%100 == 50: // within a few ms of the writer's end, either side
+				time.Sleep(writerLinger + time.Duration(i/100-2)*time.Millisecond)
+			case i%4 == 0:
+				time.Sleep(time.Duration(i%13) * time.Millisecond)
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		h, body := sub.read()
+		require.Equal(t, byte(0x30), h)
+		require.Equal(t, fmt.Sprint(i), string(body[3:]), "message %d", i)
+	}
+	require.NoError(t, <-done)
+	require.Zero(t, atomic.LoadInt64(&s.Info.MessagesDropped))
+
+	require.Eventually(t, func() bool { return !cl.State.writing.Load() && goroutinesIn("(*Client).WriteLoop(") <= before },
+		5*time.Second, 10*time.Millisecond, "the writer ends once the queue is empty")
+}
+
+// recordHook records, for each PUBLISH, whether it was handled on a handler goroutine, and panics
+// on topic "boom".
+type recordHook struct {
+	HookBase
+	mu     sync.Mutex
+	topics []string
+	onHand []bool
+}
+
+func (h *recordHook) ID() string           { return "record" }
+func (h *recordHook) Provides(b byte) bool { return b == OnPublish }
+
+func (h *recordHook) OnPublish(cl *Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.TopicName == "boom" {
+		panic("boom")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.topics = append(h.topics, pk.TopicName)
+	h.onHand = append(h.onHand, goroutineHas("(*handlers).handle("))
+	return pk, nil
+}
+
+func (h *recordHook) seen() ([]string, []bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.topics...), append([]bool(nil), h.onHand...)
+}
+
+func goroutineHas(fn string) bool {
+	buf := make([]byte, 64<<10)
+	return bytes.Contains(buf[:runtime.Stack(buf, false)], []byte(fn))
+}
+
+// A quiet client's packet is read and handled on a handler goroutine; packets that come close
+// together are handled on the client's own; either way in the order sent. A panic in handling
+// surfaces on the client's goroutine, where it would be without the hand-off.
+func TestQuietClientPacketsAreHandedOff(t *testing.T) {
+	s := newOutpostTestServer()
+	h := new(recordHook)
+	require.NoError(t, s.AddHook(h, nil))
+	addr, panics := tcpServer(t, s)
+	pub := dialRaw(t, addr, "pub")
+
+	time.Sleep(2 * busyWindow)
+	// One write: the second and third packets come right after the first.
+	pub.write(append(append(publishPacket("a", nil), publishPacket("b", nil)...), publishPacket("c", nil)...))
+	time.Sleep(2 * busyWindow)
+	pub.write(publishPacket("d", nil))
+	require.Eventually(t, func() bool { topics, _ := h.seen(); return len(topics) == 4 }, 5*time.Second, 5*time.Millisecond)
+	topics, onHand := h.seen()
+	require.Equal(t, []string{"a", "b", "c", "d"}, topics)
+	require.Equal(t, []bool{true, false, false, true}, onHand, "handler goroutine for a, d (quiet); inline for b, c (busy)")
+
+	time.Sleep(2 * busyWindow)
+	pub.write(publishPacket("boom", nil))
+	select {
+	case v := <-panics:
+		var hp *HandlerPanic
+		require.True(t, errors.As(v.(error), &hp), "%v", v)
+		require.Equal(t, "boom", hp.Value)
+		require.Contains(t, string(hp.Stack), "recordHook")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the panic did not reach the client's goroutine")
+	}
+	// The handler goroutine survived its packet's panic: another quiet client is served.
+	other := dialRaw(t, addr, "other")
+	time.Sleep(2 * busyWindow)
+	other.write(publishPacket("e", nil))
+	require.Eventually(t, func() bool { topics, _ := h.seen(); return len(topics) == 5 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// Connections of devices that publish now and then hold small stacks: the reason for the hand-off.
+// Measured against the same clients on a server that handles every packet inline, as v2.7.9 did
+// (its reader also kept 3 KiB frames that this copy has split off, and a writer of 8 KiB each).
+func TestQuietClientsHoldSmallStacks(t *testing.T) {
+	handedOff := quietClientStack(t, false)
+	inline := quietClientStack(t, true)
+	t.Logf("stack per quietly publishing client: %.1f KiB handed off, %.1f KiB inline", handedOff/1024, inline/1024)
+	// Stacks come in powers of two: a reader holds 4 KiB handed off and 16 KiB or more inline (8
+	// and 16 KiB under the race detector, whose frames are larger).
+	require.Less(t, handedOff, inline*0.6)
+}
+
+// quietClientStack connects 200 clients that publish once each, and returns the goroutine stack
+// in use per client once the publishes are handled, before any GC gives stack back.
+func quietClientStack(t *testing.T, inline bool) float64 {
+	s := newOutpostTestServer()
+	if inline {
+		s.handlers = nil
+	}
+	h := new(recordHook)
+	require.NoError(t, s.AddHook(h, nil))
+	addr, _ := tcpServer(t, s)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.StackInuse
+	const n = 200
+	clients := make([]*rawClient, n)
+	for i := range clients {
+		clients[i] = dialRaw(t, addr, fmt.Sprint("device-", i))
+	}
+	for i := 0; i < 4; i++ {
+		runtime.GC() // stacks grown by the CONNECT are given back, a halving a cycle
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a GC would shrink the stacks being measured
+	time.Sleep(2 * busyWindow)
+	for i, c := range clients { // one after another, as devices that publish now and then do
+		c.write(publishPacket("sensors/x", []byte("21.5")))
+		require.Eventually(t, func() bool { topics, _ := h.seen(); return len(topics) == i+1 }, 10*time.Second, 100*time.Microsecond)
+	}
+	runtime.ReadMemStats(&ms) // no GC since: the stacks as the publishes left them
+	for _, c := range clients {
+		_ = c.c.Close()
+	}
+	return float64(ms.StackInuse-before) / n
+}
