@@ -25,7 +25,7 @@ test: deps race test-arm-if-qemu
 
 race:
 	$(GO) test -race -timeout 12m $(PKGS)
-	cd $(MOCHI) && $(GO) test -race -timeout 5m ./...
+	GO=$(GO) scripts/test-mochi.sh
 
 test-short:
 	$(GO) test -race -short $(PKGS)
