@@ -16,10 +16,13 @@
 // Ingest, in order (see DESIGN.md "The one rule"):
 //
 //  1. mochi decodes a PUBLISH and calls OnPublish on the client's read
-//     goroutine. The hook copies the packet into the client's pending queue
-//     (bounded; a full queue blocks the read goroutine, which is TCP
-//     back-pressure) and returns packets.ErrRejectPacket: mochi sends nothing
-//     and delivers nothing.
+//     goroutine, or, for a client that publishes now and then, on a mochi
+//     handler goroutine while the read goroutine waits (our copy of mochi,
+//     third_party/mochi-mqtt-server/OUTPOST.md): a client's packets are
+//     handled one at a time either way. The hook copies the packet into the
+//     client's pending queue (bounded; a full queue blocks the handling, so
+//     the client's socket is not read: TCP back-pressure) and returns
+//     packets.ErrRejectPacket: mochi sends nothing and delivers nothing.
 //  2. A worker (shared by all clients, one per busy pipeline) appends
 //     everything the client has pending in one Log.Append call (concurrent
 //     clients are group-committed by the log).

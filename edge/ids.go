@@ -89,7 +89,7 @@ func (t *qos2Table) forget(client string) {
 
 // displaced keeps an outbound inflight entry that mochi is about to delete
 // because an inbound PUBLISH carries the same id, one per client (a client's
-// packets are processed one at a time, on its read goroutine).
+// packets are processed one at a time, see doc.go).
 type displaced struct {
 	m sync.Map // *mqtt.Client -> packets.Packet
 	n atomic.Int32
@@ -143,8 +143,8 @@ func (d *displaced) drop(cl *mqtt.Client) {
 	}
 }
 
-// onPacketRead runs on the client's read goroutine for every packet it
-// sends, before mochi processes it.
+// onPacketRead runs for every packet a client sends, before mochi processes
+// it, one packet at a time per client (see doc.go).
 func (b *Broker) onPacketRead(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
 	case packets.Publish:
