@@ -17,7 +17,7 @@
 #   ROWS="qos0 qos1-wait qos1-pipelined"
 #   RUN_TIMEOUT=180         seconds per bench run
 #   OUTPOST_BIN=            use this outpost binary instead of building bin/outpost
-#   MEMORY_LIMIT=0          Outpost's node.memory_limit in bytes (0: none, the default config)
+#   MEMORY_LIMIT=0          Outpost's node.memory_limit in bytes (0: the default, 48 MiB with the pi profile; -1: none)
 #
 # mosquitto runs with a tiny config: anonymous on 127.0.0.1 and
 # max_queued_messages 0 (unlimited), so a subscriber that falls behind during

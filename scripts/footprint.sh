@@ -9,7 +9,8 @@
 # RSS is VmRSS at the time (anon: RssAnon, the heap; file: RssFile, Badger's memory-mapped files, which the
 # kernel can reclaim), peak is VmHWM (/proc/PID/status). Takes about 3 minutes.
 #   scripts/footprint.sh [RECORDS] [DEVICES]      (defaults 1000000 1000)
-# Set MEMORY_LIMIT (bytes) to run the node with node.memory_limit; 0 (default) runs without.
+# Set MEMORY_LIMIT (bytes) to run the node with node.memory_limit; 0 (default) is the node's default (48 MiB
+# with the pi profile), -1 runs without a limit.
 # Set GODEBUG=adaptivestackstart=0 to run the node as the .deb's unit and the container image do.
 # Set HEAP_PROFILE=FILE to save the node's heap profile (go tool pprof) at the end of the device stage.
 set -euo pipefail

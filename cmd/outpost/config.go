@@ -53,12 +53,12 @@ type NodeConfig struct {
 	DataDir string `yaml:"data_dir"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (GOMEMLIMIT):
 	// past it the garbage collector works harder instead of the heap growing.
-	// 0 or -1: none (default). Measured: a 48 MiB limit under a 10-publisher
-	// QoS 1 load cut throughput by 40%, so it is opt-in. A limit below what
-	// the node holds live (heap, goroutine stacks) would make the collector
-	// run without pause: the node raises it then, logs a warning and shows
-	// the limit in force in /api/v1/status (memtrim.go, limitCheck). The
-	// GOMEMLIMIT environment variable, when set, wins and is left alone.
+	// 0 (default): 48 MiB with storage.profile pi, none with large; -1: none.
+	// A limit below what the node holds live (heap, goroutine stacks) would
+	// make the collector run without pause: the node raises it then, logs a
+	// warning and shows the limit in force in /api/v1/status (memtrim.go,
+	// limitCheck). The GOMEMLIMIT environment variable, when set, wins and is
+	// left alone.
 	MemoryLimit int64 `yaml:"memory_limit"`
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"runtime"
 	"testing"
+
+	"github.com/outpost-edge/outpost/storage"
 )
 
 func TestNextLimit(t *testing.T) {
@@ -24,6 +26,32 @@ func TestNextLimit(t *testing.T) {
 				t.Fatalf("nextLimit(%d, %d, %d) = %d, %v; want %d", tc.configured, tc.current, tc.floor, got, changed, tc.want)
 			}
 		})
+	}
+}
+
+func TestMemoryLimitDefaultsByProfile(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	cfg := defaultConfig()
+	if got := memoryLimit(cfg); got != 48<<20 {
+		t.Fatalf("pi profile, memory_limit unset: %d, want 48 MiB", got)
+	}
+	cfg.Node.MemoryLimit = 100 << 20
+	if got := memoryLimit(cfg); got != 100<<20 {
+		t.Fatalf("memory_limit set: %d, want it", got)
+	}
+	cfg.Node.MemoryLimit = -1
+	if got := memoryLimit(cfg); got != 0 {
+		t.Fatalf("memory_limit -1: %d, want none", got)
+	}
+	cfg.Node.MemoryLimit = 0
+	cfg.Storage.Profile = storage.ProfileLarge
+	if got := memoryLimit(cfg); got != 0 {
+		t.Fatalf("large profile: %d, want none", got)
+	}
+	cfg.Storage.Profile = storage.ProfilePi
+	t.Setenv("GOMEMLIMIT", "200MiB")
+	if got := memoryLimit(cfg); got != 0 {
+		t.Fatalf("GOMEMLIMIT set: %d, want it left to the runtime", got)
 	}
 }
 

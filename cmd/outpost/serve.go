@@ -112,13 +112,22 @@ func serve(args []string) int {
 	return 0
 }
 
+// piMemoryLimit is node.memory_limit's default with storage.profile pi: the
+// limit the .deb and the container image have always set. Measured with the
+// mochi copy (README "Footprint"): 1,000 devices and a 1M-record backlog hold
+// 59 MiB with it, 70 MiB without, and bench.sh's QoS 1 rows ran within 3% of
+// their rate without it.
+const piMemoryLimit = 48 << 20
+
 // memoryLimit is the soft memory limit to set, or 0 for none.
 func memoryLimit(cfg Config) int64 {
-	if os.Getenv("GOMEMLIMIT") != "" || cfg.Node.MemoryLimit < 0 {
+	switch {
+	case os.Getenv("GOMEMLIMIT") != "" || cfg.Node.MemoryLimit < 0:
 		return 0
-	}
-	if cfg.Node.MemoryLimit > 0 {
+	case cfg.Node.MemoryLimit > 0:
 		return cfg.Node.MemoryLimit
+	case cfg.Storage.Profile == storage.ProfilePi:
+		return piMemoryLimit
 	}
 	return 0
 }
