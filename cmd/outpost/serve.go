@@ -115,8 +115,8 @@ func serve(args []string) int {
 // piMemoryLimit is node.memory_limit's default with storage.profile pi: the
 // limit the .deb and the container image have always set. Measured with the
 // mochi copy (README "Footprint"): 1,000 devices and a 1M-record backlog hold
-// 59 MiB with it, 70 MiB without, and bench.sh's QoS 1 rows ran within 3% of
-// their rate without it.
+// 59 MiB with it, 70 MiB without, and bench.sh's QoS 1 rows ran within 4% of
+// their rate without it (the worst pair of runs).
 const piMemoryLimit = 48 << 20
 
 // memoryLimit is the soft memory limit to set, or 0 for none.
