@@ -93,8 +93,9 @@ clients=$(curl -fs "http://$api/api/v1/status" | grep -o '"ClientsConnected": [0
 say "connected clients" "$clients"
 say "node CPU over the 70 s with devices" "$(awk -v t=$(($(cputicks) - cpu0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f s", t / hz}')"
 say "RSS with devices and backlog" "$(rss)"
-gostat() { curl -fs "http://$api/metrics" | awk -v k="$1" '$1 == k {printf "%.1f", $2 / 1048576}'; }
-say "Go heap in use / goroutine stacks" "$(gostat go_memstats_heap_inuse_bytes) / $(gostat go_memstats_stack_inuse_bytes) MiB ($(curl -fs "http://$api/metrics" | awk '$1 == "go_goroutines" {print $2}') goroutines)"
+say "Go heap in use / goroutine stacks" "$(curl -fs "http://$api/metrics" | awk '
+	$1 == "go_memstats_heap_inuse_bytes" {h = $2} $1 == "go_memstats_stack_inuse_bytes" {s = $2} $1 == "go_goroutines" {g = $2}
+	END {printf "%.1f / %.1f MiB (%d goroutines)", h / 1048576, s / 1048576, g}')"
 [ -z "${HEAP_PROFILE:-}" ] || curl -fs -o "$HEAP_PROFILE" "http://$api/debug/pprof/heap"
 say "highest RSS sampled with devices" "$(mib "$peak") MiB"
 wait $sim || true

@@ -6,7 +6,7 @@
 # more on its own; one that fails twice fails the run. Packages run one at a time: the listeners' and
 # the server's tests bind the same fixed ports.
 set -uo pipefail
-cd "$(dirname "$0")/../third_party/mochi-mqtt-server"
+cd "$(dirname "$0")/../third_party/mochi-mqtt-server" # MOCHI in the Makefile
 go=${GO:-go}
 log=$(mktemp /tmp/outpost-mochi-test-XXXXXX.log)
 trap 'rm -f "$log"' EXIT
@@ -15,7 +15,7 @@ if $go test -race -p 1 -timeout 5m ./... 2>&1 | tee "$log"; then
 fi
 failed=$(grep -oE '^--- FAIL: [A-Za-z0-9_]+' "$log" | awk '{print $3}' | sort -u | paste -sd'|')
 if [ -z "$failed" ]; then
-	echo "test-mochi: the run failed without a failing test to retry (build error, panic or timeout)"
+	echo "test-mochi: the run failed without a failing test to retry (a build error or a timeout)"
 	exit 1
 fi
 echo "test-mochi: running again on their own: $failed"

@@ -110,7 +110,7 @@ func (c *Config) Validate() error {
 		return errors.New("node.data_dir: must not be empty")
 	}
 	if c.Node.MemoryLimit < -1 || (c.Node.MemoryLimit > 0 && c.Node.MemoryLimit < 16<<20) {
-		return fmt.Errorf("node.memory_limit: %d must be -1 or 0 (off) or at least 16 MiB", c.Node.MemoryLimit)
+		return fmt.Errorf("node.memory_limit: %d must be -1 (none), 0 (the storage profile's) or at least 16 MiB", c.Node.MemoryLimit)
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":

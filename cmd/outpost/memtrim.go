@@ -134,8 +134,9 @@ func nextLimit(configured, current, floor int64) (int64, bool) {
 	return want, want != current
 }
 
-// limitCheck returns the step that adjusts the Go memory limit while
-// node.memory_limit is set (and GOMEMLIMIT is not); otherwise a no-op.
+// limitCheck returns the step that adjusts the Go memory limit while one is
+// in force (memoryLimit: node.memory_limit or the profile's, and GOMEMLIMIT
+// unset); otherwise a no-op.
 func (n *node) limitCheck() func() {
 	configured := memoryLimit(n.cfg)
 	if configured <= 0 {

@@ -205,10 +205,7 @@ func (cl *Client) WriteLoop() {
 		case pk := <-outbound:
 			cl.writeQueued(pk)
 			continue
-		case <-cl.State.open.Done():
-			cl.State.writing.Store(false)
-			return
-		default:
+		default: // empty: wait up to writerLinger for more, or the client's end
 		}
 		if linger == nil {
 			linger = time.NewTimer(writerLinger)
