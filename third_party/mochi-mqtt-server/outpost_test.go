@@ -1,6 +1,6 @@
 // This file is Outpost's, not part of mochi-mqtt v2.7.9; see OUTPOST.md. It tests Outpost's changes
 // (the writer that runs only while packets are queued, the hand-off of quiet clients' packets)
-// with real TCP connections.
+// with real TCP connections, and the subscriber cache on the topic index.
 
 package mqtt
 
@@ -285,4 +285,69 @@ func quietClientStack(t *testing.T, inline bool) float64 {
 		_ = c.c.Close()
 	}
 	return float64(ms.StackInuse-before) / n
+}
+
+func TestSubscribersCachedUntilIndexChanges(t *testing.T) {
+	x := NewTopicsIndex()
+	x.Subscribe("a", packets.Subscription{Filter: "s/+", Qos: 1})
+
+	first := x.Subscribers("s/1")
+	require.Contains(t, first.Subscriptions, "a")
+	require.Same(t, first, x.Subscribers("s/1"), "a second lookup of an unchanged index is cached")
+
+	x.Subscribe("b", packets.Subscription{Filter: "s/#"})
+	subs := x.Subscribers("s/1")
+	require.NotSame(t, first, subs)
+	require.Contains(t, subs.Subscriptions, "a")
+	require.Contains(t, subs.Subscriptions, "b")
+
+	x.Unsubscribe("s/+", "a")
+	subs = x.Subscribers("s/1")
+	require.NotContains(t, subs.Subscriptions, "a")
+	require.Contains(t, subs.Subscriptions, "b")
+
+	x.InlineSubscribe(InlineSubscription{Subscription: packets.Subscription{Filter: "s/1", Identifier: 7}})
+	require.Contains(t, x.Subscribers("s/1").InlineSubscriptions, 7)
+	x.InlineUnsubscribe(7, "s/1")
+	require.NotContains(t, x.Subscribers("s/1").InlineSubscriptions, 7)
+
+	// Shared groups: each caller gets its own result, since choosing a member writes into it.
+	x.Subscribe("c", packets.Subscription{Filter: SharePrefix + "/g/s/1"})
+	one, two := x.Subscribers("s/1"), x.Subscribers("s/1")
+	require.NotSame(t, one, two)
+	one.SelectShared()
+	one.MergeSharedSelected()
+	require.Contains(t, one.Subscriptions, "c")
+	require.NotContains(t, two.Subscriptions, "c")
+	require.NotContains(t, x.Subscribers("s/1").Subscriptions, "c")
+}
+
+// A lookup that walked the index before a change must not leave its result in the cache after it:
+// whoever subscribes and then looks up finds itself, while other goroutines look up all along.
+func TestSubscribersCacheNeverStale(t *testing.T) {
+	x := NewTopicsIndex()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					x.Subscribers("s/1")
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := 0; i < 2000; i++ {
+		id := fmt.Sprintf("c%d", i)
+		x.Subscribe(id, packets.Subscription{Filter: "s/+"})
+		require.Contains(t, x.Subscribers("s/1").Subscriptions, id, "after subscribe %d", i)
+		x.Unsubscribe("s/+", id)
+		require.NotContains(t, x.Subscribers("s/1").Subscriptions, id, "after unsubscribe %d", i)
+	}
 }

@@ -349,7 +349,31 @@ func (s *Subscribers) MergeSharedSelected() {
 // TopicsIndex is a prefix/trie tree containing topic subscribers and retained messages.
 type TopicsIndex struct {
 	Retained *packets.Packets
-	root     *particle // a leaf containing a message and more leaves.
+	root     *particle       // a leaf containing a message and more leaves.
+	cache    subscriberCache // outpost
+}
+
+// subscriberCache keeps the Subscribers of recently published topics until
+// the index next changes (outpost). Subscribers walked the tree and built
+// four maps for every publish, a dozen allocations each time.
+type subscriberCache struct {
+	mu  sync.Mutex
+	gen uint64 // moves on every change to the index
+	m   map[string]*Subscribers
+}
+
+// subscriberCacheTopics bounds the topics the cache holds; past it the
+// cache starts over.
+const subscriberCacheTopics = 1024
+
+// changed empties the subscriber cache. The index calls it after each
+// change, with the root locked.
+func (x *TopicsIndex) changed() {
+	c := &x.cache
+	c.mu.Lock()
+	c.gen++
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 // NewTopicsIndex returns a pointer to a new instance of Index.
@@ -368,6 +392,7 @@ func NewTopicsIndex() *TopicsIndex {
 func (x *TopicsIndex) InlineSubscribe(subscription InlineSubscription) bool {
 	x.root.Lock()
 	defer x.root.Unlock()
+	defer x.changed() // outpost: runs before the unlock
 
 	var existed bool
 	n := x.set(subscription.Filter, 0)
@@ -382,6 +407,7 @@ func (x *TopicsIndex) InlineSubscribe(subscription InlineSubscription) bool {
 func (x *TopicsIndex) InlineUnsubscribe(id int, filter string) bool {
 	x.root.Lock()
 	defer x.root.Unlock()
+	defer x.changed() // outpost: runs before the unlock
 
 	particle := x.seek(filter, 0)
 	if particle == nil {
@@ -401,6 +427,7 @@ func (x *TopicsIndex) InlineUnsubscribe(id int, filter string) bool {
 func (x *TopicsIndex) Subscribe(client string, subscription packets.Subscription) bool {
 	x.root.Lock()
 	defer x.root.Unlock()
+	defer x.changed() // outpost: runs before the unlock
 
 	var existed bool
 	prefix, _ := isolateParticle(subscription.Filter, 0)
@@ -423,6 +450,7 @@ func (x *TopicsIndex) Subscribe(client string, subscription packets.Subscription
 func (x *TopicsIndex) Unsubscribe(filter, client string) bool {
 	x.root.Lock()
 	defer x.root.Unlock()
+	defer x.changed() // outpost: runs before the unlock
 
 	var d int
 	prefix, _ := isolateParticle(filter, 0)
@@ -580,13 +608,38 @@ func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []pack
 
 // Subscribers returns a map of clients who are subscribed to matching filters,
 // their subscription ids and highest qos.
+//
+// outpost: the result is cached until the index changes and shared by
+// every caller, which must not modify it. A result with shared
+// subscriptions is not cached: choosing a group's member writes into it
+// (SelectShared, MergeSharedSelected), so each caller gets its own.
 func (x *TopicsIndex) Subscribers(topic string) *Subscribers {
-	return x.scanSubscribers(topic, 0, nil, &Subscribers{
+	c := &x.cache
+	c.mu.Lock()
+	if subs, ok := c.m[topic]; ok {
+		c.mu.Unlock()
+		return subs
+	}
+	gen := c.gen
+	c.mu.Unlock()
+	subs := x.scanSubscribers(topic, 0, nil, &Subscribers{
 		Shared:              map[string]map[string]packets.Subscription{},
 		SharedSelected:      map[string]packets.Subscription{},
 		Subscriptions:       map[string]packets.Subscription{},
 		InlineSubscriptions: map[int]InlineSubscription{},
 	})
+	if len(subs.Shared) > 0 {
+		return subs
+	}
+	c.mu.Lock()
+	if c.gen == gen { // else the index changed during the walk: subs may be stale
+		if c.m == nil || len(c.m) >= subscriberCacheTopics {
+			c.m = make(map[string]*Subscribers)
+		}
+		c.m[topic] = subs
+	}
+	c.mu.Unlock()
+	return subs
 }
 
 // scanSubscribers returns a list of client subscriptions matching an indexed topic address.
