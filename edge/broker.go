@@ -186,10 +186,11 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 
 // deliverPersisted fans out a packet the log now holds, after its ack (see
 // the package doc). The fan-out goes through the inline client, marked
-// with the publisher's id: injected through the publisher itself, mochi
-// would book the ack in the map it shares with outbound deliveries (ids.go).
-func (b *Broker) deliverPersisted(cl *mqtt.Client, pk packets.Packet, offset uint64) {
-	pk.Connect.ClientIdentifier = persistedMark + cl.ID
+// with mark (persistedMark and the publisher's id): injected through the
+// publisher itself, mochi would book the ack in the map it shares with
+// outbound deliveries (ids.go).
+func (b *Broker) deliverPersisted(cl *mqtt.Client, mark string, pk packets.Packet, offset uint64) {
+	pk.Connect.ClientIdentifier = mark
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false // resolved already
 	if pk.FixedHeader.Retain && b.opts.Events.RetainLocal != nil {
 		rp := pk // only this copy escapes into the callback; the common path allocates nothing

@@ -31,6 +31,7 @@ const maxAppendBatch = 256
 // Close, ends it.
 type pipeline struct {
 	cl   *mqtt.Client
+	mark string // persistedMark + the client's id, made once, not per message
 	done chan struct{}
 	once sync.Once
 	wake chan struct{} // 1 token: q got a packet while the worker lingers
@@ -122,7 +123,7 @@ func (g *ingest) pipeline(cl *mqtt.Client) *pipeline {
 	if p, ok := g.pipes[cl]; ok {
 		return p
 	}
-	p := &pipeline{cl: cl, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	p := &pipeline{cl: cl, mark: persistedMark + cl.ID, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	g.pipes[cl] = p
 	return p
 }
@@ -306,7 +307,7 @@ func (g *ingest) run(p *pipeline, w *drain) {
 		}
 		g.b.ackPersisted(p.cl, batch)
 		for i := range batch {
-			g.b.deliverPersisted(p.cl, *batch[i], offs[i])
+			g.b.deliverPersisted(p.cl, p.mark, *batch[i], offs[i])
 			batch[i] = nil
 		}
 	}
