@@ -16,6 +16,9 @@
 #   PUBLISHERS=10
 #   ROWS="qos0 qos1-wait qos1-pipelined"
 #   RUN_TIMEOUT=180         seconds per bench run
+#   REPEAT=1                runs of each row, mosquitto and Outpost alternating; with more than
+#                           one, a row ends with the median of its Outpost/mosquitto ratios (one
+#                           run's ratio moves by 10-25% on a busy 2-core box)
 #   OUTPOST_BIN=            use this outpost binary instead of building bin/outpost
 #   MEMORY_LIMIT=0          Outpost's node.memory_limit in bytes (0: the default, 48 MiB with the pi profile; -1: none)
 #
@@ -33,6 +36,7 @@ MESSAGES=${MESSAGES:-10000}
 PUBLISHERS=${PUBLISHERS:-10}
 ROWS=${ROWS:-"qos0 qos1-wait qos1-pipelined"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-180}
+REPEAT=${REPEAT:-1}
 OUTPOST_BIN=${OUTPOST_BIN:-}
 WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
 BROKER_PID=""
@@ -149,6 +153,7 @@ bench_one() {
 }
 
 main() {
+	[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { log "REPEAT must be a positive integer, not '$REPEAT'"; exit 2; }
 	mkdir -p bin
 	log "building firmware-sim"
 	go build -o bin/firmware-sim ./firmware-sim
@@ -179,17 +184,29 @@ main() {
 	printf '# %d publishers x %d msgs, 64 B payloads, 1 subscriber on #; %s; %s, %d cores\n' \
 		"$PUBLISHERS" "$MESSAGES" "$(mosquitto -h 2>/dev/null | head -1)" "$(uname -m)" "$(nproc)"
 	printf '%-16s %-18s %11s %11s %9s %9s %9s %11s %9s %s\n' row broker "recv msg/s" delivered "p50 ms" "p99 ms" "RSS MiB" "pub msg/s" "fsim CPU s" notes
-	local row mq d
+	local row mq d rep ratio
 	for row in $ROWS; do
-		bench_one "$row" mosquitto start_mosquitto
-		mq=$LAST_RATE
-		if [ "$have_outpost" = 1 ]; then
+		local -A ratios=()
+		for rep in $(seq 1 "$REPEAT"); do
+			bench_one "$row" mosquitto start_mosquitto
+			mq=$LAST_RATE
+			[ "$have_outpost" = 1 ] || continue
 			for d in $DURABILITY; do
 				bench_one "$row" "outpost/$d" start_outpost_with "$d"
-				awk -v o="$LAST_RATE" -v m="$mq" -v r="$row" -v d="$d" \
-					'BEGIN{ if (m > 0) printf "%-16s %-18s %10.2fx\n", r, "ratio " d "/mosq", o/m }'
+				ratio=$(awk -v o="$LAST_RATE" -v m="$mq" 'BEGIN{ if (m > 0) printf "%.2f", o/m }')
+				[ -n "$ratio" ] || continue
+				printf '%-16s %-18s %10sx\n' "$row" "ratio $d/mosq" "$ratio"
+				ratios[$d]="${ratios[$d]:-}$ratio "
+			done
+		done
+		if [ "$REPEAT" -gt 1 ]; then
+			for d in "${!ratios[@]}"; do
+				# shellcheck disable=SC2086
+				printf '%-16s %-18s %10sx  (ratios: %s)\n' "$row" "median $d/mosq" \
+					"$(printf '%s\n' ${ratios[$d]} | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')" "${ratios[$d]% }"
 			done
 		fi
+		unset ratios
 	done
 }
 
