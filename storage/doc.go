@@ -37,8 +37,11 @@
 // transaction followed by at most one fsync), the retention loop, and in
 // fsync mode a syncer owned by the writer: the writer commits group N+1 while
 // the syncer fsyncs group N, and one fsync covers every group committed
-// before it started. Close stops all of them after the queue is committed
-// and synced. Append callers block until their group is durable; Readers
+// before it started. An fsync is an fdatasync of the active memtable WAL,
+// which holds every record below Badger's value threshold, unless a commit
+// wrote to the value log or the memtable rotated since the previous one;
+// then it is Badger's Sync plus an fsync of each rotated WAL (syncAll).
+// Close stops all of them after the queue is committed and synced. Append callers block until their group is durable; Readers
 // block on a channel closed at each publish.
 //
 // Records become visible to Read and Readers only once durable per the

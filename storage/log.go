@@ -75,12 +75,21 @@ type Log struct {
 	reclaimPending bool // retention goroutine only: deletes not yet reclaimed
 
 	wal *walWatch // syncAll only: has a memtable WAL been created since its last listing?
+	// activeWAL is the newest memtable WAL (.mem) at syncAll's last listing,
+	// open for fdatasync; nil until then. Owned by syncAll.
+	activeWAL *os.File
+	// vlogDirty says a commit wrote a value big enough for Badger's value
+	// log (vlogThreshold) since syncAll last synced through Badger; until
+	// then syncAll fsyncs the active WAL alone.
+	vlogDirty     atomic.Bool
+	vlogThreshold int
 }
 
 // stats are counters updated without locks.
 type stats struct {
 	appends, records, syncs, batches, fullErrors, dropPrefixes atomic.Uint64
 	walScans                                                   atomic.Uint64 // syncAll listed the directory for rotated WALs
+	walSyncs                                                   atomic.Uint64 // syncs of the active WAL alone
 }
 
 // Open opens (creating if needed) the log stored in dir and recovers its
@@ -113,6 +122,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, mapErr(err))
 	}
 	l.db = db
+	l.vlogThreshold = int(db.Opts().ValueThreshold)
 	if err := l.recover(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: recover: %w", dir, err)
@@ -214,6 +224,9 @@ func (l *Log) Close() error {
 	// syncs (wg), then Badger closes; readers were woken by done.
 	l.wg.Wait()
 	l.wal.close()
+	if l.activeWAL != nil {
+		_ = l.activeWAL.Close()
+	}
 	l.closeMu.Lock()
 	defer l.closeMu.Unlock()
 	if err := l.db.Close(); err != nil {

@@ -10,6 +10,7 @@ type Stats struct {
 	Appends     uint64  // successful Append calls
 	Appended    uint64  // records appended
 	Syncs       uint64  // fsyncs issued
+	WALSyncs    uint64  // of Syncs, those of the active memtable WAL alone (nothing new in the value log, no rotation)
 	Batches     uint64  // group commits that appended records
 	MeanBatch   float64 // records per group commit
 	Full        bool    // the latest append attempt was refused with ErrFull
@@ -32,7 +33,7 @@ func (l *Log) Stats() Stats {
 	s := Stats{
 		DiskBytes: diskBytes(l.dir),
 		Appends:   l.st.appends.Load(), Appended: l.st.records.Load(),
-		Syncs: l.st.syncs.Load(), Batches: l.st.batches.Load(), FullErrors: l.st.fullErrors.Load(), DropPrefix: l.st.dropPrefixes.Load(),
+		Syncs: l.st.syncs.Load(), WALSyncs: l.st.walSyncs.Load(), Batches: l.st.batches.Load(), FullErrors: l.st.fullErrors.Load(), DropPrefix: l.st.dropPrefixes.Load(),
 	}
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Appended) / float64(s.Batches)

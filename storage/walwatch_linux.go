@@ -5,6 +5,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -87,5 +88,16 @@ func (w *walWatch) close() {
 	if w.fd >= 0 {
 		_ = unix.Close(w.fd)
 		w.fd = -1
+	}
+}
+
+// fdatasync flushes f's data, and its size when that changed, to the disk:
+// what msync does for Badger's mapped WAL.
+func fdatasync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
 	}
 }

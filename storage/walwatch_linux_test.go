@@ -83,17 +83,93 @@ func TestSyncListsWALsOnlyAfterRotation(t *testing.T) {
 		t.Fatalf("100 syncs without a rotation listed the directory %d times", n-base)
 	}
 	// Fill more than the pi profile's 4 MiB memtable: Badger rotates it.
+	fillUntil(t, l, func() bool { return l.st.walScans.Load() != base }, "no sync noticed a memtable rotation")
+}
+
+// fillUntil appends batches of 3 KB records until done, or fails with why
+// once 60 MB went in.
+func fillUntil(t *testing.T, l *Log, done func() bool, why string) {
+	t.Helper()
 	big := []byte(strings.Repeat("x", 3000))
-	for l.st.walScans.Load() == base {
+	for !done() {
 		recs := make([]Record, 100)
 		for i := range recs {
 			recs[i] = Record{Topic: "t", Payload: big}
 		}
-		if _, err := l.Append(ctx, recs); err != nil {
+		if _, err := l.Append(context.Background(), recs); err != nil {
 			t.Fatal(err)
 		}
 		if l.NextOffset() > 20000 {
-			t.Fatal("60 MB appended and no sync noticed a memtable rotation")
+			t.Fatal("60 MB appended and " + why)
 		}
+	}
+}
+
+// TestSyncWALAloneUntilValueLogWritten: between rotations a sync fdatasyncs
+// the active memtable WAL alone, which holds every small value; a commit
+// that wrote a value big enough for Badger's value log makes the next sync
+// go through Badger (WAL and value log), once; after a rotation the log
+// syncs the newest WAL.
+func TestSyncWALAloneUntilValueLogWritten(t *testing.T) {
+	l := openTest(t, "", func(o *Options) { o.Durability = DurabilityFsync })
+	if l.wal.fd < 0 {
+		t.Skip("inotify is not available here (fs.inotify.max_user_instances?)")
+	}
+	ctx := context.Background()
+	// appendOne appends one record and returns the syncs it took: through
+	// Badger, and of the WAL alone.
+	appendOne := func(payload int) (full, walOnly uint64) {
+		t.Helper()
+		before := l.Stats()
+		if _, err := l.Append(ctx, []Record{{Topic: "t", Payload: make([]byte, payload)}}); err != nil {
+			t.Fatal(err)
+		}
+		after := l.Stats()
+		walOnly = after.WALSyncs - before.WALSyncs
+		return after.Syncs - before.Syncs - walOnly, walOnly
+	}
+	if full, _ := appendOne(10); full != 1 {
+		t.Fatalf("the first sync lists the WALs through Badger: %d such syncs", full)
+	}
+	newestWAL := func() string {
+		t.Helper()
+		mems, err := filepath.Glob(filepath.Join(l.dir, "*.mem"))
+		if err != nil || len(mems) == 0 {
+			t.Fatalf("no memtable WAL in %s: %v", l.dir, err)
+		}
+		newest := mems[0]
+		for _, m := range mems { // same-width names (%05d) compare as numbers
+			if len(m) > len(newest) || len(m) == len(newest) && m > newest {
+				newest = m
+			}
+		}
+		return newest
+	}
+	if l.activeWAL == nil || l.activeWAL.Name() != newestWAL() {
+		t.Fatalf("active WAL %v, newest in the directory %s", l.activeWAL, newestWAL())
+	}
+	for i := 0; i < 20; i++ {
+		if full, walOnly := appendOne(10); full != 0 || walOnly != 1 {
+			t.Fatalf("small record %d: %d syncs through Badger, %d of the WAL alone; want 0 and 1", i, full, walOnly)
+		}
+	}
+	if full, walOnly := appendOne(l.vlogThreshold + 10); full != 1 || walOnly != 0 {
+		t.Fatalf("a record for the value log: %d syncs through Badger, %d of the WAL alone; want 1 and 0", full, walOnly)
+	}
+	if l.vlogDirty.Load() {
+		t.Fatal("the value log was synced, yet still marked dirty")
+	}
+	if full, walOnly := appendOne(10); full != 0 || walOnly != 1 {
+		t.Fatalf("after the value log's sync: %d syncs through Badger, %d of the WAL alone; want 0 and 1", full, walOnly)
+	}
+	// Rotate the memtable: the next sync goes through Badger and lists, then
+	// the WAL-only syncs are of the new WAL.
+	first := l.activeWAL.Name()
+	fillUntil(t, l, func() bool { return l.activeWAL.Name() != first }, "the active WAL never changed")
+	if full, walOnly := appendOne(10); full != 0 || walOnly != 1 {
+		t.Fatalf("after the rotation: %d syncs through Badger, %d of the WAL alone; want 0 and 1", full, walOnly)
+	}
+	if l.activeWAL.Name() != newestWAL() {
+		t.Fatalf("after the rotation the active WAL is %s, the newest %s", l.activeWAL.Name(), newestWAL())
 	}
 }
