@@ -236,3 +236,39 @@ func TestInflightStoredOnlyForLastingSessions(t *testing.T) {
 		t.Fatal("the inflight delivery of a session that ends with its connection was stored")
 	}
 }
+
+// TestSessionEndDeletesOnlyItsState: when a session ends with its
+// connection, its stored subscriptions go, and no other client's do, not
+// even one whose id starts with the same letters.
+func TestSessionEndDeletesOnlyItsState(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	kv := n.log.KV("edge")
+	subs := func(id string) int {
+		keys, err := kv.Keys(keySub + id + "\x00")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	conns := map[string]*raw{}
+	for _, c := range []struct {
+		id     string
+		expiry uint32
+	}{{"dev", 0}, {"dev2", 300}, {"other", 300}} {
+		r, _ := dialRawExpiry(t, n.addr, c.id, true, c.expiry)
+		r.send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "cmd/" + c.id, QoS: 1}, {Topic: "all/#", QoS: 1}}})
+		expect[*packets.Suback](r)
+		conns[c.id] = r
+	}
+	for _, id := range []string{"dev", "dev2", "other"} {
+		eventually(t, 5*time.Second, func() bool { return subs(id) == 2 }, "%s's subscriptions were not stored", id)
+	}
+	conns["dev"].send(&packets.Disconnect{})
+	eventually(t, 5*time.Second, func() bool { return subs("dev") == 0 }, "the ended session's subscriptions are still stored")
+	time.Sleep(200 * time.Millisecond) // any wrong deletion has had its time
+	for _, id := range []string{"dev2", "other"} {
+		if got := subs(id); got != 2 {
+			t.Fatalf("%s, whose session lasts, has %d stored subscriptions after dev's ended; want 2", id, got)
+		}
+	}
+}

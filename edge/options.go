@@ -29,6 +29,8 @@ type State interface {
 	Delete(key string) error
 	// Scan calls fn for every key in ascending order; fn must not keep value.
 	Scan(fn func(key string, value []byte) error) error
+	// Keys returns the keys that start with prefix, in ascending order.
+	Keys(prefix string) ([]string, error)
 }
 
 // Listener types.

@@ -197,14 +197,18 @@ func (h *stateHook) forgetClient(id string) {
 		}
 	}
 	h.mu.Unlock()
-	_ = h.store.Scan(func(k string, _ []byte) error {
-		for _, p := range prefixes {
-			if strings.HasPrefix(k, p) {
-				h.set(k, nil)
-			}
+	for _, p := range prefixes {
+		// The client's keys only: scanning every session here made a mass
+		// disconnect (a node's shutdown, a network blip) cost the square of
+		// the clients; 1,000 clean sessions kept shutdown past its 4 s.
+		keys, err := h.store.Keys(p)
+		if err != nil {
+			h.log.Warn().Err(err).Str("client", id).Msg("session state not deleted")
 		}
-		return nil
-	})
+		for _, k := range keys {
+			h.set(k, nil)
+		}
+	}
 }
 
 func (h *stateHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {

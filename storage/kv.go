@@ -64,6 +64,22 @@ func (kv *KV) Get(key string) ([]byte, error) {
 	return v, err
 }
 
+// Keys returns the keys that start with prefix, in ascending order. It
+// reads no values: Badger seeks to the prefix and stops after it, so the
+// cost follows the keys returned, not the bucket's size.
+func (kv *KV) Keys(prefix string) ([]string, error) {
+	var keys []string
+	err := kv.l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: kv.key(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, string(it.Item().Key()[len(kv.prefix):]))
+		}
+		return nil
+	})
+	return keys, err
+}
+
 // Scan calls fn for every key in ascending order with a value fn may keep.
 // The pairs come from one consistent snapshot, read before fn is first called
 // (buckets are small), so fn may write to the bucket. An error from fn stops

@@ -270,6 +270,32 @@ func TestKV(t *testing.T) {
 	}
 }
 
+func TestKVKeys(t *testing.T) {
+	l := openTest(t, "", nil)
+	a, b := l.KV("s"), l.KV("s2")
+	for _, k := range []string{"sub/dev1\x00a/#", "sub/dev1\x00b", "sub/dev10\x00c", "sub/dev2\x00d", "inf/dev1\x00\x01", "sub/dev0"} {
+		if err := a.Put(k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Put("sub/dev1\x00z", []byte("other bucket")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete("sub/dev1\x00b"); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := a.Keys("sub/dev1\x00")
+	if err != nil || len(keys) != 1 || keys[0] != "sub/dev1\x00a/#" {
+		t.Fatalf("Keys(sub/dev1) = %q %v; want only sub/dev1\\x00a/#", keys, err)
+	}
+	if keys, err = a.Keys("sub/"); err != nil || len(keys) != 4 || keys[0] != "sub/dev0" || keys[3] != "sub/dev2\x00d" {
+		t.Fatalf("Keys(sub/) = %q %v; want 4 in ascending order", keys, err)
+	}
+	if keys, err = a.Keys("none/"); err != nil || len(keys) != 0 {
+		t.Fatalf("Keys(none/) = %q %v", keys, err)
+	}
+}
+
 func TestRecovery(t *testing.T) {
 	tests := []struct {
 		name   string
