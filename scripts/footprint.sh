@@ -41,7 +41,19 @@ bridges:
 EOF
 bin/outpost serve --config "$work/outpost.yaml" 2>"$work/node.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+# stop_node: SIGTERM must end the node with 0 (within its 4 s grace); else keep its log and fail.
+stop_node() {
+	kill "$pid" 2>/dev/null
+	local rc=0
+	wait "$pid" 2>/dev/null || rc=$?
+	if [ "$rc" = 0 ]; then
+		rm -rf "$work"
+	else
+		echo "footprint.sh: the node exited $rc on SIGTERM, want 0; its log: $work/node.log" >&2
+		exit 1
+	fi
+}
+trap stop_node EXIT
 for _ in $(seq 100); do curl -fs "http://$api/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
