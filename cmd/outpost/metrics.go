@@ -49,6 +49,7 @@ func newCollector(n *node) *collector {
 		"cursor_dropped": d("log_dropped_total", "Records retention dropped before a consumer read them.", "cursor"),
 		"appended":       d("log_appended_records_total", "Records appended to the log."),
 		"syncs":          d("log_syncs_total", "fsync calls made by the log."),
+		"wal_syncs":      d("log_wal_syncs_total", "Of the log's fsyncs, those of the memtable WAL alone (nothing new in the value log)."),
 
 		"br_up":         d("bridge_up", "1 while the bridge is connected upstream.", "bridge", "kind"),
 		"br_sent":       d("bridge_sent_records_total", "Records the upstream acknowledged.", "bridge"),
@@ -123,6 +124,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("full", full)
 	counter("appended", float64(s.Appended))
 	counter("syncs", float64(s.Syncs))
+	counter("wal_syncs", float64(s.WALSyncs))
 	for _, b := range c.n.bridgeStats() {
 		up := 0.0
 		if b.State == "connected" {
