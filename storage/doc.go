@@ -37,7 +37,8 @@
 // transaction followed by at most one fsync), the retention loop, and in
 // fsync mode a syncer owned by the writer: the writer commits group N+1 while
 // the syncer fsyncs group N, and one fsync covers every group committed
-// before it started. An fsync is an fdatasync of the active memtable WAL,
+// before it started (the syncer waits up to one fsync's time for more
+// groups when it has fewer callers than its previous fsync released). An fsync is an fdatasync of the active memtable WAL,
 // which holds every record below Badger's value threshold, unless a commit
 // wrote to the value log or the memtable rotated since the previous one;
 // then it is Badger's Sync plus an fsync of each rotated WAL (syncAll).

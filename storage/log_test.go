@@ -438,3 +438,32 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			"%s: goroutines did not fall back to %d after Close", mode, before)
 	}
 }
+
+// TestFsyncGathersWaitingAppenders: appenders that each wait for their
+// append, like devices waiting for every PUBACK, share fsyncs. Without the
+// syncer's wait for more groups they took turns at the disk in two cohorts
+// and one fsync covered 3.4-3.9 of 8 (7.6 with it, 6.0 under -race).
+func TestFsyncGathersWaitingAppenders(t *testing.T) {
+	l := openTest(t, "", func(o *Options) { o.Durability = DurabilityFsync })
+	const appenders, each = 8, 150
+	var wg sync.WaitGroup
+	for a := 0; a < appenders; a++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := l.Append(context.Background(), []Record{{Topic: "t", Payload: []byte("x")}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := l.Stats()
+	perSync := float64(st.Appended) / float64(st.Syncs)
+	t.Logf("%d appenders: %.2f records per fsync (%d fsyncs)", appenders, perSync, st.Syncs)
+	if perSync < 4.5 {
+		t.Fatalf("%.2f records per fsync with %d appenders waiting; want at least 4.5", perSync, appenders)
+	}
+}
