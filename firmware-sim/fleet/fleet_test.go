@@ -323,6 +323,14 @@ func TestLastWillAndReconnect(t *testing.T) {
 	published := f.Stats().Published
 	eventually(t, "publishing again", 10*time.Second, func() bool { return f.Stats().Published >= published+5 })
 	stop()
+	// mochi acknowledges a QoS 1 publish before it hands it to subscribers
+	// (the observer here), so the clean stop's "offline" may be observed
+	// after stop returned.
+	eventually(t, "offline after the clean stop", 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(statuses) >= 4
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if got := strings.Join(statuses, ","); got != "online,offline,online,offline" {
