@@ -186,11 +186,12 @@ func (b *Broker) Deliver(ctx context.Context, rec storage.Record) error {
 
 // deliverPersisted fans out a packet the log now holds, after its ack (see
 // the package doc). The fan-out goes through the inline client, marked
-// with mark (persistedMark and the publisher's id): injected through the
-// publisher itself, mochi would book the ack in the map it shares with
-// outbound deliveries (ids.go).
-func (b *Broker) deliverPersisted(cl *mqtt.Client, mark string, pk packets.Packet, offset uint64) {
-	pk.Connect.ClientIdentifier = mark
+// with the publisher's pipeline mark (persistedMark and its id): injected
+// through the publisher itself, mochi would book the ack in the map it
+// shares with outbound deliveries (ids.go).
+func (b *Broker) deliverPersisted(p *pipeline, pk packets.Packet, offset uint64) {
+	cl := p.cl
+	pk.Connect.ClientIdentifier = p.mark
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false // resolved already
 	if pk.FixedHeader.Retain && b.opts.Events.RetainLocal != nil {
 		rp := pk // only this copy escapes into the callback; the common path allocates nothing

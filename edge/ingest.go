@@ -307,7 +307,7 @@ func (g *ingest) run(p *pipeline, w *drain) {
 		}
 		g.b.ackPersisted(p.cl, batch)
 		for i := range batch {
-			g.b.deliverPersisted(p.cl, p.mark, *batch[i], offs[i])
+			g.b.deliverPersisted(p, *batch[i], offs[i])
 			batch[i] = nil
 		}
 	}

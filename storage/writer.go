@@ -269,10 +269,10 @@ func (w *writer) runSyncer(done chan<- struct{}) {
 		n := syncCallers(batches)
 		if open && n < prev && took > 0 {
 			if gather == nil {
-				gather = time.NewTimer(0)
-				<-gather.C
+				gather = time.NewTimer(min(took, maxGather))
+			} else {
+				gather.Reset(min(took, maxGather)) // Go 1.23+: no stale tick after Stop
 			}
-			gather.Reset(min(took, maxGather))
 		wait:
 			for n < prev {
 				select {
@@ -286,12 +286,7 @@ func (w *writer) runSyncer(done chan<- struct{}) {
 					break wait
 				}
 			}
-			if !gather.Stop() {
-				select {
-				case <-gather.C:
-				default:
-				}
-			}
+			gather.Stop()
 		}
 		var err error
 		for _, b := range batches {
