@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,6 +240,14 @@ func (cl *Client) WriteLoop() {
 const writerLinger = time.Second
 
 func (cl *Client) writeQueued(pk *packets.Packet) {
+	// outpost: with nothing queued behind pk, WritePacket would write it alone. Let the goroutines
+	// that are ready to run go first: when they deliver to this client too (other publishers'
+	// messages for one subscriber), their packets join pk in one write. Gosched returns at once when
+	// nobody else is ready. Measured with 10 QoS 1 publishers waiting for each ack and one
+	// subscriber: 15.2k -> 17.0k msg/s, CPU per message 63 -> 56 us (OUTPOST.md change 8).
+	if len(cl.queued()) == 0 {
+		runtime.Gosched()
+	}
 	if err := cl.WritePacket(*pk); err != nil {
 		// TODO : Figure out what to do with error
 		cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mochi-mqtt/server/v2/system"
 	"github.com/stretchr/testify/require"
 )
 
@@ -350,4 +351,67 @@ func TestSubscribersCacheNeverStale(t *testing.T) {
 		x.Unsubscribe("s/+", id)
 		require.NotContains(t, x.Subscribers("s/1").Subscriptions, id, "after unsubscribe %d", i)
 	}
+}
+
+// writeCounter is a net.Conn that counts writes and discards what they carry.
+type writeCounter struct {
+	net.Conn // one end of a net.Pipe, for the addresses; Write never reaches it
+	writes   atomic.Int64
+	bytes    atomic.Int64
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	c.bytes.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// Two goroutines deliver to one client in turns, each yielding after every packet, on one P: the
+// writer, which yields before it writes a packet with nothing queued behind it, finds the other
+// producer's packet queued and writes both at once. A writer that wrote each packet as it came made
+// exactly one write per packet here.
+func TestWriterCoalescesConcurrentDeliveries(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	conn := &writeCounter{Conn: a}
+	cl := newClient(conn, &ops{
+		info:  new(system.Info),
+		hooks: new(Hooks),
+		log:   logger,
+		options: &Options{
+			Capabilities:             &Capabilities{MaximumClientWritesPending: 64},
+			ClientNetWriteBufferSize: 2048,
+		},
+	})
+	cl.Properties.ProtocolVersion = 4
+
+	const producers, each = 2, 200
+	var wg sync.WaitGroup
+	size := int64(0)
+	for p := 0; p < producers; p++ {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: fmt.Sprintf("p%d", p), Payload: []byte("0123456789")}
+		var b bytes.Buffer
+		require.NoError(t, pk.PublishEncode(&b))
+		size += int64(b.Len()) * each
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				out := pk
+				cl.queue() <- &out
+				atomic.AddInt32(&cl.State.outboundQty, 1)
+				cl.startWriter()
+				runtime.Gosched()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return conn.bytes.Load() == size }, 5*time.Second, time.Millisecond, "every packet written")
+	writes := conn.writes.Load()
+	t.Logf("%d packets in %d writes", producers*each, writes)
+	require.Less(t, writes, int64(producers*each*3/4), "packets queued meanwhile share a write")
+	cl.Stop(nil)
+	require.Eventually(t, func() bool { return !cl.State.writing.Load() }, 5*time.Second, time.Millisecond, "the writer ends with the client")
 }
