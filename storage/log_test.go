@@ -445,13 +445,42 @@ func TestCloseStopsGoroutines(t *testing.T) {
 // and one fsync covered 3.4-3.9 of 8 (7.6 with it, 6.0 under -race).
 func TestFsyncGathersWaitingAppenders(t *testing.T) {
 	l := openTest(t, "", func(o *Options) { o.Durability = DurabilityFsync })
-	const appenders, each = 8, 150
+	const appenders = 8
+	appendEach(t, l, appenders, 150)
+	st := l.Stats()
+	perSync := float64(st.Appended) / float64(st.Syncs)
+	t.Logf("%d appenders: %.2f records per fsync (%d fsyncs)", appenders, perSync, st.Syncs)
+	if perSync < 4.5 {
+		t.Fatalf("%.2f records per fsync with %d appenders waiting; want at least 4.5", perSync, appenders)
+	}
+}
+
+// Appenders that each wait for their append, on one P: the writer, finding
+// nothing more queued after the first request, lets the ready appenders run
+// once before it commits, so their requests share its commit: 7.1-7.6
+// records per commit, against 3.0 when it committed at once.
+func TestWriterGathersReadyAppenders(t *testing.T) {
+	l := openTest(t, "", func(o *Options) { o.Durability = DurabilityBatch })
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const appenders = 8
+	appendEach(t, l, appenders, 200)
+	st := l.Stats()
+	t.Logf("%d appenders: %.2f records per commit (%d commits)", appenders, st.MeanBatch, st.Batches)
+	if st.MeanBatch < 5 {
+		t.Fatalf("%.2f records per commit with %d appenders ready; want at least 5", st.MeanBatch, appenders)
+	}
+}
+
+// appendEach runs appenders goroutines that each append n one-record
+// batches, waiting for each, and returns when all are done.
+func appendEach(t *testing.T, l *Log, appenders, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for a := 0; a < appenders; a++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < each; i++ {
+			for i := 0; i < n; i++ {
 				if _, err := l.Append(context.Background(), []Record{{Topic: "t", Payload: []byte("x")}}); err != nil {
 					t.Error(err)
 					return
@@ -460,10 +489,4 @@ func TestFsyncGathersWaitingAppenders(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	st := l.Stats()
-	perSync := float64(st.Appended) / float64(st.Syncs)
-	t.Logf("%d appenders: %.2f records per fsync (%d fsyncs)", appenders, perSync, st.Syncs)
-	if perSync < 4.5 {
-		t.Fatalf("%.2f records per fsync with %d appenders waiting; want at least 4.5", perSync, appenders)
-	}
 }
