@@ -103,8 +103,7 @@ func (h *coreHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	}
 	h.b.throttle(cl)
 	h.b.stats.received(pk.FixedHeader.Qos, len(pk.Payload))
-	cp := pk.Copy(true)
-	h.b.ingest.submit(cl, &cp)
+	h.b.ingest.submit(cl, newPending(pk))
 	return pk, errRejectPacket
 }
 

@@ -308,6 +308,7 @@ func (g *ingest) run(p *pipeline, w *drain) {
 		g.b.ackPersisted(p.cl, batch)
 		for i := range batch {
 			g.b.deliverPersisted(p, *batch[i], offs[i])
+			releasePending(batch[i])
 			batch[i] = nil
 		}
 	}
@@ -352,4 +353,24 @@ func (g *ingest) reject(p *pipeline, batch []*packets.Packet, err error) bool {
 		}
 	}
 	return true
+}
+
+// pendingPackets recycles the packets that wait in pipelines: a client
+// publish is copied into one by OnPublish, and once it is appended,
+// acknowledged and delivered (by value) nothing refers to it.
+var pendingPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
+
+// newPending is a pipeline's copy of a publish mochi just read. The copy is
+// shallow: mochi decodes each packet from a buffer of its own, which nothing
+// else keeps once our hook has rejected the packet (to append it first).
+func newPending(pk packets.Packet) *packets.Packet {
+	p := pendingPackets.Get().(*packets.Packet)
+	*p = pk
+	p.FixedHeader.Dup = false // as Packet.Copy: a redelivery of ours is a new send [MQTT-4.3.1-1]
+	return p
+}
+
+func releasePending(p *packets.Packet) {
+	*p = packets.Packet{}
+	pendingPackets.Put(p)
 }

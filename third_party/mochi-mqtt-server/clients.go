@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/xid"
 
+	"github.com/mochi-mqtt/server/v2/mempool"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -252,8 +253,27 @@ func (cl *Client) writeQueued(pk *packets.Packet) {
 		// TODO : Figure out what to do with error
 		cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 	}
+	putQueuedPacket(pk)
 	atomic.AddInt32(&cl.State.outboundQty, -1)
 }
+
+// queuedPackets recycles the packets publishToClient queues for WriteLoop (outpost): the queue is
+// their only reference, so once written they are reused instead of each delivery allocating an
+// 800-byte packet for the GC.
+var queuedPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
+
+func getQueuedPacket() *packets.Packet { return queuedPackets.Get().(*packets.Packet) }
+
+func putQueuedPacket(pk *packets.Packet) {
+	*pk = packets.Packet{} // drop the payload and properties it pointed to
+	queuedPackets.Put(pk)
+}
+
+// writeBuffers holds WritePacket's encoding buffers (outpost); one that grew past maxPooledWrite
+// for a big packet is left to the GC.
+var writeBuffers = mempool.NewBuffer(maxPooledWrite)
+
+const maxPooledWrite = 64 << 10
 
 // queue returns the client's outbound queue, made on first use (outpost): a device that is never
 // sent anything does not hold MaximumClientWritesPending slots (8 KiB at the default 1024).
@@ -650,7 +670,8 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	pk = cl.ops.hooks.OnPacketEncode(cl, pk)
 
 	var err error
-	buf := new(bytes.Buffer)
+	buf := writeBuffers.Get() // outpost: pooled
+	defer writeBuffers.Put(buf)
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectEncode(buf)

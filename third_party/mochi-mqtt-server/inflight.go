@@ -15,17 +15,17 @@ import (
 // Inflight is a map of InflightMessage keyed on packet id.
 type Inflight struct {
 	sync.RWMutex
-	internal            map[uint16]packets.Packet // internal contains the inflight packets
-	receiveQuota        int32                     // remaining inbound qos quota for flow control
-	sendQuota           int32                     // remaining outbound qos quota for flow control
-	maximumReceiveQuota int32                     // maximum allowed receive quota
-	maximumSendQuota    int32                     // maximum allowed send quota
+	internal            map[uint16]*packets.Packet // internal contains the inflight packets (outpost: pointers, recycled)
+	receiveQuota        int32                      // remaining inbound qos quota for flow control
+	sendQuota           int32                      // remaining outbound qos quota for flow control
+	maximumReceiveQuota int32                      // maximum allowed receive quota
+	maximumSendQuota    int32                      // maximum allowed send quota
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
 func NewInflights() *Inflight {
 	return &Inflight{
-		internal: map[uint16]packets.Packet{},
+		internal: map[uint16]*packets.Packet{},
 	}
 }
 
@@ -34,10 +34,21 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[m.PacketID]
-	i.internal[m.PacketID] = m
-	return !ok
+	if p, ok := i.internal[m.PacketID]; ok {
+		*p = m
+		return false
+	}
+	p := inflightPackets.Get().(*packets.Packet)
+	*p = m
+	i.internal[m.PacketID] = p
+	return true
 }
+
+// inflightPackets recycles the packets an Inflight holds (outpost). A map whose values are
+// 800-byte packets stores each value out of line, so every Set allocated one: a QoS 1 delivery
+// allocated its packet twice. The pointers never leave the Inflight (callers get copies, under the
+// lock), so Delete can hand a packet back.
+var inflightPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
 
 // Get returns an inflight packet by packet id.
 func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
@@ -45,7 +56,7 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	defer i.RUnlock()
 
 	if m, ok := i.internal[id]; ok {
-		return m, true
+		return *m, true
 	}
 
 	return packets.Packet{}, false
@@ -65,7 +76,9 @@ func (i *Inflight) Clone() *Inflight {
 	i.RLock()
 	defer i.RUnlock()
 	for k, v := range i.internal {
-		c.internal[k] = v
+		p := new(packets.Packet)
+		*p = *v
+		c.internal[k] = p
 	}
 	return c
 }
@@ -78,7 +91,7 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 	m := []packets.Packet{}
 	for _, v := range i.internal {
 		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, v)
+			m = append(m, *v)
 		}
 	}
 
@@ -109,10 +122,14 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[id]
+	p, ok := i.internal[id]
+	if !ok {
+		return false
+	}
 	delete(i.internal, id)
-
-	return ok
+	*p = packets.Packet{}
+	inflightPackets.Put(p)
+	return true
 }
 
 // TakeRecieveQuota reduces the receive quota by 1.

@@ -415,3 +415,31 @@ func TestWriterCoalescesConcurrentDeliveries(t *testing.T) {
 	cl.Stop(nil)
 	require.Eventually(t, func() bool { return !cl.State.writing.Load() }, 5*time.Second, time.Millisecond, "the writer ends with the client")
 }
+
+// The Inflight's packets are recycled (a Delete hands one back, the next Set takes it), so nothing
+// given out may share one: Get and GetAll return copies, and a Clone holds packets of its own.
+func TestInflightRecyclesOnlyItsOwnPackets(t *testing.T) {
+	in := NewInflights()
+	in.Set(packets.Packet{PacketID: 1, TopicName: "first", Payload: []byte("a")})
+	got, ok := in.Get(1)
+	require.True(t, ok)
+	all := in.GetAll(false)
+	clone := in.Clone()
+
+	require.True(t, in.Delete(1))
+	for i := 0; i < 100; i++ { // take recycled packets back, whatever the pool hands out
+		in.Set(packets.Packet{PacketID: uint16(2 + i), TopicName: "second", Payload: []byte("b")})
+	}
+	require.False(t, in.Set(packets.Packet{PacketID: 2, TopicName: "third"}), "a Set on a used id replaces")
+
+	require.Equal(t, "first", got.TopicName)
+	require.Equal(t, "first", all[0].TopicName)
+	c, ok := clone.Get(1)
+	require.True(t, ok, "the clone keeps what the original deleted")
+	require.Equal(t, "first", c.TopicName)
+	require.Equal(t, []byte("a"), c.Payload)
+	p, _ := in.Get(2)
+	require.Equal(t, "third", p.TopicName)
+	_, ok = in.Get(1)
+	require.False(t, ok)
+}

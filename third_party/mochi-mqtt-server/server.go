@@ -1128,11 +1128,14 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
+	queued := getQueuedPacket() // outpost: pooled, WriteLoop puts it back once written
+	*queued = out
 	select {
-	case cl.queue() <- &out:
+	case cl.queue() <- queued:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 		cl.startWriter()
 	default:
+		putQueuedPacket(queued)
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {
