@@ -1,11 +1,11 @@
 package edge
 
 import (
-	"bytes"
 	"sync"
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/mempool"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -181,7 +181,8 @@ func (b *Broker) onPacketRead(cl *mqtt.Client, pk packets.Packet) packets.Packet
 // The acks are encoded together and leave in one write under the client's
 // write lock (mochi's WritePacket would make one write(2) per ack).
 func (b *Broker) ackPersisted(cl *mqtt.Client, batch []*packets.Packet) {
-	var buf bytes.Buffer
+	buf := mempool.GetBuffer()
+	defer mempool.PutBuffer(buf)
 	n := 0
 	for _, pk := range batch {
 		if pk.FixedHeader.Qos == 0 {
@@ -196,9 +197,9 @@ func (b *Broker) ackPersisted(cl *mqtt.Client, batch []*packets.Packet) {
 		ack.ProtocolVersion = cl.Properties.ProtocolVersion
 		var err error
 		if typ == packets.Puback {
-			err = ack.PubackEncode(&buf)
+			err = ack.PubackEncode(buf)
 		} else {
-			err = ack.PubrecEncode(&buf)
+			err = ack.PubrecEncode(buf)
 		}
 		if err != nil {
 			b.log.Error().Err(err).Str("client", cl.ID).Msg("encode ack")
