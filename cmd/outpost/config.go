@@ -60,6 +60,11 @@ type NodeConfig struct {
 	// limitCheck). The GOMEMLIMIT environment variable, when set, wins and is
 	// left alone.
 	MemoryLimit int64 `yaml:"memory_limit"`
+	// GCPercent is the Go garbage collector's target (GOGC): the heap may grow
+	// this many percent past what was live after the last collection. 0
+	// (default): 50 with storage.profile pi, the runtime's 100 with large;
+	// otherwise 10-1000. The GOGC environment variable, when set, wins.
+	GCPercent int `yaml:"gc_percent"`
 }
 
 // HTTPConfig configures the HTTP surface.
@@ -111,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.MemoryLimit < -1 || (c.Node.MemoryLimit > 0 && c.Node.MemoryLimit < 16<<20) {
 		return fmt.Errorf("node.memory_limit: %d must be -1 (none), 0 (the storage profile's) or at least 16 MiB", c.Node.MemoryLimit)
+	}
+	if c.Node.GCPercent != 0 && (c.Node.GCPercent < 10 || c.Node.GCPercent > 1000) {
+		return fmt.Errorf("node.gc_percent: %d must be 0 (the storage profile's) or 10-1000", c.Node.GCPercent)
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":

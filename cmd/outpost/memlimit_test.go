@@ -29,29 +29,40 @@ func TestNextLimit(t *testing.T) {
 	}
 }
 
-func TestMemoryLimitDefaultsByProfile(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	cfg := defaultConfig()
-	if got := memoryLimit(cfg); got != 48<<20 {
-		t.Fatalf("pi profile, memory_limit unset: %d, want 48 MiB", got)
-	}
-	cfg.Node.MemoryLimit = 100 << 20
-	if got := memoryLimit(cfg); got != 100<<20 {
-		t.Fatalf("memory_limit set: %d, want it", got)
-	}
-	cfg.Node.MemoryLimit = -1
-	if got := memoryLimit(cfg); got != 0 {
-		t.Fatalf("memory_limit -1: %d, want none", got)
-	}
-	cfg.Node.MemoryLimit = 0
-	cfg.Storage.Profile = storage.ProfileLarge
-	if got := memoryLimit(cfg); got != 0 {
-		t.Fatalf("large profile: %d, want none", got)
-	}
-	cfg.Storage.Profile = storage.ProfilePi
-	t.Setenv("GOMEMLIMIT", "200MiB")
-	if got := memoryLimit(cfg); got != 0 {
-		t.Fatalf("GOMEMLIMIT set: %d, want it left to the runtime", got)
+// node.memory_limit and node.gc_percent: configured, else the pi
+// profile's default, none with large; the environment variable wins; a
+// memory limit of -1 is none.
+func TestRuntimeSettingsByProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name, env, envVal, profile string
+		limit                      int64
+		pct                        int
+		wantLimit                  int64
+		wantPct                    int
+	}{
+		{"pi defaults", "", "", storage.ProfilePi, 0, 0, 48 << 20, 50},
+		{"configured", "", "", storage.ProfilePi, 100 << 20, 200, 100 << 20, 200},
+		{"memory_limit -1", "", "", storage.ProfilePi, -1, 0, 0, 50},
+		{"large profile", "", "", storage.ProfileLarge, 0, 0, 0, 0},
+		{"GOMEMLIMIT set", "GOMEMLIMIT", "200MiB", storage.ProfilePi, 100 << 20, 0, 0, 50},
+		{"GOGC set", "GOGC", "80", storage.ProfilePi, 0, 200, 48 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", "")
+			t.Setenv("GOGC", "")
+			if tc.env != "" {
+				t.Setenv(tc.env, tc.envVal)
+			}
+			cfg := defaultConfig()
+			cfg.Storage.Profile = tc.profile
+			cfg.Node.MemoryLimit, cfg.Node.GCPercent = tc.limit, tc.pct
+			if got := memoryLimit(cfg); got != tc.wantLimit {
+				t.Errorf("memoryLimit: %d, want %d", got, tc.wantLimit)
+			}
+			if got := gcPercent(cfg); got != tc.wantPct {
+				t.Errorf("gcPercent: %d, want %d", got, tc.wantPct)
+			}
+		})
 	}
 }
 
