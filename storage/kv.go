@@ -39,7 +39,7 @@ func (kv *KV) Delete(key string) error {
 }
 
 func (kv *KV) write(o op) error {
-	req := &request{ops: []op{o}, sync: true, done: make(chan struct{})}
+	req := &request{ops: []op{o}, sync: true, done: newDone()}
 	req.add(o.key, o.val, kv.l.prof.valueThreshold)
 	if err := kv.l.submit(context.Background(), req); err != nil {
 		return fmt.Errorf("kv %q: %w", o.key[len(kv.prefix):], err)

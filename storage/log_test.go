@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -70,32 +71,26 @@ func TestAppendConcurrentGapless(t *testing.T) {
 			const workers, per = 16, 50
 			var mu sync.Mutex
 			seen := map[uint64]bool{}
-			var wg sync.WaitGroup
-			for w := 0; w < workers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < per; i++ {
-						offs, err := l.Append(context.Background(), []Record{rec(i), rec(i + 1)})
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						if offs[1] != offs[0]+1 {
-							t.Errorf("offsets within a call not contiguous: %v", offs)
-						}
-						mu.Lock()
-						for _, o := range offs {
-							if seen[o] {
-								t.Errorf("offset %d returned twice", o)
-							}
-							seen[o] = true
-						}
-						mu.Unlock()
+			runWorkers(workers, func(int) {
+				for i := 0; i < per; i++ {
+					offs, err := l.Append(context.Background(), []Record{rec(i), rec(i + 1)})
+					if err != nil {
+						t.Error(err)
+						return
 					}
-				}()
-			}
-			wg.Wait()
+					if offs[1] != offs[0]+1 {
+						t.Errorf("offsets within a call not contiguous: %v", offs)
+					}
+					mu.Lock()
+					for _, o := range offs {
+						if seen[o] {
+							t.Errorf("offset %d returned twice", o)
+						}
+						seen[o] = true
+					}
+					mu.Unlock()
+				}
+			})
 			n := uint64(workers * per * 2)
 			for o := uint64(1); o <= n; o++ {
 				if !seen[o] {
@@ -475,18 +470,83 @@ func TestWriterGathersReadyAppenders(t *testing.T) {
 // batches, waiting for each, and returns when all are done.
 func appendEach(t *testing.T, l *Log, appenders, n int) {
 	t.Helper()
+	runWorkers(appenders, func(int) {
+		for i := 0; i < n; i++ {
+			if _, err := l.Append(context.Background(), []Record{{Topic: "t", Payload: []byte("x")}}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// runWorkers runs fn(0) ... fn(n-1) on goroutines of their own and waits for
+// them.
+func runWorkers(n int, fn func(w int)) {
 	var wg sync.WaitGroup
-	for a := 0; a < appenders; a++ {
+	for w := 0; w < n; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < n; i++ {
-				if _, err := l.Append(context.Background(), []Record{{Topic: "t", Payload: []byte("x")}}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
+			fn(w)
 		}()
 	}
 	wg.Wait()
+}
+
+// Appenders with one to three records per call, some of them with a context
+// already cancelled (such an append may or may not happen, and its request
+// is not recycled): every offset a successful Append returned holds that
+// caller's record, so no recycled request or buffer leaked into another's.
+func TestAppendConcurrentContents(t *testing.T) {
+	l := openTest(t, "", func(o *Options) { o.Durability = DurabilityBatch })
+	const workers, per = 8, 300
+	var mu sync.Mutex
+	want := map[uint64]string{}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	runWorkers(workers, func(w int) {
+		for i := 0; i < per; i++ {
+			n := 1 + (w+i)%3
+			recs := make([]Record, n)
+			for j := range recs {
+				recs[j] = Record{Topic: "t", Payload: []byte(fmt.Sprintf("w%d-%d-%d", w, i, j))}
+			}
+			if i%7 == 3 {
+				for j := range recs {
+					recs[j].Payload = []byte(fmt.Sprintf("cancelled-%d-%d-%d", w, i, j))
+				}
+				_, _ = l.Append(cancelled, recs)
+				continue
+			}
+			offs, err := l.Append(context.Background(), recs)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for j, o := range offs {
+				want[o] = string(recs[j].Payload)
+			}
+			mu.Unlock()
+		}
+	})
+	got, err := l.Read(context.Background(), 0, workers*per*3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, r := range got {
+		if w, ok := want[r.Offset]; ok {
+			found++
+			if string(r.Payload) != w {
+				t.Fatalf("offset %d holds %q, want %q", r.Offset, r.Payload, w)
+			}
+		} else if !bytes.HasPrefix(r.Payload, []byte("cancelled-")) {
+			t.Fatalf("offset %d holds %q, which no successful append returned", r.Offset, r.Payload)
+		}
+	}
+	if found != len(want) {
+		t.Fatalf("read %d of the %d records appended", found, len(want))
+	}
 }

@@ -123,7 +123,7 @@ func (l *Log) retain(now time.Time) error {
 		l.reclaim()
 	}
 	if flush { // persist cursors committed since the last group commit
-		return l.submit(context.Background(), &request{done: make(chan struct{})})
+		return l.submit(context.Background(), &request{done: newDone()})
 	}
 	return nil
 }
@@ -167,7 +167,7 @@ func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
 		return 0, err
 	}
 	prefixes, rest := blockPrefixes(min(c.oldest, c.first), c.cut)
-	req := &request{done: make(chan struct{}), setFirst: c.cut, dropBytes: c.freed, drop: prefixes}
+	req := &request{done: newDone(), setFirst: c.cut, dropBytes: c.freed, drop: prefixes}
 	for _, k := range c.tail {
 		if first, _, _ := parseLogKey(k); first >= rest {
 			req.ops = append(req.ops, op{key: k, del: true})

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,7 +36,31 @@ type request struct {
 
 	first uint64
 	err   error
-	done  chan struct{}
+	done  chan struct{} // newDone: the writer sends one token when it is done with the request
+
+	buf []byte // Append's encoding buffer, kept with a pooled request
+}
+
+// newDone is a request's done channel. The writer sends on it, once, instead
+// of closing it, so that a request, channel included, can be used again.
+func newDone() chan struct{} { return make(chan struct{}, 1) }
+
+// requests recycles Append's requests: one per publish otherwise, with its
+// channel, record slices and encoding buffer. A request goes back only after
+// its caller received the writer's token: the writer no longer touches it.
+var requests = sync.Pool{New: func() any { return &request{done: newDone()} }}
+
+// maxPooledBuf bounds the encoding buffer a pooled request keeps.
+const maxPooledBuf = 64 << 10
+
+func (r *request) recycle() {
+	clear(r.vals)
+	buf := r.buf
+	if cap(buf) > maxPooledBuf {
+		buf = nil
+	}
+	*r = request{vals: r.vals[:0], done: r.done, buf: buf[:0]}
+	requests.Put(r)
 }
 
 type op struct {
@@ -64,12 +90,13 @@ func (l *Log) Append(ctx context.Context, recs []Record) ([]uint64, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	req := &request{vals: make([][]byte, len(recs)), sync: true, done: make(chan struct{})}
+	req := requests.Get().(*request)
+	req.vals, req.sync = slices.Grow(req.vals[:0], len(recs))[:len(recs)], true
 	size := 0
 	for i := range recs {
 		size += encodedSize(&recs[i])
 	}
-	buf := make([]byte, 0, size)
+	buf := slices.Grow(req.buf[:0], size)
 	for i := range recs {
 		r := recs[i]
 		r.Offset, r.Time = 0, time.Time{}
@@ -82,13 +109,15 @@ func (l *Log) Append(ctx context.Context, recs []Record) ([]uint64, error) {
 		req.add(logKey(0), req.vals[i], l.prof.valueThreshold)
 		req.bytes += 9 + int64(len(req.vals[i]))
 	}
+	req.buf = buf
 	if err := l.submit(ctx, req); err != nil {
-		return nil, err
+		return nil, err // not recycled: the writer may still hold it
 	}
 	offs := make([]uint64, len(recs))
 	for i := range offs {
 		offs[i] = req.first + uint64(i)
 	}
+	req.recycle()
 	return offs, nil
 }
 
@@ -649,7 +678,7 @@ func (w *writer) finish(group []*request, err error) {
 		if r.err == nil {
 			r.err = err
 		}
-		close(r.done)
+		r.done <- struct{}{} // the last touch: its caller may recycle r
 	}
 }
 
