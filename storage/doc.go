@@ -34,7 +34,8 @@
 // one goroutine (Close may come from any). Open starts the writer, the only
 // goroutine that writes to Badger (appends, KV writes, cursor persistence and
 // retention deletes all go through it, so one group commit is one Badger
-// transaction followed by at most one fsync), the retention loop, and in
+// transaction followed by at most one fsync; before it commits a group it
+// yields once, so that appenders ready to run join it), the retention loop, and in
 // fsync mode a syncer owned by the writer: the writer commits group N+1 while
 // the syncer fsyncs group N, and one fsync covers every group committed
 // before it started (the syncer waits up to one fsync's time for more
