@@ -229,10 +229,11 @@ func TestACLDeniesPublishAndSubscribe(t *testing.T) {
 	// come, and the secret message never.
 	for {
 		m := ops.expect(t, 1)[0]
-		if m.Topic == "devices/dev2/temp" && string(m.Payload) == "23" {
+		got := m.Topic + " " + string(m.Payload)
+		if got == "devices/dev2/temp 23" {
 			break
 		}
-		if !(m.Topic == "devices/dev2/temp" && string(m.Payload) == "22") && !(m.Topic == "devices/dev1/temp" && string(m.Payload) == "x") {
+		if got != "devices/dev2/temp 22" && got != "devices/dev1/temp x" {
 			t.Fatalf("ops got %s %q", m.Topic, m.Payload)
 		}
 	}

@@ -253,20 +253,26 @@ func (cl *Client) writeQueued(pk *packets.Packet) {
 		// TODO : Figure out what to do with error
 		cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 	}
-	putQueuedPacket(pk)
+	putPacket(pk)
 	atomic.AddInt32(&cl.State.outboundQty, -1)
 }
 
-// queuedPackets recycles the packets publishToClient queues for WriteLoop (outpost): the queue is
-// their only reference, so once written they are reused instead of each delivery allocating an
-// 800-byte packet for the GC.
-var queuedPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
+// pooledPackets recycles the 800-byte packets of a delivery (outpost): the one publishToClient queues
+// for WriteLoop, whose only reference is the queue until it is written, and the ones an Inflight
+// holds until Delete. Each would otherwise be an allocation per QoS 1 delivery.
+var pooledPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
 
-func getQueuedPacket() *packets.Packet { return queuedPackets.Get().(*packets.Packet) }
+// getPacket returns a pooled packet holding a copy of pk.
+func getPacket(pk packets.Packet) *packets.Packet {
+	p := pooledPackets.Get().(*packets.Packet)
+	*p = pk
+	return p
+}
 
-func putQueuedPacket(pk *packets.Packet) {
-	*pk = packets.Packet{} // drop the payload and properties it pointed to
-	queuedPackets.Put(pk)
+// putPacket hands p back; its owner must hold no other reference to it.
+func putPacket(p *packets.Packet) {
+	*p = packets.Packet{} // drop the payload and properties it pointed to
+	pooledPackets.Put(p)
 }
 
 // writeBuffers holds WritePacket's encoding buffers (outpost); one that grew past maxPooledWrite

@@ -38,17 +38,12 @@ func (i *Inflight) Set(m packets.Packet) bool {
 		*p = m
 		return false
 	}
-	p := inflightPackets.Get().(*packets.Packet)
-	*p = m
-	i.internal[m.PacketID] = p
+	// outpost: pooled (pooledPackets). A map whose values are 800-byte packets stores each value
+	// out of line, so every Set allocated one. The pointers never leave the Inflight (callers get
+	// copies, under the lock), so Delete can hand a packet back.
+	i.internal[m.PacketID] = getPacket(m)
 	return true
 }
-
-// inflightPackets recycles the packets an Inflight holds (outpost). A map whose values are
-// 800-byte packets stores each value out of line, so every Set allocated one: a QoS 1 delivery
-// allocated its packet twice. The pointers never leave the Inflight (callers get copies, under the
-// lock), so Delete can hand a packet back.
-var inflightPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
 
 // Get returns an inflight packet by packet id.
 func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
@@ -127,8 +122,7 @@ func (i *Inflight) Delete(id uint16) bool {
 		return false
 	}
 	delete(i.internal, id)
-	*p = packets.Packet{}
-	inflightPackets.Put(p)
+	putPacket(p)
 	return true
 }
 

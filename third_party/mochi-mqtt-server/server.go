@@ -1128,14 +1128,13 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	queued := getQueuedPacket() // outpost: pooled, WriteLoop puts it back once written
-	*queued = out
+	queued := getPacket(out) // outpost: pooled, WriteLoop puts it back once written
 	select {
 	case cl.queue() <- queued:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 		cl.startWriter()
 	default:
-		putQueuedPacket(queued)
+		putPacket(queued)
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {
