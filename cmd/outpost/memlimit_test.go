@@ -1,8 +1,12 @@
 package main
 
 import (
+	"math"
 	"runtime"
+	"runtime/debug"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/storage"
 )
@@ -82,6 +86,33 @@ func TestMemoryFloorCountsLiveMemory(t *testing.T) {
 	after := memoryFloor()
 	if grew := after - before; grew < 60<<20 || grew > 100<<20 {
 		t.Fatalf("floor grew by %d MiB with 64 MiB live (and 64 MiB of garbage)", grew>>20)
+	}
+	runtime.KeepAlive(live)
+}
+
+// The limit step raises a limit in force when the floor passes it, and
+// leaves a process with no limit alone: an in-process node (these tests
+// start several) must not leave a process-wide limit behind it.
+func TestLimitCheckAdjustsOnlyALimitInForce(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	t.Setenv("GOMEMLIMIT", "")
+	live := make([]byte, 32<<20) // a floor above the 16 MiB configured
+	for i := range live {
+		live[i] = byte(i)
+	}
+	cfg := defaultConfig()
+	cfg.Node.MemoryLimit = 16 << 20
+	n := &node{cfg: cfg, log: zerolog.Nop()}
+
+	n.limitCheck()()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("no limit in force, the step set one of %d bytes", got)
+	}
+
+	debug.SetMemoryLimit(cfg.Node.MemoryLimit)
+	n.limitCheck()()
+	if got := debug.SetMemoryLimit(-1); got <= cfg.Node.MemoryLimit {
+		t.Fatalf("limit %d with a floor of %d: not raised", got, memoryFloor())
 	}
 	runtime.KeepAlive(live)
 }

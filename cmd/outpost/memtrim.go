@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -135,14 +136,16 @@ func nextLimit(configured, current, floor int64) (int64, bool) {
 }
 
 // limitCheck returns the step that adjusts the Go memory limit while one is
-// in force (memoryLimit: node.memory_limit or the profile's, and GOMEMLIMIT
-// unset); otherwise a no-op.
+// configured (memoryLimit: node.memory_limit or the profile's, and GOMEMLIMIT
+// unset) and in force (serve sets it before the node starts); otherwise a
+// no-op. A node started in-process, as the tests do, leaves the process's
+// limit alone: a raised limit would outlive the node.
 func (n *node) limitCheck() func() {
 	configured := memoryLimit(n.cfg)
-	if configured <= 0 {
+	current := debug.SetMemoryLimit(-1)
+	if configured <= 0 || current == math.MaxInt64 {
 		return func() {}
 	}
-	current := configured
 	return func() {
 		floor := memoryFloor()
 		next, changed := nextLimit(configured, current, floor)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -11,6 +12,7 @@ import (
 func TestTrimReleasesGarbage(t *testing.T) {
 	runtime.GC()
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection during the burst
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
 	burst := make([][]byte, 64)
 	for i := range burst {
 		burst[i] = make([]byte, 1<<20)
