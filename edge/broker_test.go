@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/storage"
@@ -220,5 +222,19 @@ func wait(t testing.TB, tok mqtt3.Token) {
 	}
 	if tok.Error() != nil {
 		t.Fatal(tok.Error())
+	}
+}
+
+// An eventSet holds exactly the events it was made of, whatever their bit.
+func TestEventSet(t *testing.T) {
+	in := []byte{mqtt.SetOptions, mqtt.OnPacketRead, mqtt.OnPublish, mqtt.StoredSysInfo, 63}
+	s := eventsOf(in...)
+	for e := 0; e < 256; e++ {
+		if want := bytes.IndexByte(in, byte(e)) >= 0; s.has(byte(e)) != want {
+			t.Errorf("has(%d) = %v, want %v", e, !want, want)
+		}
+	}
+	if !coreEvents.has(mqtt.OnPublish) || coreEvents.has(mqtt.OnPacketSent) {
+		t.Error("coreEvents: OnPublish must be in, OnPacketSent out")
 	}
 }

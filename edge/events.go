@@ -42,14 +42,11 @@ func newEventsHook(b *Broker, ev Events) *eventsHook { return &eventsHook{b: b, 
 
 func (h *eventsHook) ID() string { return "outpost-events" }
 
-func (h *eventsHook) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed,
-		mqtt.OnUnsubscribed, mqtt.OnClientExpired:
-		return true
-	}
-	return false
-}
+// eventsEvents are the events eventsHook reports.
+var eventsEvents = eventsOf(mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed,
+	mqtt.OnUnsubscribed, mqtt.OnClientExpired)
+
+func (h *eventsHook) Provides(b byte) bool { return eventsEvents.has(b) }
 
 func (h *eventsHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	if cl.Net.Inline {

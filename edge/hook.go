@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -22,24 +21,32 @@ var _ mqtt.Hook = (*coreHook)(nil)
 
 func (h *coreHook) ID() string { return "outpost-core" }
 
-func (h *coreHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnConnectAuthenticate,
-		mqtt.OnPacketRead,
-		mqtt.OnClientExpired,
-		mqtt.OnACLCheck,
-		mqtt.OnSubscribe,
-		mqtt.OnSubscribed,
-		mqtt.OnUnsubscribed,
-		mqtt.OnPublish,
-		mqtt.OnPublishDropped,
-		mqtt.OnQosComplete,
-		mqtt.OnQosDropped,
-		mqtt.OnDisconnect,
-		mqtt.OnWillSent,
-		mqtt.OnSessionEstablished,
-	}, []byte{b})
+// coreEvents are the events coreHook handles.
+var coreEvents = eventsOf(mqtt.OnConnectAuthenticate, mqtt.OnPacketRead, mqtt.OnClientExpired,
+	mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPublish,
+	mqtt.OnPublishDropped, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnDisconnect, mqtt.OnWillSent,
+	mqtt.OnSessionEstablished)
+
+func (h *coreHook) Provides(b byte) bool { return coreEvents.has(b) }
+
+// eventSet is a set of mochi hook events. mochi asks every hook whether it
+// provides an event before each call, several times per message, so the
+// answer is one bit test (bytes.Contains over a literal was 1.4% of the
+// node's CPU waiting for acks).
+type eventSet uint64
+
+func eventsOf(events ...byte) eventSet {
+	var s eventSet
+	for _, e := range events {
+		if e >= 64 {
+			panic("edge: hook event out of eventSet's range")
+		}
+		s |= 1 << e
+	}
+	return s
 }
+
+func (s eventSet) has(e byte) bool { return e < 64 && s&(1<<e) != 0 }
 
 // OnSessionEstablished switches mochi's own outbound flow control off for the
 // client: the flow gate enforces the client's Receive Maximum instead. mochi

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -61,16 +60,17 @@ func newStateHook(store State, log zerolog.Logger, interval time.Duration) *stat
 
 func (h *stateHook) ID() string { return "outpost-state" }
 
+// stateEvents are the events stateHook handles when it has a store.
+var stateEvents = eventsOf(mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
+	mqtt.OnRetainMessage, mqtt.OnRetainedExpired, mqtt.OnWillSent, mqtt.OnQosPublish,
+	mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnClientExpired,
+	mqtt.StoredClients, mqtt.StoredSubscriptions, mqtt.StoredInflightMessages, mqtt.StoredRetainedMessages)
+
 func (h *stateHook) Provides(b byte) bool {
 	if h.store == nil {
 		return false
 	}
-	return bytes.Contains([]byte{
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
-		mqtt.OnRetainMessage, mqtt.OnRetainedExpired, mqtt.OnWillSent, mqtt.OnQosPublish,
-		mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnClientExpired,
-		mqtt.StoredClients, mqtt.StoredSubscriptions, mqtt.StoredInflightMessages, mqtt.StoredRetainedMessages,
-	}, []byte{b})
+	return stateEvents.has(b)
 }
 
 func (h *stateHook) start() {

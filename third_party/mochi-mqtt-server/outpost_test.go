@@ -443,3 +443,49 @@ func TestInflightRecyclesOnlyItsOwnPackets(t *testing.T) {
 	_, ok = in.Get(1)
 	require.False(t, ok)
 }
+
+// deadlineConn records the deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return nil
+}
+
+// The read loop's deadline moves only when less than the keep-alive window is left, and then to
+// the window plus the slack: never earlier than 1.5 x keepalive after a packet, never later than
+// that plus the slack. Keepalive 0 clears the deadline once.
+func TestRefreshDeadlineOnlyWhenNeeded(t *testing.T) {
+	cl, _, _ := newTestClient()
+	dc := &deadlineConn{Conn: cl.Net.Conn}
+	cl.Net.Conn = dc
+	const window = 3 * time.Second // keepalive 2
+	slack := deadlineSlack(window)
+	require.Equal(t, window/8, slack)
+
+	before := time.Now()
+	cl.refreshDeadline(2)
+	require.Len(t, dc.set, 1, "the first refresh replaces the connect deadline")
+	require.False(t, dc.set[0].Before(before.Add(window+slack)))
+	require.False(t, dc.set[0].After(time.Now().Add(window+slack)))
+
+	for i := 0; i < 100; i++ {
+		cl.refreshDeadline(2)
+	}
+	require.Len(t, dc.set, 1, "a refresh with more than the window left sets nothing")
+
+	time.Sleep(slack + 10*time.Millisecond)
+	now := time.Now()
+	cl.refreshDeadline(2)
+	require.Len(t, dc.set, 2, "less than the window left: moved")
+	require.False(t, dc.set[1].Before(now.Add(window)))
+
+	cl.refreshDeadline(0)
+	cl.refreshDeadline(0)
+	require.Len(t, dc.set, 3, "keepalive 0 clears the deadline, once")
+	require.True(t, dc.set[2].IsZero())
+	require.Equal(t, time.Second, deadlineSlack(90*time.Second))
+}
