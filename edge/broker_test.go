@@ -238,3 +238,64 @@ func TestEventSet(t *testing.T) {
 		t.Error("coreEvents: OnPublish must be in, OnPacketSent out")
 	}
 }
+
+// Keep-alive: a client that pings within the window stays connected past
+// it, a silent one is disconnected, not before 1.5 x keepalive (here 1 s:
+// the window is keepalive + keepalive/2 whole seconds) after its last packet.
+func TestKeepAliveDisconnectsOnlySilentClients(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	connect := func(id byte) (net.Conn, time.Time) {
+		t.Helper()
+		conn, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		pk := append([]byte(nil), connectV5...)
+		pk[11] = 1         // keepalive 1 s
+		pk[17] = id        // client id "ra?"
+		sent := time.Now() // the server reads the CONNECT after this
+		if _, err := conn.Write(pk); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Read(buf); err != nil || buf[0] != 0x20 {
+			t.Fatalf("no CONNACK: %v % x", err, buf[:4])
+		}
+		return conn, sent
+	}
+	pinger, _ := connect('p')
+	silent, last := connect('s')
+	closed := make(chan time.Duration, 1)
+	go func() {
+		buf := make([]byte, 16)
+		_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, err := silent.Read(buf); err != nil {
+				closed <- time.Since(last)
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 16)
+	for i := 0; i < 8; i++ { // 8 x 400 ms: three windows
+		time.Sleep(400 * time.Millisecond)
+		if _, err := pinger.Write([]byte{0xc0, 0x00}); err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+		_ = pinger.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := pinger.Read(buf); err != nil || buf[0] != 0xd0 {
+			t.Fatalf("ping %d after %v: no PINGRESP: %v", i, 400*time.Millisecond*time.Duration(i+1), err)
+		}
+	}
+	select {
+	case after := <-closed:
+		if after < time.Second {
+			t.Fatalf("silent client disconnected %v after its last packet, before the 1 s window", after)
+		}
+		t.Logf("silent client disconnected %v after its last packet", after)
+	case <-time.After(10 * time.Second):
+		t.Fatal("silent client still connected")
+	}
+}
