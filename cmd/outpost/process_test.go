@@ -50,7 +50,68 @@ func outpostBin(t *testing.T) string {
 	return binPath
 }
 
+// freePort returns a loopback address, free for TCP and UDP, for a node to
+// bind later. Its port comes from below the kernel's ephemeral range: a port
+// the kernel hands out for 127.0.0.1:0 is one it also hands out to the next
+// outgoing connection, and a node binding it a moment later then failed with
+// "address already in use" (TestClusterNodeKilledUnderLoad, node c's
+// data_addr, taken meanwhile by one of node b's connections). No port is
+// handed out twice in one test binary.
 func freePort(t *testing.T) string {
+	t.Helper()
+	lo, hi := 20000, ephemeralLow()-1
+	if hi-lo < 1000 { // an unusual ephemeral range: let the kernel choose
+		return kernelPort(t)
+	}
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo+1)
+		if portsGiven[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr) // a gossip address binds both
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		portsGiven[port] = true
+		return addr
+	}
+	t.Fatalf("no free port in %d-%d", lo, hi)
+	return ""
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
+
+func kernelPort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,6 +174,7 @@ func runProc(t *testing.T, mqttAddr, httpAddr string, args ...string) *proc {
 		}
 		select {
 		case err := <-p.exited:
+			p.exited <- err // for the cleanup, which waits for the exit
 			b, _ := os.ReadFile(logf.Name())
 			t.Fatalf("node exited before ready: %v\n%s", err, b)
 		default:
@@ -172,6 +234,7 @@ func TestServeHTTPSurfacesAndGracefulStop(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.exited:
+		p.exited <- err // for the cleanup
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
@@ -179,7 +242,6 @@ func TestServeHTTPSurfacesAndGracefulStop(t *testing.T) {
 		t.Fatal("no exit within 5s of SIGTERM")
 	}
 	t.Logf("stopped in %v", time.Since(start))
-	p.exited <- nil // for the cleanup
 }
 
 // TestNodeCrashLosesNothingAcknowledged publishes QoS 1 from several
