@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // memLog is an honest in-memory Log: gapless offsets from 0, ingest times that
@@ -325,8 +327,9 @@ type nodeSpec struct {
 	filters    []string       // local subscriptions
 }
 
-// startNode starts one node on 127.0.0.1 (ports 0 unless edit sets them).
-// The node closes at cleanup.
+// startNode starts one node on 127.0.0.1, on ports testnet picks (below the
+// ephemeral range, so a node restarted on its old addresses finds them free)
+// unless edit sets them. The node closes at cleanup.
 func startNode(t testing.TB, cut *netCut, spec nodeSpec) *node {
 	t.Helper()
 	name := spec.name
@@ -335,7 +338,7 @@ func startNode(t testing.TB, cut *netCut, spec nodeSpec) *node {
 		n.log = newMemLog(name)
 	}
 	opts := DefaultOptions(name)
-	opts.BindAddr, opts.DataAddr, opts.Local = "127.0.0.1:0", "127.0.0.1:0", true
+	opts.BindAddr, opts.DataAddr, opts.Local = testnet.FreeAddr(t), testnet.FreeAddr(t), true
 	opts.RejoinInterval = 500 * time.Millisecond
 	opts.DialTimeout = time.Second
 	if spec.seed != "" {

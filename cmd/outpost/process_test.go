@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/outpost-edge/outpost/internal/testnet"
 	"github.com/outpost-edge/outpost/storage"
 )
 
@@ -50,76 +50,9 @@ func outpostBin(t *testing.T) string {
 	return binPath
 }
 
-// freePort returns a loopback address, free for TCP and UDP, for a node to
-// bind later. Its port comes from below the kernel's ephemeral range: a port
-// the kernel hands out for 127.0.0.1:0 is one it also hands out to the next
-// outgoing connection, and a node binding it a moment later then failed with
-// "address already in use" (TestClusterNodeKilledUnderLoad, node c's
-// data_addr, taken meanwhile by one of node b's connections). No port is
-// handed out twice in one test binary.
-func freePort(t *testing.T) string {
-	t.Helper()
-	lo, hi := 20000, ephemeralLow()-1
-	if hi-lo < 1000 { // an unusual ephemeral range: let the kernel choose
-		return kernelPort(t)
-	}
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 1000 {
-		port := lo + rand.IntN(hi-lo+1)
-		if portsGiven[port] {
-			continue
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		u, err := net.ListenPacket("udp", addr) // a gossip address binds both
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		portsGiven[port] = true
-		return addr
-	}
-	t.Fatalf("no free port in %d-%d", lo, hi)
-	return ""
-}
-
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[int]bool{}
-)
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
-// default when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
-}
-
-func kernelPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freePort is a loopback address for a child node to bind later (see
+// testnet: picked below the ephemeral range, so it stays free).
+func freePort(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // proc is a running `outpost serve` child.
 type proc struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/outpost-edge/outpost/firmware-sim/check"
 	"github.com/outpost-edge/outpost/firmware-sim/mqttc"
 	"github.com/outpost-edge/outpost/firmware-sim/testbroker"
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
@@ -114,7 +115,9 @@ func TestFleetSurvivesBrokerRestart(t *testing.T) {
 			online = append(online, time.Now())
 		}
 	}
-	b, err := testbroker.StartObserved("127.0.0.1:0", observe)
+	// A port below the ephemeral range: while the broker is down, 20 devices
+	// reconnect from ephemeral ports, and one could take the broker's.
+	b, err := testbroker.StartObserved(testnet.FreeAddr(t), observe)
 	if err != nil {
 		t.Fatal(err)
 	}

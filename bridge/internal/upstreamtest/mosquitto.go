@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // Mosquitto is a mosquitto process owned by a test.
@@ -34,9 +36,10 @@ func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
 			t.Skip("mosquitto unavailable: install the Debian package mosquitto")
 		}
 	}
-	port := FreePort(t)
+	addr := testnet.FreeAddr(t) // below the ephemeral range: no connection takes it before mosquitto binds it
+	_, port, _ := net.SplitHostPort(addr)
 	dir := t.TempDir()
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"+
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"+
 		"max_inflight_messages 0\nmax_queued_messages 0\nlog_dest none\n", port)
 	for _, l := range extra {
 		conf += l + "\n"
@@ -50,7 +53,7 @@ func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
-	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
+	m := &Mosquitto{Addr: addr, cmd: cmd}
 	t.Cleanup(m.Stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -73,15 +76,4 @@ func (m *Mosquitto) Stop() {
 	}
 	_ = m.cmd.Process.Kill()
 	_ = m.cmd.Wait()
-}
-
-// FreePort returns a TCP port free on 127.0.0.1 right now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
