@@ -246,24 +246,11 @@ func TestKeepAliveDisconnectsOnlySilentClients(t *testing.T) {
 	n := startNode(t, t.TempDir(), nil)
 	connect := func(id byte) (net.Conn, time.Time) {
 		t.Helper()
-		conn, err := net.Dial("tcp", n.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
 		pk := append([]byte(nil), connectV5...)
 		pk[11] = 1         // keepalive 1 s
 		pk[17] = id        // client id "ra?"
 		sent := time.Now() // the server reads the CONNECT after this
-		if _, err := conn.Write(pk); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 64)
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if _, err := conn.Read(buf); err != nil || buf[0] != 0x20 {
-			t.Fatalf("no CONNACK: %v % x", err, buf[:4])
-		}
-		return conn, sent
+		return rawConnect(t, n.addr, pk), sent
 	}
 	pinger, _ := connect('p')
 	silent, last := connect('s')

@@ -339,14 +339,16 @@ func TestWildcardAndSharedSubscriptions(t *testing.T) {
 // connectV5 is a minimal MQTT 5 CONNECT for client id "raw".
 var connectV5 = []byte{0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x03, 'r', 'a', 'w'}
 
-func TestMalformedSubscribeDoesNotCrash(t *testing.T) {
-	n := startNode(t, t.TempDir(), nil)
-	conn, err := net.Dial("tcp", n.addr)
+// rawConnect dials addr, sends connect (a raw CONNECT packet) and reads
+// the CONNACK; reads time out 2 s later. The connection closes at cleanup.
+func rawConnect(t *testing.T, addr string, connect []byte) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	if _, err := conn.Write(connectV5); err != nil {
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := conn.Write(connect); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 64)
@@ -354,6 +356,13 @@ func TestMalformedSubscribeDoesNotCrash(t *testing.T) {
 	if _, err := conn.Read(buf); err != nil || buf[0] != 0x20 {
 		t.Fatalf("no CONNACK: %v % x", err, buf[:4])
 	}
+	return conn
+}
+
+func TestMalformedSubscribeDoesNotCrash(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	conn := rawConnect(t, n.addr, connectV5)
+	buf := make([]byte, 64)
 	if _, err := conn.Write([]byte{0x82, 0x08, 0x00, 0x01, 0x00, 0x00, 0x03, 0x61, 0x2f, 0x62}); err != nil {
 		t.Fatal(err)
 	}

@@ -507,15 +507,16 @@ func TestAppendConcurrentContents(t *testing.T) {
 	cancel()
 	runWorkers(workers, func(w int) {
 		for i := 0; i < per; i++ {
-			n := 1 + (w+i)%3
-			recs := make([]Record, n)
-			for j := range recs {
-				recs[j] = Record{Topic: "t", Payload: []byte(fmt.Sprintf("w%d-%d-%d", w, i, j))}
+			skip := i%7 == 3 // appended with the cancelled context
+			prefix := "w"
+			if skip {
+				prefix = "cancelled-"
 			}
-			if i%7 == 3 {
-				for j := range recs {
-					recs[j].Payload = []byte(fmt.Sprintf("cancelled-%d-%d-%d", w, i, j))
-				}
+			recs := make([]Record, 1+(w+i)%3)
+			for j := range recs {
+				recs[j] = Record{Topic: "t", Payload: []byte(fmt.Sprintf("%s%d-%d-%d", prefix, w, i, j))}
+			}
+			if skip {
 				_, _ = l.Append(cancelled, recs)
 				continue
 			}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // cliNode starts a node with a Kafka bridge ("cloud", to an in-process kfake
@@ -72,7 +74,7 @@ func TestCLIAgainstRunningNode(t *testing.T) {
 		{"cluster off", []string{"cluster", "members", api}, 1, nil, []string{"clustering is off", "cluster.enabled"}},
 		{"unknown", []string{"bridges", "frobnicate", api}, 1, nil, []string{"unexpected argument"}},
 		{"bad flag", []string{"status", "--nope"}, 2, nil, []string{"flag provided but not defined"}},
-		{"node down", []string{"status", "--http", freePort(t), "--timeout", "2s"}, 1, nil, []string{"is the node running"}},
+		{"node down", []string{"status", "--http", testnet.FreeAddr(t), "--timeout", "2s"}, 1, nil, []string{"is the node running"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

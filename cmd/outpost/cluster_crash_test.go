@@ -16,6 +16,8 @@ import (
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // clusterProc is one node of a process cluster: its addresses and config file.
@@ -45,7 +47,7 @@ cluster:
   seeds: [%s]
   local: true
   rejoin_interval: 500ms
-%s`, c.id, filepath.Join(dir, "data"), c.mqtt, c.http, c.gossip, freePort(t), strings.Join(seeds, ", "), extra)
+%s`, c.id, filepath.Join(dir, "data"), c.mqtt, c.http, c.gossip, testnet.FreeAddr(t), strings.Join(seeds, ", "), extra)
 	if err := os.WriteFile(c.file, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestClusterNodeKilledUnderLoad(t *testing.T) {
 	defer kc.Close()
 	nodes := map[string]*clusterProc{}
 	for _, id := range []string{"a", "b", "c"} {
-		nodes[id] = &clusterProc{id: id, mqtt: freePort(t), http: freePort(t), gossip: freePort(t)}
+		nodes[id] = &clusterProc{id: id, mqtt: testnet.FreeAddr(t), http: testnet.FreeAddr(t), gossip: testnet.FreeAddr(t)}
 	}
 	a, b, c := nodes["a"], nodes["b"], nodes["c"]
 	writeClusterConfig(t, a, nil, "")

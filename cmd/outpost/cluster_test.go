@@ -13,6 +13,7 @@ import (
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-edge/outpost/edge/auth"
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // clusterConfig is a test node named id, clustered on loopback and joined
@@ -21,7 +22,7 @@ func clusterConfig(t *testing.T, id, seed string) Config {
 	cfg := testConfig(filepath.Join(t.TempDir(), id))
 	cfg.Node.ID = id
 	cfg.Cluster.Enabled = true
-	cfg.Cluster.BindAddr, cfg.Cluster.DataAddr = freePort(t), "127.0.0.1:0"
+	cfg.Cluster.BindAddr, cfg.Cluster.DataAddr = testnet.FreeAddr(t), "127.0.0.1:0"
 	cfg.Cluster.Local, cfg.Cluster.RejoinInterval = true, 500*time.Millisecond
 	if seed != "" {
 		cfg.Cluster.Seeds = []string{seed}

@@ -15,6 +15,8 @@ import (
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // publishN publishes "pub,seq" for seq in [from, from+n) at QoS 1 to
@@ -87,7 +89,7 @@ func TestNodeOutageDrainsToKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("outage test runs the binary")
 	}
-	kport := freePort(t)
+	kport := testnet.FreeAddr(t)
 	_, ps, _ := net.SplitHostPort(kport)
 	port, _ := strconv.Atoi(ps)
 	kafka := func() *kfake.Cluster {
@@ -99,7 +101,7 @@ func TestNodeOutageDrainsToKafka(t *testing.T) {
 	}
 	kc := kafka()
 	dir := t.TempDir()
-	mqttAddr, httpAddr := freePort(t), freePort(t)
+	mqttAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	file := filepath.Join(dir, "outpost.yaml")
 	yml := fmt.Sprintf(`
 node: {id: gw-outage, data_dir: %s}

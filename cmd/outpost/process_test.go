@@ -50,10 +50,6 @@ func outpostBin(t *testing.T) string {
 	return binPath
 }
 
-// freePort is a loopback address for a child node to bind later (see
-// testnet: picked below the ephemeral range, so it stays free).
-func freePort(t *testing.T) string { return testnet.FreeAddr(t) }
-
 // proc is a running `outpost serve` child.
 type proc struct {
 	cmd       *exec.Cmd
@@ -124,7 +120,7 @@ func TestServeHTTPSurfacesAndGracefulStop(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	p := startProc(t, dir, freePort(t), freePort(t), "--durability", "batch")
+	p := startProc(t, dir, testnet.FreeAddr(t), testnet.FreeAddr(t), "--durability", "batch")
 	c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + p.mqtt).SetClientID("probe"))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal("connect", tok.Error())
@@ -192,7 +188,7 @@ func TestNodeCrashLosesNothingAcknowledged(t *testing.T) {
 
 func crashLoop(t *testing.T, mode string, kills int) {
 	dir := t.TempDir()
-	mqttAddr, httpAddr := freePort(t), freePort(t)
+	mqttAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	const publishers = 4
 	acked := make([]map[int]bool, publishers)
 	next := make([]int, publishers)

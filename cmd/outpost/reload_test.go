@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/edge/auth"
+	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
 // TestSIGHUPReloadsUsers: a real `outpost serve` re-reads its users file on
@@ -28,7 +29,7 @@ func TestSIGHUPReloadsUsers(t *testing.T) {
 		}
 	}
 	writeUsers("first-pw")
-	mqttAddr, httpAddr := freePort(t), freePort(t)
+	mqttAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfgFile := filepath.Join(dir, "outpost.yaml")
 	cfg := fmt.Sprintf("mqtt:\n  listeners: [{name: mqtt, type: tcp, address: %q, allow_anonymous: false}]\nauth:\n  users_file: %s\n", mqttAddr, usersFile)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
@@ -61,7 +62,7 @@ func TestSIGHUPReloadsUsers(t *testing.T) {
 	}
 
 	// Without a users file, SIGHUP is caught, not fatal.
-	m2, h2 := freePort(t), freePort(t)
+	m2, h2 := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	q := startProc(t, filepath.Join(dir, "data2"), m2, h2)
 	if err := q.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
