@@ -22,9 +22,18 @@ const (
 	crashModeEnv = "STORAGE_CRASH_MODE"
 )
 
+// releaseChild, with its log directory in $STORAGE_RELEASE_DIR, is the
+// child of TestReleasedWALSurvivesKill (Linux only).
+var releaseChild func(dir string) int
+
+const releaseDirEnv = "STORAGE_RELEASE_DIR"
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		os.Exit(crashChild(dir, Durability(os.Getenv(crashModeEnv))))
+	}
+	if dir := os.Getenv(releaseDirEnv); dir != "" && releaseChild != nil {
+		os.Exit(releaseChild(dir))
 	}
 	if p := os.Getenv(rssProfileEnv); p != "" {
 		os.Exit(rssChild(p))

@@ -193,9 +193,9 @@ type profile struct {
 	vlogFile       int64
 	valueThreshold int64 // values at least this big go to the value log
 	compactors     int
-	// releaseEvery is how often the pages of Badger's mapped table and
-	// value-log files are handed back to the kernel (releaseMapped); 0
-	// never.
+	// releaseEvery is how often, while records come in, the pages of
+	// Badger's new tables and of its WAL are handed back to the kernel
+	// (releaser; every table and value-log file each fullEvery); 0 never.
 	releaseEvery time.Duration
 	compression  string // Options.Compression when it is ""
 }
@@ -209,7 +209,7 @@ var profiles = map[string]profile{
 		levelZero: 4, levelZeroStall: 12,
 		blockCache: 8 << 20, indexCache: 4 << 20,
 		vlogFile: 16 << 20, valueThreshold: 64 << 10, compactors: 2,
-		releaseEvery: 30 * time.Second, compression: CompressionNone,
+		releaseEvery: 250 * time.Millisecond, compression: CompressionNone,
 	},
 	// large: 64 MB memtables, 64 MB+ caches, bigger tables; for gateways with
 	// 4 GB of RAM or more.

@@ -3,18 +3,22 @@
 package storage
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
-// mappedRSS is the resident bytes of Badger's table and value-log files
-// under dir mapped into this process (the Rss lines of /proc/self/smaps).
-func mappedRSS(dir string) (int64, error) {
+// mappedRSS is the resident bytes of Badger's files under dir mapped into
+// this process (the Rss lines of /proc/self/smaps), of those ending in ext
+// when not "".
+func mappedRSS(dir, ext string) (int64, error) {
 	var n int64
 	ours := false // the current block maps one of Badger's files
 	err := scanMaps("/proc/self/smaps", dir, func(line, prefix string) error {
@@ -26,35 +30,48 @@ func mappedRSS(dir string) (int64, error) {
 			return nil
 		}
 		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			_, ours = parseMapping(line, prefix) // a block header: a new mapping
+			m, ok := parseMapping(line, prefix) // a block header: a new mapping
+			ours = ok && (ext == "" || m.ext == ext)
 		}
 		return nil
 	})
 	return n, err
 }
 
-// TestReleaseMappedPages: after a read over the whole log, Badger's mapped
-// table files hold resident pages; releaseMapped hands them back, and the
-// log still reads every record afterwards.
-func TestReleaseMappedPages(t *testing.T) {
-	if emu := os.Getenv(selfExecEnv); emu != "" {
-		t.Skipf("under %s: qemu-user accepts madvise and does nothing, so there is nothing to measure", emu)
-	}
-	dir := t.TempDir()
-	l := openTest(t, dir, nil) // pi profile
-	const n = 100_000
+// fillRandom appends n records of 100 incompressible bytes, so Badger's
+// tables are as big as the data.
+func fillRandom(t testing.TB, l *Log, n int) {
+	t.Helper()
 	recs := make([]Record, 0, 1000)
 	for i := 0; i < n; i += cap(recs) {
 		recs = recs[:0]
 		for j := range cap(recs) {
 			p := make([]byte, 100)
-			_, _ = rand.Read(p) // incompressible: tables as big as the data
+			_, _ = rand.Read(p)
 			recs = append(recs, Record{Topic: "t", Payload: p, QoS: byte(j % 2)})
 		}
 		if _, err := l.Append(context.Background(), recs); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func skipUnderEmulator(t *testing.T) {
+	t.Helper()
+	if emu := os.Getenv(selfExecEnv); emu != "" {
+		t.Skipf("under %s: qemu-user accepts madvise and does nothing, so there is nothing to measure", emu)
+	}
+}
+
+// TestReleaseMappedPages: after a read over the whole log, Badger's mapped
+// table files hold resident pages; a full release hands them back, and the
+// log still reads every record afterwards.
+func TestReleaseMappedPages(t *testing.T) {
+	skipUnderEmulator(t)
+	dir := t.TempDir()
+	l := openTest(t, dir, nil) // pi profile
+	const n = 100_000
+	fillRandom(t, l, n)
 	if err := l.db.Flatten(1); err != nil { // every record in tables, read by the compaction
 		t.Fatal(err)
 	}
@@ -66,21 +83,18 @@ func TestReleaseMappedPages(t *testing.T) {
 		}
 	}
 	readAll()
-	before, err := mappedRSS(dir)
+	before, err := mappedRSS(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if before < 1<<20 {
 		t.Fatalf("only %d bytes of table files resident after reading %d records: nothing to release", before, n)
 	}
-	advised, err := releaseMapped(dir)
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skipf("kernel without MADV_PAGEOUT: %v", err)
-	}
+	advised, err := newReleaser(l).release(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := mappedRSS(dir)
+	after, err := mappedRSS(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +103,226 @@ func TestReleaseMappedPages(t *testing.T) {
 		t.Fatalf("%d KiB still resident of %d KiB", after>>10, before>>10)
 	}
 	readAll()
+}
+
+// TestReleaseNewTablesUntilFull: a pass advises the tables it has not
+// advised before, and leaves the pages a read brought back into the others
+// to the next full pass.
+func TestReleaseNewTablesUntilFull(t *testing.T) {
+	skipUnderEmulator(t)
+	dir := t.TempDir()
+	l := openTest(t, dir, nil)
+	const n = 100_000
+	fillRandom(t, l, n)
+	if err := l.db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	r := newReleaser(l)
+	tables := func(step string) int64 {
+		t.Helper()
+		b, err := mappedRSS(dir, ".sst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d KiB of tables resident", step, b>>10)
+		return b
+	}
+	if _, err := r.release(false); err != nil { // every table is new to it
+		t.Fatal(err)
+	}
+	first := tables("after the first pass")
+	if got, err := l.Read(context.Background(), 1, n+1); err != nil || len(got) != n {
+		t.Fatalf("read %d of %d records: %v", len(got), n, err)
+	}
+	read := tables("after a read of the whole log")
+	if read < 1<<20 || first > read/4 {
+		t.Fatalf("the first pass left %d KiB of %d KiB that a read brings back", first>>10, read>>10)
+	}
+	if _, err := r.release(false); err != nil {
+		t.Fatal(err)
+	}
+	if again := tables("after a second pass, no table new"); again < read/2 {
+		t.Fatalf("a pass with no new table released %d KiB of %d KiB: it advised every table", (read-again)>>10, read>>10)
+	}
+	if _, err := r.release(true); err != nil {
+		t.Fatal(err)
+	}
+	if full := tables("after a full pass"); full > read/4 {
+		t.Fatalf("a full pass left %d KiB of %d KiB", full>>10, read>>10)
+	}
+}
+
+func init() { releaseChild = releaseChildMain }
+
+// releaseChildMain appends in batch mode, releases the WAL's pages (dirty:
+// no sync has written them), appends more, reports, and waits to be killed.
+func releaseChildMain(dir string) int {
+	o := DefaultOptions()
+	o.NodeID, o.Durability = "release", DurabilityBatch
+	l, err := Open(dir, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		return 2
+	}
+	appendSeq := func(from, n int) error {
+		recs := make([]Record, 0, n)
+		for i := from; i < from+n; i++ {
+			recs = append(recs, Record{Topic: "t", Payload: fmt.Appendf(nil, "%06d %s", i, strings.Repeat("p", 200))})
+		}
+		_, err := l.Append(context.Background(), recs)
+		return err
+	}
+	for i := 0; i < 4000; i += 100 {
+		if err := appendSeq(i, 100); err != nil {
+			fmt.Fprintln(os.Stderr, "append:", err)
+			return 2
+		}
+	}
+	before, err1 := mappedRSS(dir, ".mem")
+	_, err2 := newReleaser(l).release(false)
+	after, err3 := mappedRSS(dir, ".mem")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		fmt.Fprintln(os.Stderr, "release:", err)
+		return 2
+	}
+	if err := appendSeq(4000, 1000); err != nil { // into pages the release took away
+		fmt.Fprintln(os.Stderr, "append:", err)
+		return 2
+	}
+	fmt.Printf("wal %d %d\n", before, after)
+	select {} // killed
+}
+
+// TestReleasedWALSurvivesKill: the WAL's dirty pages leave the process
+// (MADV_DONTNEED) and stay in the page cache: a process killed after the
+// release, before any sync, loses none of the records in them.
+func TestReleasedWALSurvivesKill(t *testing.T) {
+	skipUnderEmulator(t)
+	dir := t.TempDir()
+	cmd := selfCommand("-test.run=^$")
+	cmd.Env = append(os.Environ(), releaseDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startSelf(t, cmd)
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	var before, after int64
+	if _, err := fmt.Sscanf(line, "wal %d %d", &before, &after); err != nil {
+		t.Fatalf("child said %q: %v", line, err)
+	}
+	t.Logf("WAL resident in the child: %d KiB before the release, %d KiB after", before>>10, after>>10)
+	if before < 256<<10 || after > before/4 {
+		t.Fatalf("the release left %d KiB of the WAL's %d KiB resident", after>>10, before>>10)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	l := openTest(t, dir, nil)
+	got, err := l.Read(context.Background(), 1, 6000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5000 {
+		t.Fatalf("%d records after the kill, want 5000", len(got))
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("%06d ", i); !strings.HasPrefix(string(r.Payload), want) {
+			t.Fatalf("record %d: payload %.10q, want it to start %q", i+1, r.Payload, want)
+		}
+	}
+}
+
+// TestNewestWAL: only the newest WAL, mapped the same before and after the
+// pin, is advised.
+func TestNewestWAL(t *testing.T) {
+	a := mappedFile{start: 0x1000, end: 0x5000, ext: ".mem", id: 5}
+	b := mappedFile{start: 0x9000, end: 0xd000, ext: ".mem", id: 6}
+	sst := mappedFile{start: 0x20000, end: 0x30000, ext: ".sst", id: 9}
+	moved := a
+	moved.start, moved.end = 0x40000, 0x44000
+	for _, c := range []struct {
+		name          string
+		before, after []mappedFile
+		want          mappedFile
+	}{
+		{"unchanged", []mappedFile{sst, a}, []mappedFile{a, sst}, a},
+		{"older WAL still mapped", []mappedFile{a, b}, []mappedFile{b, a}, b},
+		{"rotated in between", []mappedFile{a}, []mappedFile{a, b}, mappedFile{}},
+		{"mapped elsewhere", []mappedFile{a}, []mappedFile{moved}, mappedFile{}},
+		{"no WAL", []mappedFile{sst}, []mappedFile{sst}, mappedFile{}},
+	} {
+		if got := newestWAL(c.before, c.after); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestParseMapping: Badger's own files directly under the directory, by
+// number; nothing else.
+func TestParseMapping(t *testing.T) {
+	const prefix = "/d/log/"
+	for _, c := range []struct {
+		line string
+		want mappedFile
+		ok   bool
+	}{
+		{"7f0000000000-7f0000400000 rw-s 00000000 08:01 1234 /d/log/00002.mem", mappedFile{0x7f0000000000, 0x7f0000400000, ".mem", 2}, true},
+		{"7f0000400000-7f0000500000 r--s 00000000 08:01 1235 /d/log/000017.sst (deleted)", mappedFile{0x7f0000400000, 0x7f0000500000, ".sst", 17}, true},
+		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/000001.vlog", mappedFile{0x7f0000500000, 0x7f0002500000, ".vlog", 1}, true},
+		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/sub/000001.sst", mappedFile{}, false},
+		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/backup.sst", mappedFile{}, false},
+		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/logs/000001.sst", mappedFile{}, false},
+		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/MANIFEST", mappedFile{}, false},
+		{"7f0000500000-7f0002500000 rw-p 00000000 00:00 0 ", mappedFile{}, false},
+		{"7f0000500000-7f0000400000 rw-s 00000000 08:01 1236 /d/log/000001.sst", mappedFile{}, false},
+	} {
+		got, ok := parseMapping(c.line, prefix)
+		if ok != c.ok || got != c.want {
+			t.Errorf("%q: got %+v %v, want %+v %v", c.line, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// BenchmarkReleaseMapped: one release on a log of 1M records (about 130
+// tables in the pi profile), against its peer, reading /proc/self/maps
+// once (what any release must do at least).
+func BenchmarkReleaseMapped(b *testing.B) {
+	dir := b.TempDir()
+	l := openTest(b, dir, nil)
+	fillLog(b, l, 1_000_000)
+	if err := l.Close(); err != nil { // and its compactions
+		b.Fatal(err)
+	}
+	l = openTest(b, dir, nil)
+	b.ReportMetric(float64(len(l.db.Tables())), "tables")
+	b.Run("full", func(b *testing.B) {
+		r := newReleaser(l)
+		for b.Loop() {
+			if _, err := r.release(true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("new-only", func(b *testing.B) {
+		r := newReleaser(l)
+		for b.Loop() {
+			if _, err := r.release(false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("peer=read-maps", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := badgerMappings(l.dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -77,6 +77,7 @@ func (l *Log) runRetention() {
 	t := time.NewTicker(l.opts.RetentionInterval)
 	defer t.Stop()
 	var release <-chan time.Time // nil (never) unless the profile releases mapped pages
+	rel := newReleaser(l)
 	if l.prof.releaseEvery > 0 {
 		rt := time.NewTicker(l.prof.releaseEvery)
 		defer rt.Stop()
@@ -88,8 +89,8 @@ func (l *Log) runRetention() {
 			return
 		case <-t.C:
 		case <-l.kick:
-		case <-release:
-			if _, err := releaseMapped(l.dir); err != nil {
+		case now := <-release:
+			if _, err := rel.pass(now); err != nil {
 				l.log.Info().Err(err).Msg("not releasing Badger's mapped file pages")
 				release = nil
 			}
