@@ -174,7 +174,8 @@ main() {
 	if [ -z "$OUTPOST_BIN" ]; then
 		OUTPOST_BIN=bin/outpost
 		log "building outpost"
-		if ! go build -o bin/outpost ./cmd/outpost 2>"$WORK/build.log"; then
+		# As make build ships it: static (cgo off, so no libc mapped in) and stripped.
+		if ! CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o bin/outpost ./cmd/outpost 2>"$WORK/build.log"; then
 			have_outpost=0
 			log "bin/outpost cannot be built; benching mosquitto only. Build errors:"
 			head -5 "$WORK/build.log" >&2
