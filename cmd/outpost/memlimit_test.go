@@ -19,15 +19,52 @@ func TestNextLimit(t *testing.T) {
 		want                       int64
 	}{
 		{"floor well below: unchanged", 48 * mib, 48 * mib, 20 * mib, 48 * mib},
-		{"floor past 80%: raised to floor x 1.25", 48 * mib, 48 * mib, 56 * mib, 70 * mib},
+		{"floor past 80%: raised to floor x 1.5", 48 * mib, 48 * mib, 40 * mib, 60 * mib},
 		{"raised and floor still high: unchanged", 48 * mib, 70 * mib, 50 * mib, 70 * mib},
 		{"raised, floor fell: lowered, not below configured", 48 * mib, 70 * mib, 20 * mib, 48 * mib},
-		{"raised, floor fell part way: lowered to floor x 1.25", 48 * mib, 100 * mib, 60 * mib, 75 * mib},
+		{"raised, floor fell part way: lowered to floor x 1.5", 48 * mib, 120 * mib, 60 * mib, 90 * mib},
+		{"raised, floor fell a little: unchanged", 48 * mib, 100 * mib, 60 * mib, 100 * mib},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, changed := nextLimit(tc.configured, tc.current, tc.floor)
 			if got != tc.want || changed != (tc.want != tc.current) {
 				t.Fatalf("nextLimit(%d, %d, %d) = %d, %v; want %d", tc.configured, tc.current, tc.floor, got, changed, tc.want)
+			}
+		})
+	}
+}
+
+// TestNextLimitSettles: a floor that creeps up, or down, by a few percent per
+// check changes the limit once, not at every check (each raise logs a
+// warning). With a limit of 1.25x the floor after a raise or a lowering, the
+// floor sat at the raise threshold, and every check that saw it grow raised
+// the limit again.
+func TestNextLimitSettles(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name    string
+		current int64
+		floors  []int64
+	}{
+		{"creeping up past the threshold", 48 * mib, []int64{40 * mib, 41 * mib, 42 * mib, 43 * mib, 44 * mib, 45 * mib}},
+		{"creeping up after falling", 120 * mib, []int64{60 * mib, 61 * mib, 62 * mib, 63 * mib, 64 * mib, 65 * mib}},
+		{"creeping down", 100 * mib, []int64{55 * mib, 54 * mib, 53 * mib, 52 * mib, 51 * mib, 50 * mib}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			current, changes := tc.current, 0
+			for _, f := range tc.floors {
+				next, changed := nextLimit(48*mib, current, f)
+				if changed {
+					changes++
+					t.Logf("floor %d MiB: limit %d -> %d MiB", f/mib, current/mib, next/mib)
+				}
+				current = next
+				if float64(f) > limitHigh*float64(current) {
+					t.Fatalf("floor %d MiB left above %.0f%% of the limit, %d MiB", f/mib, limitHigh*100, current/mib)
+				}
+			}
+			if changes != 1 {
+				t.Fatalf("%d changes of the limit as the floor went from %d to %d MiB, want 1", changes, tc.floors[0]/mib, tc.floors[len(tc.floors)-1]/mib)
 			}
 		})
 	}

@@ -97,11 +97,16 @@ func readMetrics(samples []metrics.Sample) ([]uint64, bool) {
 // 23.5 s of CPU in 20 s, against 2.3 s without the limit. limitCheck keeps the
 // limit above that floor: it raises the limit when the floor passes
 // limitHigh of it, says so once per raise, and lowers it back towards the
-// configured value when the floor falls.
+// configured value when the floor falls. Either way the new limit is the
+// floor times limitRoom, so the floor must grow by a fifth before the next
+// raise, or fall by more than a sixth before the next lowering. (With a room
+// of 1.25 the floor sat at the raise threshold right after each raise or
+// lowering, and a node left running under load logged a raise every 2-4 s.)
 const (
 	limitInterval = 2 * time.Second
 	limitHigh     = 0.8  // raise when the floor passes this share of the limit
-	limitRoom     = 1.25 // a raised limit is the floor times this
+	limitRoom     = 1.5  // a raised or lowered limit is the floor times this
+	limitLow      = 1.25 // lower when the limit is this much above floor x limitRoom
 )
 
 var floorSamples = []metrics.Sample{
@@ -129,7 +134,7 @@ func nextLimit(configured, current, floor int64) (int64, bool) {
 	switch {
 	case float64(floor) > limitHigh*float64(current):
 		want = int64(float64(floor) * limitRoom)
-	case current > configured && float64(floor)*limitRoom*limitRoom < float64(current):
+	case current > configured && float64(floor)*limitRoom*limitLow < float64(current):
 		want = max(configured, int64(float64(floor)*limitRoom))
 	}
 	return want, want != current
