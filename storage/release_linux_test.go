@@ -273,15 +273,15 @@ func TestParseMapping(t *testing.T) {
 		want mappedFile
 		ok   bool
 	}{
-		{"7f0000000000-7f0000400000 rw-s 00000000 08:01 1234 /d/log/00002.mem", mappedFile{0x7f0000000000, 0x7f0000400000, ".mem", 2}, true},
-		{"7f0000400000-7f0000500000 r--s 00000000 08:01 1235 /d/log/000017.sst (deleted)", mappedFile{0x7f0000400000, 0x7f0000500000, ".sst", 17}, true},
-		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/000001.vlog", mappedFile{0x7f0000500000, 0x7f0002500000, ".vlog", 1}, true},
-		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/sub/000001.sst", mappedFile{}, false},
-		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/backup.sst", mappedFile{}, false},
-		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/logs/000001.sst", mappedFile{}, false},
-		{"7f0000500000-7f0002500000 rw-s 00000000 08:01 1236 /d/log/MANIFEST", mappedFile{}, false},
-		{"7f0000500000-7f0002500000 rw-p 00000000 00:00 0 ", mappedFile{}, false},
-		{"7f0000500000-7f0000400000 rw-s 00000000 08:01 1236 /d/log/000001.sst", mappedFile{}, false},
+		{"7f000000-7f400000 rw-s 00000000 08:01 1234 /d/log/00002.mem", mappedFile{0x7f000000, 0x7f400000, ".mem", 2}, true},
+		{"7f400000-7f500000 r--s 00000000 08:01 1235 /d/log/000017.sst (deleted)", mappedFile{0x7f400000, 0x7f500000, ".sst", 17}, true},
+		{"7f500000-7f600000 rw-s 00000000 08:01 1236 /d/log/000001.vlog", mappedFile{0x7f500000, 0x7f600000, ".vlog", 1}, true},
+		{"7f500000-7f600000 rw-s 00000000 08:01 1236 /d/log/sub/000001.sst", mappedFile{}, false},
+		{"7f500000-7f600000 rw-s 00000000 08:01 1236 /d/log/backup.sst", mappedFile{}, false},
+		{"7f500000-7f600000 rw-s 00000000 08:01 1236 /d/logs/000001.sst", mappedFile{}, false},
+		{"7f500000-7f600000 rw-s 00000000 08:01 1236 /d/log/MANIFEST", mappedFile{}, false},
+		{"7f500000-7f600000 rw-p 00000000 00:00 0 ", mappedFile{}, false},
+		{"7f600000-7f500000 rw-s 00000000 08:01 1236 /d/log/000001.sst", mappedFile{}, false},
 	} {
 		got, ok := parseMapping(c.line, prefix)
 		if ok != c.ok || got != c.want {
