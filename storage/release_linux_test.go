@@ -8,11 +8,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // mappedRSS is the resident bytes of Badger's files under dir mapped into
@@ -56,6 +58,23 @@ func fillRandom(t testing.TB, l *Log, n int) {
 	}
 }
 
+// waitQuiet returns once Badger's tree has kept the same tables for 300 ms:
+// a compaction that writes tables between a release pass and the test's
+// measurement would leave pages the pass could not advise.
+func waitQuiet(t *testing.T, l *Log) {
+	t.Helper()
+	prev := tableIDs(l.db)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		cur := tableIDs(l.db)
+		if maps.Equal(prev, cur) {
+			return
+		}
+		prev = cur
+	}
+	t.Fatal("Badger still compacting after 20 s")
+}
+
 func skipUnderEmulator(t *testing.T) {
 	t.Helper()
 	if emu := os.Getenv(selfExecEnv); emu != "" {
@@ -75,6 +94,7 @@ func TestReleaseMappedPages(t *testing.T) {
 	if err := l.db.Flatten(1); err != nil { // every record in tables, read by the compaction
 		t.Fatal(err)
 	}
+	waitQuiet(t, l)
 	readAll := func() {
 		t.Helper()
 		got, err := l.Read(context.Background(), 1, n+1)
@@ -117,6 +137,7 @@ func TestReleaseNewTablesUntilFull(t *testing.T) {
 	if err := l.db.Flatten(1); err != nil {
 		t.Fatal(err)
 	}
+	waitQuiet(t, l)
 	r := newReleaser(l)
 	tables := func(step string) int64 {
 		t.Helper()
