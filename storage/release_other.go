@@ -14,5 +14,3 @@ type releaser struct{}
 func newReleaser(*Log) *releaser { return &releaser{} }
 
 func (*releaser) pass(time.Time) (int64, error) { return 0, errors.ErrUnsupported }
-
-func (*releaser) release(bool) (int64, error) { return 0, errors.ErrUnsupported }
