@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,15 +84,11 @@ func (r *releaser) release(all bool) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var tables []mappedFile
-	for _, m := range before {
-		if m.ext == ".sst" && (all || !r.advised[m.id]) {
-			tables = append(tables, m)
-		}
-	}
-	var inTree map[uint64]bool
+	wanted := func(m mappedFile) bool { return m.ext == ".sst" && (all || !r.advised[m.id]) }
+	// The tree is listed, and its tables held, only when a table is wanted.
+	var inTree, stillInTree map[uint64]bool
 	opts := badger.IteratorOptions{Prefix: []byte{0xff}} // no table: memtables only
-	if len(tables) > 0 {
+	if slices.ContainsFunc(before, wanted) {
 		inTree = tableIDs(l.db)
 		opts.Prefix = nil
 	}
@@ -99,8 +96,7 @@ func (r *releaser) release(all bool) (int64, error) {
 	defer txn.Discard()
 	it := txn.NewIterator(opts) // holds the memtables (and, without a prefix, every table) open until Close
 	defer it.Close()
-	var stillInTree map[uint64]bool
-	if len(tables) > 0 {
+	if inTree != nil {
 		stillInTree = tableIDs(l.db)
 	}
 	after, err := badgerMappings(l.dir)
@@ -115,7 +111,7 @@ func (r *releaser) release(all bool) (int64, error) {
 		switch m.ext {
 		case ".sst":
 			mapped[m.id] = true
-			if (all || !r.advised[m.id]) && inTree[m.id] && stillInTree[m.id] {
+			if wanted(m) && inTree[m.id] && stillInTree[m.id] {
 				advice = unix.MADV_DONTNEED
 				r.advised[m.id] = true
 			}

@@ -82,95 +82,62 @@ func skipUnderEmulator(t *testing.T) {
 	}
 }
 
-// TestReleaseMappedPages: after a read over the whole log, Badger's mapped
-// table files hold resident pages; a full release hands them back, and the
-// log still reads every record afterwards.
-func TestReleaseMappedPages(t *testing.T) {
+// TestReleaseNewTablesUntilFull: a pass advises the tables it has not
+// advised before, and leaves the pages a read brought back into the others
+// to the next full pass, which hands back those of every file; the log
+// still reads every record afterwards.
+func TestReleaseNewTablesUntilFull(t *testing.T) {
 	skipUnderEmulator(t)
 	dir := t.TempDir()
 	l := openTest(t, dir, nil) // pi profile
 	const n = 100_000
 	fillRandom(t, l, n)
-	if err := l.db.Flatten(1); err != nil { // every record in tables, read by the compaction
-		t.Fatal(err)
-	}
-	waitQuiet(t, l)
-	readAll := func() {
-		t.Helper()
-		got, err := l.Read(context.Background(), 1, n+1)
-		if err != nil || len(got) != n {
-			t.Fatalf("read %d of %d records: %v", len(got), n, err)
-		}
-	}
-	readAll()
-	before, err := mappedRSS(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before < 1<<20 {
-		t.Fatalf("only %d bytes of table files resident after reading %d records: nothing to release", before, n)
-	}
-	advised, err := newReleaser(l).release(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := mappedRSS(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("table files resident: %d KiB before, %d KiB after (%d KiB of mappings advised)", before>>10, after>>10, advised>>10)
-	if after > before/4 {
-		t.Fatalf("%d KiB still resident of %d KiB", after>>10, before>>10)
-	}
-	readAll()
-}
-
-// TestReleaseNewTablesUntilFull: a pass advises the tables it has not
-// advised before, and leaves the pages a read brought back into the others
-// to the next full pass.
-func TestReleaseNewTablesUntilFull(t *testing.T) {
-	skipUnderEmulator(t)
-	dir := t.TempDir()
-	l := openTest(t, dir, nil)
-	const n = 100_000
-	fillRandom(t, l, n)
-	if err := l.db.Flatten(1); err != nil {
+	if err := l.db.Flatten(1); err != nil { // every record in tables
 		t.Fatal(err)
 	}
 	waitQuiet(t, l)
 	r := newReleaser(l)
-	tables := func(step string) int64 {
+	resident := func(step, ext string) int64 { // ext ".sst" or "" (every file)
 		t.Helper()
-		b, err := mappedRSS(dir, ".sst")
+		b, err := mappedRSS(dir, ext)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %d KiB of tables resident", step, b>>10)
+		kind := "table"
+		if ext == "" {
+			kind = "all of Badger's"
+		}
+		t.Logf("%s: %d KiB of %s files resident", step, b>>10, kind)
 		return b
+	}
+	readAll := func() {
+		t.Helper()
+		if got, err := l.Read(context.Background(), 1, n+1); err != nil || len(got) != n {
+			t.Fatalf("read %d of %d records: %v", len(got), n, err)
+		}
 	}
 	if _, err := r.release(false); err != nil { // every table is new to it
 		t.Fatal(err)
 	}
-	first := tables("after the first pass")
-	if got, err := l.Read(context.Background(), 1, n+1); err != nil || len(got) != n {
-		t.Fatalf("read %d of %d records: %v", len(got), n, err)
-	}
-	read := tables("after a read of the whole log")
+	first := resident("after the first pass", ".sst")
+	readAll()
+	read, readFiles := resident("after a read of the whole log", ".sst"), resident("after a read of the whole log", "")
 	if read < 1<<20 || first > read/4 {
 		t.Fatalf("the first pass left %d KiB of %d KiB that a read brings back", first>>10, read>>10)
 	}
 	if _, err := r.release(false); err != nil {
 		t.Fatal(err)
 	}
-	if again := tables("after a second pass, no table new"); again < read/2 {
+	if again := resident("after a second pass, no table new", ".sst"); again < read/2 {
 		t.Fatalf("a pass with no new table released %d KiB of %d KiB: it advised every table", (read-again)>>10, read>>10)
 	}
 	if _, err := r.release(true); err != nil {
 		t.Fatal(err)
 	}
-	if full := tables("after a full pass"); full > read/4 {
-		t.Fatalf("a full pass left %d KiB of %d KiB", full>>10, read>>10)
+	if full := resident("after a full pass", ""); full > readFiles/4 {
+		t.Fatalf("a full pass left %d KiB of %d KiB", full>>10, readFiles>>10)
 	}
+	readAll()
 }
 
 func init() { releaseChild = releaseChildMain }
@@ -311,7 +278,7 @@ func TestParseMapping(t *testing.T) {
 	}
 }
 
-// BenchmarkReleaseMapped: one release on a log of 1M records (about 130
+// BenchmarkReleaseMapped: one release on a log of 1M records (about 220
 // tables in the pi profile), against its peer, reading /proc/self/maps
 // once (what any release must do at least).
 func BenchmarkReleaseMapped(b *testing.B) {
