@@ -6,6 +6,8 @@ BIN       := bin
 PKGS      := ./...
 # Our copy of mochi-mqtt (third_party/mochi-mqtt-server/OUTPOST.md): a module of its own, so ./... leaves it out.
 MOCHI     := third_party/mochi-mqtt-server
+# Our copy of ristretto (third_party/ristretto/OUTPOST.md), Badger's allocator pool: a module of its own too.
+RISTRETTO := third_party/ristretto
 FUZZTIME  ?= 30s
 
 .PHONY: build run test race test-short test-arm test-arm-if-qemu bench fuzz lint cross deb deps clean
@@ -26,6 +28,7 @@ test: deps race test-arm-if-qemu
 race:
 	$(GO) test -race -timeout 12m $(PKGS)
 	GO=$(GO) scripts/test-mochi.sh
+	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo' ./z
 
 test-short:
 	$(GO) test -race -short $(PKGS)
@@ -57,6 +60,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	cd $(MOCHI) && $(GO) vet ./...
+	cd $(RISTRETTO) && $(GO) vet . ./z ./sim # z/simd: upstream assembly that vet flags
 
 CROSS     ?= linux/amd64 linux/arm64 linux/arm/7 linux/arm/6
 cross:
