@@ -297,8 +297,15 @@ func (a *Allocator) Allocate(sz int) []byte {
 	}
 }
 
+// maxPooledBytes bounds the bytes an AllocatorPool keeps (outpost, see
+// OUTPOST.md): the first buffers of the allocators it holds, the only ones it
+// keeps. Badger's pool holds up to 8 allocators; upstream kept each with every
+// buffer it had grown, up to 400 MiB each.
+const maxPooledBytes = 16 << 20
+
 type AllocatorPool struct {
 	numGets int64
+	pooled  int64 // outpost: bytes of the first buffers of the allocators in allocCh
 	allocCh chan *Allocator
 	closer  *Closer
 }
@@ -319,6 +326,7 @@ func (p *AllocatorPool) Get(sz int, tag string) *Allocator {
 	atomic.AddInt64(&p.numGets, 1)
 	select {
 	case alloc := <-p.allocCh:
+		atomic.AddInt64(&p.pooled, -int64(len(alloc.buffers[0]))) // outpost
 		alloc.Reset()
 		alloc.Tag = tag
 		return alloc
@@ -334,12 +342,21 @@ func (p *AllocatorPool) Return(a *Allocator) {
 		a.Release()
 		return
 	}
-	a.TrimTo(400 << 20)
+	// outpost: keep the first buffer only, and only while the pool stays
+	// within maxPooledBytes.
+	a.TrimTo(len(a.buffers[0]) + 1)
+	n := int64(len(a.buffers[0]))
+	if atomic.AddInt64(&p.pooled, n) > maxPooledBytes {
+		atomic.AddInt64(&p.pooled, -n)
+		a.Release()
+		return
+	}
 
 	select {
 	case p.allocCh <- a:
 		return
 	default:
+		atomic.AddInt64(&p.pooled, -n)
 		a.Release()
 	}
 }
@@ -360,6 +377,7 @@ func (p *AllocatorPool) freeupAllocators() {
 	releaseOne := func() bool {
 		select {
 		case alloc := <-p.allocCh:
+			atomic.AddInt64(&p.pooled, -int64(len(alloc.buffers[0]))) // outpost
 			alloc.Release()
 			return true
 		default:
