@@ -98,23 +98,29 @@
 // Table compression (Options.Compression) is off in pi and snappy in large.
 // Badger fills a compressed table up to its compressed size, and its builder
 // holds every block raw plus a worst-case compressed copy, in z.Allocator
-// buffers a pool of 8 keeps for reuse and that only grow. With telemetry that
-// compresses well the builders' memory follows the compression ratio and
-// ratchets up as more pooled allocators meet the biggest tables. Measured
-// with the bench load (64-byte payloads, 12 runs of 100k messages, QoS 1
-// pipelined, batch mode, one subscriber on #, 48 MiB node.memory_limit):
-// snappy grew to 217 MiB of live heap (anonymous RSS 290 MiB) and was still
-// growing; none held 64 MiB of heap (anonymous RSS 65-105 MiB, with mapped
-// pages of new tables, which the kernel can reclaim, coming and going on
-// top). No compression costs disk: on the
-// footprint run the log of 1M records took 133 MiB instead of 25 and the
-// node wrote 9.3 bytes per payload byte instead of 3.6. compression: snappy
-// brings that back where RAM is plentiful.
+// buffers from a pool of 8. Until 2026-12-03 that pool kept every buffer its
+// allocators had grown and gave none back while writes went on, so with
+// telemetry that compresses well the builders' memory followed the
+// compression ratio and ratcheted up: with the bench load (64-byte payloads,
+// 12 runs of 100k messages, QoS 1 pipelined, batch mode) snappy grew to 217
+// MiB of live heap and was still growing, none to 64 MiB. Outpost's copy of
+// ristretto (third_party/ristretto/OUTPOST.md) bounds the pool at 16 MiB of
+// first buffers. Eight runs of 100k messages back to back, heap after a
+// forced GC following each run: snappy 15-21 MiB (134 MiB before the copy),
+// none 25-30 MiB (71-78). So the pool no longer rules out snappy on a Pi,
+// but pi stays uncompressed for now: a flush's builder holds the memtable's
+// blocks twice, and the bench's peak RSS waiting for each ack rose from 43.9
+// to 50.9 MiB (median of 7 alternated runs; pipelined 54.7 -> 52.1 MiB,
+// 1.07x the rate). No compression costs disk: on the footprint run the log
+// of 1M records took 133 MiB instead of 25 and the node wrote 9.3 bytes per
+// payload byte instead of 3.6, which an SD card pays in wear; compression:
+// snappy brings that back.
 //
-// A heap profile of the pi run shows about 47 MiB live (Badger table
-// builder buffers 24 MiB, decompressed blocks 8 MiB, memtable arenas 5 MiB);
-// the rest of the anonymous RSS is garbage the Go GC allows at GOGC=100, so a
-// GOMEMLIMIT set by the binary bounds it. Mapped file pages are reclaimable
+// A heap profile of the uncompressed 12-run measurement, before the copy,
+// showed about 47 MiB live (Badger table builder buffers 24 MiB, decompressed
+// blocks 8 MiB, memtable arenas 5 MiB); the rest of the anonymous RSS was
+// garbage the Go GC allowed at GOGC=100, which a GOMEMLIMIT set by the binary
+// bounds. Mapped file pages are reclaimable
 // by the kernel, but while mapped they count in the process's RSS (and its
 // OOM score), and Badger writes its tables and WALs through memory maps. The
 // pi profile therefore hands them back (releaser, release_linux.go): every

@@ -86,11 +86,9 @@ type Options struct {
 	// Compression of Badger's table blocks: none, snappy or zstd; "" takes
 	// the profile's (pi: none, large: snappy). Badger fills a compressed
 	// table up to its compressed size and, while building it, holds every
-	// block raw plus a worst-case compressed copy, in buffers its pool of 8
-	// keeps for reuse: with telemetry that compresses well the builders'
-	// memory grows with the compression ratio (doc.go has the figures).
-	// snappy and zstd shrink the log on disk and what compactions write.
-	// 32-bit builds allow only none.
+	// block raw plus a worst-case compressed copy: a flush builds a bigger
+	// buffer (doc.go has the figures). snappy and zstd shrink the log on
+	// disk and what compactions write. 32-bit builds allow only none.
 	Compression string `yaml:"compression"`
 	// RetentionInterval is how often retention runs. Default 1s: cheap (a
 	// few reads) and keeps the log close to its bounds.
