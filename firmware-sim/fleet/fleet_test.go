@@ -46,7 +46,9 @@ func startFleet(t *testing.T, broker string, p Profile) (*Fleet, func()) {
 	t.Helper()
 	o := DefaultOptions()
 	o.Broker, o.Profile = broker, p
-	o.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	// Debug: a device's lost connections and failed publishes, which a failing
+	// test then shows (they are per connection, not per message).
+	o.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
 	f, err := New(o)
 	if err != nil {
 		t.Fatal(err)
