@@ -46,6 +46,7 @@ func parseCommand(payload []byte) command {
 func (d *device) command(ctx context.Context, payload []byte) {
 	c := parseCommand(payload)
 	d.f.stats.commands.Add(1)
+	d.f.log.Debug().Str("device", d.id).Str("cmd", c.Cmd).Str("id", c.ID).Msg("command")
 	err := d.apply(c)
 	reboot := err == nil && c.Cmd == "reboot"
 	r := reply{Device: d.id, ID: c.ID, Cmd: c.Cmd, OK: err == nil, Seq: d.seq, Boot: d.boot,
@@ -89,5 +90,6 @@ func (d *device) answer(ctx context.Context, r reply) {
 	defer cancel()
 	if err := d.client.Publish(ctx, mqttc.Message{Topic: expand(p.Commands.ReplyTopic, d.id, d.index), Payload: b, QoS: 1}); err != nil {
 		d.f.stats.errors.Add(1)
+		d.f.log.Debug().Err(err).Str("device", d.id).Str("id", r.ID).Msg("command reply failed")
 	}
 }

@@ -20,13 +20,21 @@ import (
 
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	if !waitFor(within, cond) {
+		t.Fatalf("timed out after %v waiting for %s", within, what)
+	}
+}
+
+// waitFor polls cond every 20 ms and reports whether it held within d.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 func testProfile(devices int, interval time.Duration) Profile {
@@ -172,7 +180,17 @@ func TestFleetSurvivesBrokerRestart(t *testing.T) {
 // TestCommandsAndStatus: retained online status, command replies, reboot,
 // and the offline status on shutdown.
 func TestCommandsAndStatus(t *testing.T) {
-	b := testbroker.ForTest(t)
+	var seenMu sync.Mutex
+	seen := map[string]int{} // what the broker received, by topic
+	b, err := testbroker.StartObserved("127.0.0.1:0", func(topic string, _ []byte) {
+		seenMu.Lock()
+		seen[topic]++
+		seenMu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
 	p := testProfile(1, 200*time.Millisecond)
 	_, stop := startFleet(t, b.Addr(), p)
 	id := p.ID(0)
@@ -200,7 +218,8 @@ func TestCommandsAndStatus(t *testing.T) {
 	}
 	status, replies, telemetry := "sensors/"+id+"/status", "sensors/"+id+"/cmd/reply", "sensors/"+id+"/telemetry"
 	eventually(t, "device online", 10*time.Second, func() bool { return b.Clients() >= 2 })
-	for _, topic := range []string{status, replies, telemetry} {
+	cmds := "sensors/" + id + "/cmd"
+	for _, topic := range []string{status, replies, telemetry, cmds} {
 		if err := cl.Subscribe(ctx, topic, 1, record); err != nil {
 			t.Fatal(err)
 		}
@@ -212,10 +231,21 @@ func TestCommandsAndStatus(t *testing.T) {
 		mu.Lock()
 		n := len(got[replies])
 		mu.Unlock()
-		if err := b.Publish("sensors/"+id+"/cmd", []byte(cmd), false, 1); err != nil {
+		if err := b.Publish(cmds, []byte(cmd), false, 1); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "reply to "+cmd, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got[replies]) > n })
+		if !waitFor(5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got[replies]) > n }) {
+			// Say which leg failed: this timed out once in a CI-like run. Does
+			// the reply come late, did the broker receive it, did the command
+			// reach a subscriber (the device logs it at debug level)?
+			late := waitFor(5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got[replies]) > n })
+			mu.Lock()
+			defer mu.Unlock()
+			seenMu.Lock()
+			defer seenMu.Unlock()
+			t.Fatalf("no reply to %s within 5 s (within 10 s: %v); commands delivered to a subscriber %q; the broker received, by topic: %v",
+				cmd, late, got[cmds], seen)
+		}
 		var r reply
 		if err := json.Unmarshal([]byte(last(replies)), &r); err != nil {
 			t.Fatal(err)
