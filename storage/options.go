@@ -86,9 +86,10 @@ type Options struct {
 	// Compression of Badger's table blocks: none, snappy or zstd; "" takes
 	// the profile's (pi: none, large: snappy). Badger fills a compressed
 	// table up to its compressed size and, while building it, holds every
-	// block raw plus a worst-case compressed copy: a flush builds a bigger
-	// buffer (doc.go has the figures). snappy and zstd shrink the log on
-	// disk and what compactions write. 32-bit builds allow only none.
+	// block raw plus a worst-case compressed copy, so a flush's builder
+	// holds the memtable's blocks twice (doc.go has the figures). snappy and
+	// zstd shrink the log on disk and what compactions write. 32-bit builds
+	// allow only none.
 	Compression string `yaml:"compression"`
 	// RetentionInterval is how often retention runs. Default 1s: cheap (a
 	// few reads) and keeps the log close to its bounds.
