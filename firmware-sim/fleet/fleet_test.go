@@ -181,10 +181,17 @@ func TestFleetSurvivesBrokerRestart(t *testing.T) {
 // and the offline status on shutdown.
 func TestCommandsAndStatus(t *testing.T) {
 	var seenMu sync.Mutex
-	seen := map[string]int{} // what the broker received, by topic
-	b, err := testbroker.StartObserved("127.0.0.1:0", func(topic string, _ []byte) {
+	seen := map[string]int{}       // what the broker received, by topic
+	dropped := map[string]string{} // the broker's $SYS drop counters, last value
+	b, err := testbroker.StartObserved("127.0.0.1:0", func(topic string, payload []byte) {
 		seenMu.Lock()
-		seen[topic]++
+		if strings.HasPrefix(topic, "$SYS/") {
+			if strings.Contains(topic, "dropped") {
+				dropped[topic] = string(payload)
+			}
+		} else {
+			seen[topic]++
+		}
 		seenMu.Unlock()
 	})
 	if err != nil {
@@ -238,13 +245,16 @@ func TestCommandsAndStatus(t *testing.T) {
 			// Say which leg failed: this timed out once in a CI-like run. Does
 			// the reply come late, did the broker receive it, did the command
 			// reach a subscriber (the device logs it at debug level)?
+			mu.Lock()
+			tel := len(got[telemetry])
+			mu.Unlock()
 			late := waitFor(5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got[replies]) > n })
 			mu.Lock()
 			defer mu.Unlock()
 			seenMu.Lock()
 			defer seenMu.Unlock()
-			t.Fatalf("no reply to %s within 5 s (within 10 s: %v); commands delivered to a subscriber %q; the broker received, by topic: %v",
-				cmd, late, got[cmds], seen)
+			t.Fatalf("no reply to %s within 5 s (within 10 s: %v); commands delivered to a subscriber %q; telemetry the operator got: %d at 5 s, %d at 10 s; the broker received, by topic: %v; its drop counters: %v",
+				cmd, late, got[cmds], tel, len(got[telemetry]), seen, dropped)
 		}
 		var r reply
 		if err := json.Unmarshal([]byte(last(replies)), &r); err != nil {
