@@ -253,8 +253,9 @@ func TestCommandsAndStatus(t *testing.T) {
 			defer mu.Unlock()
 			seenMu.Lock()
 			defer seenMu.Unlock()
-			t.Fatalf("no reply to %s within 5 s (within 10 s: %v); commands delivered to a subscriber %q; telemetry the operator got: %d at 5 s, %d at 10 s; the broker received, by topic: %v; its drop counters: %v",
-				cmd, late, got[cmds], tel, len(got[telemetry]), seen, dropped)
+			cached, walked := b.Subscribers(replies)
+			t.Fatalf("no reply to %s within 5 s (within 10 s: %v); commands delivered to a subscriber %q; telemetry the operator got: %d at 5 s, %d at 10 s; the broker received, by topic: %v; its drop counters: %v; its subscribers of %s now: %v (cached), %v (walked)",
+				cmd, late, got[cmds], tel, len(got[telemetry]), seen, dropped, replies, cached, walked)
 		}
 		var r reply
 		if err := json.Unmarshal([]byte(last(replies)), &r); err != nil {

@@ -143,6 +143,21 @@ func (b *Broker) Kick(id string) bool {
 	return true
 }
 
+// Subscribers lists the clients whose subscriptions match topic (inline
+// subscriptions left out): as a lookup returns them now, which may come from
+// the index's subscriber cache (the mochi copy's change 5), and from a walk
+// of the index after the cache is emptied.
+func (b *Broker) Subscribers(topic string) (cached, walked []string) {
+	for id := range b.srv.Topics.Subscribers(topic).Subscriptions {
+		cached = append(cached, id)
+	}
+	b.srv.Topics.Unsubscribe("testbroker/no-such-filter", "testbroker") // changes nothing; empties the cache
+	for id := range b.srv.Topics.Subscribers(topic).Subscriptions {
+		walked = append(walked, id)
+	}
+	return cached, walked
+}
+
 // Connected reports whether client id has a live connection.
 func (b *Broker) Connected(id string) bool {
 	cl, ok := b.srv.Clients.Get(id)

@@ -489,3 +489,38 @@ func TestRefreshDeadlineOnlyWhenNeeded(t *testing.T) {
 	require.True(t, dc.set[2].IsZero())
 	require.Equal(t, time.Second, deadlineSlack(90*time.Second))
 }
+
+// A SUBSCRIBE or UNSUBSCRIBE whose packet identifier is that of a delivery the server has in flight to
+// the client is valid (separate identifier spaces) and takes effect (outpost, OUTPOST.md change 11).
+// v2.7.9 refused both with "packet identifier in use"; an MQTT 3.1.1 client got 0x80, which paho's
+// token does not report as an error, and the subscription silently did not exist.
+func TestSubscribeReusesDeliveryPacketID(t *testing.T) {
+	s := newServer()
+	cl, r, w := newTestClient()
+	cl.Properties.ProtocolVersion = 5
+	cl.State.Inflight.Set(packets.Packet{PacketID: 15, FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
+
+	sub := *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribeMqtt5).Packet
+	sub.PacketID = 15
+	unsub := *packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeMqtt5).Packet
+	unsub.PacketID = 15
+	unsub.Filters = sub.Filters[:1]
+	sub.Filters = sub.Filters[:1]
+	go func() {
+		defer w.Close() // a failed require ends the goroutine: the read below still ends
+		require.NoError(t, s.processPacket(cl, sub))
+		require.Equal(t, 1, len(s.Topics.Subscribers(sub.Filters[0].Filter).Subscriptions), "the subscription exists")
+		require.NoError(t, s.processPacket(cl, unsub))
+	}()
+
+	buf, err := io.ReadAll(r)
+	require.NoError(t, err)
+	want := []byte{}
+	suback := *packets.TPacketData[packets.Suback].Get(packets.TSubackMqtt5).Packet
+	suback.PacketID = 15
+	var b bytes.Buffer
+	require.NoError(t, suback.SubackEncode(&b))
+	want = append(want, b.Bytes()...)
+	require.True(t, bytes.HasPrefix(buf, want), "SUBACK granted: got % x, want % x first", buf, want)
+	require.Equal(t, 0, len(s.Topics.Subscribers(sub.Filters[0].Filter).Subscriptions), "the UNSUBSCRIBE took effect")
+}

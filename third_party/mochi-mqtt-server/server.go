@@ -1275,7 +1275,7 @@ func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
 func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	pk = s.hooks.OnSubscribe(cl, pk)
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
+	if clientIDInUse(cl, pk.PacketID) { // outpost: was any inflight entry, the server's own deliveries included
 		code = packets.ErrPacketIdentifierInUse
 	}
 
@@ -1346,10 +1346,22 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	return nil
 }
 
+// clientIDInUse reports whether the client has a QoS 2 publish of its own in
+// flight under id (outpost, OUTPOST.md change 11). The inflight store also
+// holds the server's deliveries to the client, whose packet identifiers the
+// server chose: the two directions have separate identifier spaces, so a
+// SUBSCRIBE or UNSUBSCRIBE that reuses an identifier of a delivery in flight
+// is valid. v2.7.9 refused it (0x91, or 0x80 to an MQTT 3.1.1 client, which
+// most clients do not check), and the subscription silently did not exist.
+func clientIDInUse(cl *Client, id uint16) bool {
+	p, ok := cl.State.Inflight.Get(id)
+	return ok && (p.FixedHeader.Type == packets.Pubrec || p.FixedHeader.Type == packets.Pubcomp)
+}
+
 // processUnsubscribe processes an unsubscribe packet.
 func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
+	if clientIDInUse(cl, pk.PacketID) { // outpost: as in processSubscribe
 		code = packets.ErrPacketIdentifierInUse
 	}
 
