@@ -3,6 +3,7 @@ package mqttc
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,30 @@ func TestRoundTripAndLost(t *testing.T) {
 				t.Fatal("OnLost not called after broker close")
 			}
 			sub.Close()
+		})
+	}
+}
+
+// A filter the broker refuses is an error from Subscribe, in both versions:
+// MQTT 3.1.1 says so only in the SUBACK's return code (0x80), which paho
+// does not report as one.
+func TestSubscribeRefused(t *testing.T) {
+	b := testbroker.ForTest(t)
+	for _, ver := range []int{4, 5} {
+		t.Run(fmt.Sprintf("v%d", ver), func(t *testing.T) {
+			ctx := context.Background()
+			cl, err := Dial(ctx, Options{Broker: b.Addr(), ClientID: fmt.Sprintf("refused%d", ver), Version: ver, CleanStart: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			err = cl.Subscribe(ctx, testbroker.DeniedPrefix+"x/#", 1, func(string, []byte) {})
+			if err == nil || !strings.Contains(err.Error(), testbroker.DeniedPrefix+"x/#") {
+				t.Fatalf("refused subscription: err = %v, want an error naming the filter", err)
+			}
+			if err := cl.Subscribe(ctx, "allowed/#", 1, func(string, []byte) {}); err != nil {
+				t.Fatalf("allowed subscription: %v", err)
+			}
 		})
 	}
 }

@@ -73,9 +73,20 @@ func (c *v3) PublishAsync(m Message, done func(error)) {
 }
 
 func (c *v3) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
-	return wait(ctx, c.c.Subscribe(filter, qos, func(_ paho.Client, msg paho.Message) {
+	t := c.c.Subscribe(filter, qos, func(_ paho.Client, msg paho.Message) {
 		h(msg.Topic(), msg.Payload())
-	}))
+	})
+	if err := wait(ctx, t); err != nil {
+		return fmt.Errorf("subscribe %s: %w", filter, err)
+	}
+	// paho completes the token without an error when the broker refuses the
+	// filter: the refusal is the SUBACK's return code 0x80.
+	if st, ok := t.(*paho.SubscribeToken); ok {
+		if code, ok := st.Result()[filter]; ok && code >= 0x80 {
+			return fmt.Errorf("subscribe %s: broker refused it (return code 0x%02x)", filter, code)
+		}
+	}
+	return nil
 }
 
 func (c *v3) Close() error {

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -50,8 +49,8 @@ func StartWith(c Config) (*Broker, error) {
 		InlineClient: true,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return nil, fmt.Errorf("testbroker: allow hook: %w", err)
+	if err := srv.AddHook(new(accessHook), nil); err != nil {
+		return nil, fmt.Errorf("testbroker: access hook: %w", err)
 	}
 	if err := srv.AddHook(new(noAckHook), nil); err != nil {
 		return nil, fmt.Errorf("testbroker: no-ack hook: %w", err)
@@ -104,6 +103,30 @@ func (b *Broker) Close() error {
 // NoAckPrefix: publishes to topics under it are swallowed without an
 // acknowledgement or delivery, like a broker that stopped acking.
 const NoAckPrefix = "noack/"
+
+// DeniedPrefix: subscriptions to filters under it are refused (SUBACK 0x80 to
+// an MQTT 3.1.1 client, 0x87 "not authorized" to an MQTT 5 one), like a
+// broker whose ACL denies them.
+const DeniedPrefix = "denied/"
+
+// accessHook lets every client connect and publish, and implements
+// DeniedPrefix. mochi allows an ACL check when any hook allows it, so this
+// hook takes the place of auth.AllowHook rather than joining it.
+type accessHook struct{ mqtt.HookBase }
+
+var _ mqtt.Hook = (*accessHook)(nil)
+
+func (h *accessHook) ID() string { return "access" }
+
+func (h *accessHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *accessHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+func (h *accessHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+	return write || !strings.HasPrefix(topic, DeniedPrefix)
+}
 
 // noAckHook implements NoAckPrefix.
 type noAckHook struct{ mqtt.HookBase }
