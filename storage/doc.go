@@ -107,8 +107,11 @@
 // ristretto (third_party/ristretto/OUTPOST.md) bounds the pool at 16 MiB of
 // first buffers. Eight runs of 100k messages back to back, heap after a
 // forced GC following each run: snappy 15-21 MiB (134 MiB before the copy),
-// none 25-30 MiB (71-78). So the pool no longer rules out snappy on a Pi,
-// but pi stays uncompressed for now: a flush's builder holds the memtable's
+// none 25-30 MiB (71-78). The copy also lends at most three allocators at
+// once (a compaction ran up to 8 builders plus one per split, per
+// compactor): with it the same runs hold 19.5 MiB at the median (28.1
+// without) and ingest no slower. So the pool no longer rules out snappy on a
+// Pi, but pi stays uncompressed for now: a flush's builder holds the memtable's
 // blocks twice, and the bench's peak RSS waiting for each ack rose from 43.9
 // to 50.9 MiB (median of 7 alternated runs; pipelined 54.7 -> 52.1 MiB,
 // 1.07x the rate). No compression costs disk: on the footprint run the log

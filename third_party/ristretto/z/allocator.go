@@ -32,6 +32,7 @@ type Allocator struct {
 	buffers [][]byte
 	Ref     uint64
 	Tag     string
+	lentBy  *AllocatorPool // outpost: the pool whose lending slot this allocator holds
 }
 
 // allocs keeps references to all Allocators, so we can safely discard them later.
@@ -185,6 +186,7 @@ func (a *Allocator) Release() {
 	if a == nil {
 		return
 	}
+	a.giveBackSlot() // outpost
 
 	var alloc int
 	for _, b := range a.buffers {
@@ -303,41 +305,69 @@ func (a *Allocator) Allocate(sz int) []byte {
 // buffer it had grown, up to 400 MiB each.
 const maxPooledBytes = 16 << 20
 
+// maxLent bounds how many allocators an AllocatorPool lends at once (outpost,
+// see OUTPOST.md): Get waits while that many are out. Badger takes one per
+// table it builds, and a compaction runs up to 8 builders plus one per split,
+// each compactor: their buffers, not the data, are what a gateway's memory
+// peaks on under sustained writes. Three lets the memtable flush and two
+// compactors each build a table. A holder never waits for a second
+// allocator (a flush holds its builder while it waits for level 0 to drain,
+// which needs compactions' builders), so three cannot deadlock where one
+// could.
+const maxLent = 3
+
 type AllocatorPool struct {
 	numGets int64
 	pooled  int64 // outpost: bytes of the first buffers of the allocators in allocCh
 	allocCh chan *Allocator
 	closer  *Closer
+	lent    chan struct{} // outpost: one slot per allocator out, maxLent in all
 }
 
 func NewAllocatorPool(sz int) *AllocatorPool {
 	a := &AllocatorPool{
 		allocCh: make(chan *Allocator, sz),
 		closer:  NewCloser(1),
+		lent:    make(chan struct{}, maxLent),
 	}
 	go a.freeupAllocators()
 	return a
 }
 
+// Get lends an allocator, waiting while maxLent are out (outpost). Return
+// (or Release) gives its slot back.
 func (p *AllocatorPool) Get(sz int, tag string) *Allocator {
 	if p == nil {
 		return NewAllocator(sz, tag)
 	}
 	atomic.AddInt64(&p.numGets, 1)
+	p.lent <- struct{}{} // outpost
+	var alloc *Allocator
 	select {
-	case alloc := <-p.allocCh:
+	case alloc = <-p.allocCh:
 		atomic.AddInt64(&p.pooled, -int64(len(alloc.buffers[0]))) // outpost
 		alloc.Reset()
 		alloc.Tag = tag
-		return alloc
 	default:
-		return NewAllocator(sz, tag)
+		alloc = NewAllocator(sz, tag)
+	}
+	alloc.lentBy = p
+	return alloc
+}
+
+// giveBackSlot frees the lending slot a holds, if any (outpost).
+func (a *Allocator) giveBackSlot() {
+	if p := a.lentBy; p != nil {
+		a.lentBy = nil
+		<-p.lent
 	}
 }
+
 func (p *AllocatorPool) Return(a *Allocator) {
 	if a == nil {
 		return
 	}
+	a.giveBackSlot() // outpost
 	if p == nil {
 		a.Release()
 		return

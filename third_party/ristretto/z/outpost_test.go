@@ -3,6 +3,7 @@ package z
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // outpost (OUTPOST.md): the pool keeps each returned allocator's first buffer
@@ -14,7 +15,7 @@ func TestAllocatorPoolKeepsFirstBuffersWithinBound(t *testing.T) {
 	defer p.Release()
 
 	var grown []*Allocator
-	for range 8 {
+	for range maxLent {
 		a := p.Get(1<<20, "grown") // pool empty: a new allocator, 1 MiB first buffer
 		for range 10 {
 			a.Allocate(1 << 20)
@@ -27,11 +28,11 @@ func TestAllocatorPoolKeepsFirstBuffersWithinBound(t *testing.T) {
 	for _, a := range grown {
 		p.Return(a)
 	}
-	if got := atomic.LoadInt64(&p.pooled); got != 8<<20 {
-		t.Fatalf("pool holds %d bytes of first buffers, want 8 MiB (8 allocators trimmed to 1 MiB)", got)
+	if got := atomic.LoadInt64(&p.pooled); got != maxLent<<20 {
+		t.Fatalf("pool holds %d bytes of first buffers, want %d MiB (%d allocators trimmed to 1 MiB)", got, maxLent, maxLent)
 	}
 	var reused []*Allocator
-	for range 8 {
+	for range maxLent {
 		a := p.Get(1<<20, "reused")
 		if a.Allocated() != 1<<20 {
 			t.Fatalf("a pooled allocator holds %d bytes, want its first buffer alone (1 MiB)", a.Allocated())
@@ -46,13 +47,63 @@ func TestAllocatorPoolKeepsFirstBuffersWithinBound(t *testing.T) {
 	}
 
 	var big []*Allocator
-	for range 4 {
+	for range 3 {
 		big = append(big, p.Get(8<<20, "big"))
 	}
 	for _, a := range big {
 		p.Return(a)
 	}
 	if n, got := len(p.allocCh), atomic.LoadInt64(&p.pooled); n != 2 || got != maxPooledBytes {
-		t.Fatalf("after returning four 8 MiB allocators the pool holds %d (%d bytes), want 2 (%d bytes)", n, got, maxPooledBytes)
+		t.Fatalf("after returning three 8 MiB allocators the pool holds %d (%d bytes), want 2 (%d bytes)", n, got, maxPooledBytes)
+	}
+}
+
+// outpost (OUTPOST.md): the pool lends at most maxLent allocators at once; a
+// Get beyond waits until one comes back, by Return or by Release.
+func TestAllocatorPoolLendsAtMostMaxLent(t *testing.T) {
+	p := NewAllocatorPool(8)
+	defer p.Release()
+
+	var out []*Allocator
+	for range maxLent {
+		out = append(out, p.Get(1<<10, "lent"))
+	}
+	got := make(chan *Allocator)
+	get := func() {
+		go func() { got <- p.Get(1<<10, "waiting") }()
+	}
+	get()
+	select {
+	case a := <-got:
+		t.Fatalf("Get returned with %d allocators lent (%p)", maxLent, a)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.Return(out[0])
+	var waited *Allocator
+	select {
+	case waited = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get still waiting after an allocator was returned")
+	}
+
+	get()
+	select {
+	case a := <-got:
+		t.Fatalf("Get returned with %d allocators lent (%p)", maxLent, a)
+	case <-time.After(50 * time.Millisecond):
+	}
+	out[1].Release() // released, not returned: its slot is given back too
+	select {
+	case a := <-got:
+		out = append(out, a)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get still waiting after an allocator was released")
+	}
+	p.Return(waited)
+	for _, a := range out[2:] {
+		p.Return(a)
+	}
+	if n := len(p.lent); n != 0 {
+		t.Fatalf("%d lending slots held after every allocator came back", n)
 	}
 }
