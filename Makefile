@@ -28,7 +28,7 @@ test: deps race test-arm-if-qemu
 race:
 	$(GO) test -race -timeout 12m $(PKGS)
 	GO=$(GO) scripts/test-mochi.sh
-	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo' ./z
+	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo|Msync' ./z
 
 test-short:
 	$(GO) test -race -short $(PKGS)

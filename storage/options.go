@@ -108,6 +108,9 @@ type Options struct {
 	// Logger receives the log's and Badger's messages, tagged
 	// component=storage.
 	Logger zerolog.Logger `yaml:"-"`
+	// noRelease turns the profile's releaser off, for tests that run their
+	// own passes.
+	noRelease bool
 }
 
 // DefaultOptions returns the defaults described on each field.

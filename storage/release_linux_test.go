@@ -89,7 +89,7 @@ func skipUnderEmulator(t *testing.T) {
 func TestReleaseNewTablesUntilFull(t *testing.T) {
 	skipUnderEmulator(t)
 	dir := t.TempDir()
-	l := openTest(t, dir, nil) // pi profile
+	l := openTest(t, dir, func(o *Options) { o.noRelease = true }) // pi profile, no passes but the test's
 	const n = 100_000
 	fillRandom(t, l, n)
 	if err := l.db.Flatten(1); err != nil { // every record in tables
@@ -138,6 +138,58 @@ func TestReleaseNewTablesUntilFull(t *testing.T) {
 		t.Fatalf("a full pass left %d KiB of %d KiB", full>>10, readFiles>>10)
 	}
 	readAll()
+}
+
+// TestReleaseWhenMappedPagesRegrow: with nothing appended and no full pass
+// due, a pass still advises every table once the process's mapped file
+// pages grew by regrowBytes (a compaction reading its input tables, a
+// subscriber reading the log), and not before.
+func TestReleaseWhenMappedPagesRegrow(t *testing.T) {
+	skipUnderEmulator(t)
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.noRelease = true }) // pi profile, no passes but the test's
+	const n = 100_000
+	fillRandom(t, l, n)
+	if err := l.db.Flatten(1); err != nil { // every record in tables
+		t.Fatal(err)
+	}
+	waitQuiet(t, l)
+	r := newReleaser(l)
+	now := time.Now()
+	if _, err := r.pass(now); err != nil { // the first pass is a full one
+		t.Fatal(err)
+	}
+	tables := func(step string) int64 {
+		t.Helper()
+		b, err := mappedRSS(dir, ".sst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d KiB of table files resident", step, b>>10)
+		return b
+	}
+	first := tables("after the first pass")
+	if got, err := l.Read(context.Background(), 1, 10); err != nil || len(got) != 10 {
+		t.Fatalf("read %d of 10 records: %v", len(got), err)
+	}
+	now = now.Add(time.Second)
+	if adv, err := r.pass(now); err != nil || adv != 0 {
+		t.Fatalf("a pass after a small read advised %d bytes (%v); want none: nothing appended, pages not regrown", adv, err)
+	}
+	if got, err := l.Read(context.Background(), 1, n+1); err != nil || len(got) != n {
+		t.Fatalf("read %d of %d records: %v", len(got), n, err)
+	}
+	read := tables("after a read of the whole log")
+	if read-first < regrowBytes {
+		t.Fatalf("the read brought back %d KiB of tables, want at least %d KiB for this test", (read-first)>>10, regrowBytes>>10)
+	}
+	now = now.Add(time.Second)
+	if _, err := r.pass(now); err != nil {
+		t.Fatal(err)
+	}
+	if after := tables("after the next pass"); after > read/4 {
+		t.Fatalf("a pass after %d KiB of table pages came back left %d KiB of them", (read-first)>>10, after>>10)
+	}
 }
 
 func init() { releaseChild = releaseChildMain }

@@ -78,7 +78,7 @@ func (l *Log) runRetention() {
 	defer t.Stop()
 	var release <-chan time.Time // nil (never) unless the profile releases mapped pages
 	rel := newReleaser(l)
-	if l.prof.releaseEvery > 0 {
+	if l.prof.releaseEvery > 0 && !l.opts.noRelease {
 		rt := time.NewTicker(l.prof.releaseEvery)
 		defer rt.Stop()
 		release = rt.C

@@ -148,7 +148,7 @@ func (m *MmapFile) Sync() error {
 	if m == nil {
 		return nil
 	}
-	return Msync(m.Data)
+	return msync(m.Data) // outpost: not Msync, which drops the pages
 }
 
 func (m *MmapFile) Delete() error {
