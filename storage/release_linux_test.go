@@ -82,20 +82,29 @@ func skipUnderEmulator(t *testing.T) {
 	}
 }
 
+// tablesLog opens a log in a new directory (pi profile, with no release
+// passes but the test's own), appends n records of fillRandom, and returns
+// once every record is in tables and Badger has stopped compacting.
+func tablesLog(t *testing.T, n int) (string, *Log) {
+	t.Helper()
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.noRelease = true })
+	fillRandom(t, l, n)
+	if err := l.db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	waitQuiet(t, l)
+	return dir, l
+}
+
 // TestReleaseNewTablesUntilFull: a pass advises the tables it has not
 // advised before, and leaves the pages a read brought back into the others
 // to the next full pass, which hands back those of every file; the log
 // still reads every record afterwards.
 func TestReleaseNewTablesUntilFull(t *testing.T) {
 	skipUnderEmulator(t)
-	dir := t.TempDir()
-	l := openTest(t, dir, func(o *Options) { o.noRelease = true }) // pi profile, no passes but the test's
 	const n = 100_000
-	fillRandom(t, l, n)
-	if err := l.db.Flatten(1); err != nil { // every record in tables
-		t.Fatal(err)
-	}
-	waitQuiet(t, l)
+	dir, l := tablesLog(t, n)
 	r := newReleaser(l)
 	resident := func(step, ext string) int64 { // ext ".sst" or "" (every file)
 		t.Helper()
@@ -146,14 +155,8 @@ func TestReleaseNewTablesUntilFull(t *testing.T) {
 // subscriber reading the log), and not before.
 func TestReleaseWhenMappedPagesRegrow(t *testing.T) {
 	skipUnderEmulator(t)
-	dir := t.TempDir()
-	l := openTest(t, dir, func(o *Options) { o.noRelease = true }) // pi profile, no passes but the test's
 	const n = 100_000
-	fillRandom(t, l, n)
-	if err := l.db.Flatten(1); err != nil { // every record in tables
-		t.Fatal(err)
-	}
-	waitQuiet(t, l)
+	dir, l := tablesLog(t, n)
 	r := newReleaser(l)
 	now := time.Now()
 	if _, err := r.pass(now); err != nil { // the first pass is a full one
