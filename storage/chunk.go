@@ -22,9 +22,8 @@ const maxChunk = 1 << blockBits
 // size (a bigger record gets a chunk of its own). A chunk then fits in one
 // Badger table block (blockBytes, key and entry header included), so the
 // table builder never grows a block: grown blocks cost the builder about
-// twice its table size, and on 32-bit ARM a builder that leaves its first
-// allocator buffer writes corrupt tables (see profile.badger). About 100
-// typical sensor records on 64-bit, 25 on 32-bit.
+// twice its table size. About 100 typical sensor records on 64-bit, 25 on
+// 32-bit.
 var maxChunkBytes = blockBytes - 256
 
 // blockBytes is Badger's table block size: 16 KiB, four times Badger's

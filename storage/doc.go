@@ -152,13 +152,14 @@
 //
 // # 32-bit ARM
 //
-// On 32-bit platforms (linux/arm v6 and v7) Badger runs with its tables
-// uncompressed and memtable-sized at every level: its table builder takes
-// buffers from ristretto's z.Allocator, which on a 32-bit int wraps back to
-// its first buffer once that is full and so hands out memory still in use,
-// writing corrupt tables (seen as a log that reads empty after a restart).
-// Each builder then fits its first buffer. The large profile memory-maps
-// files too big for a 32-bit address space and is refused by Validate.
+// On 32-bit platforms (linux/arm v6 and v7) Badger's memory maps share a
+// 2-3 GiB address space with the heap: the large profile memory-maps files
+// too big for it and is refused by Validate. Until 2026-12-03 tables were
+// also uncompressed and memtable-sized there: ristretto's z.Allocator, from
+// which Badger's table builder takes its buffers, wrapped back to its first
+// buffer once that was full on a 32-bit int, and handed out memory still in
+// use (corrupt tables: a log that read empty after a restart). Outpost's
+// copy of ristretto fixes it (third_party/ristretto/OUTPOST.md, change 4).
 // make test-arm runs this package on arm64 and arm/v7 under qemu-user.
 //
 // # Retention

@@ -367,7 +367,7 @@ func TestOptionsValidate(t *testing.T) {
 		{func(o *Options) { o.Durability = DurabilityBatch; o.SyncInterval = 0 }, "sync_interval"},
 		{func(o *Options) { o.Compression = "lz4" }, `compression: "lz4" is not one of none, snappy, zstd`},
 		{func(o *Options) { o.Compression = CompressionNone }, ""},
-		{func(o *Options) { o.Compression = CompressionZSTD }, map[bool]string{true: `compression: "zstd" is not allowed on 32-bit builds`}[is32Bit]},
+		{func(o *Options) { o.Compression = CompressionZSTD }, ""},
 	}
 	for _, tc := range tests {
 		o := DefaultOptions()

@@ -88,8 +88,7 @@ type Options struct {
 	// table up to its compressed size and, while building it, holds every
 	// block raw plus a worst-case compressed copy, so a flush's builder
 	// holds the memtable's blocks twice (doc.go has the figures). snappy and
-	// zstd shrink the log on disk and what compactions write. 32-bit builds
-	// allow only none.
+	// zstd shrink the log on disk and what compactions write.
 	Compression string `yaml:"compression"`
 	// RetentionInterval is how often retention runs. Default 1s: cheap (a
 	// few reads) and keeps the log close to its bounds.
@@ -148,9 +147,6 @@ func (o Options) Validate() error {
 	switch o.Compression {
 	case "", CompressionNone:
 	case CompressionSnappy, CompressionZSTD:
-		if is32Bit {
-			return fmt.Errorf("compression: %q is not allowed on 32-bit builds (Badger's table builder would outgrow its first buffer and write corrupt tables); use none", o.Compression)
-		}
 	default:
 		return fmt.Errorf("compression: %q is not one of none, snappy, zstd", o.Compression)
 	}
@@ -267,29 +263,6 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		bo = bo.WithCompression(options.ZSTD)
 	default:
 		bo = bo.WithCompression(options.None)
-	}
-	if is32Bit {
-		// Badger's table builder takes its buffers from a ristretto
-		// z.Allocator, whose Allocate (ristretto v2.2.0) moves to a second
-		// buffer with uint64((bufIdx+1)<<32): on a 32-bit int that is 0, so
-		// once the first buffer (2 x the builder's table size, rounded up to
-		// a power of two) is full it hands out memory already in use and the
-		// table is written corrupt (a reopen then reads no keys, or panics).
-		// So on 32-bit every builder must fit its first buffer: tables are
-		// as big as a memtable at every level (a flush writes a whole
-		// memtable into one table built with BaseTableSize; pooled
-		// allocators are reused across levels, hence the multiplier 1), and
-		// blocks are not compressed (compression allocates a second copy of
-		// each block from the same allocator). TestProfilesOpenWriteReopen
-		// catches it under make test-arm; GOARCH=386 reproduces it natively.
-		// For the same reason no entry may outgrow a table block (4 KiB):
-		// log chunks stay below it (maxChunkBytes) and bigger values go to
-		// the value log.
-		bo = bo.WithCompression(options.None).
-			WithBaseTableSize(p.memTable).
-			WithBaseLevelSize(4 * p.memTable).
-			WithValueThreshold(min(p.valueThreshold, 4<<10))
-		bo.TableSizeMultiplier = 1
 	}
 	return bo
 }

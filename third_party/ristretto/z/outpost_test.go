@@ -107,3 +107,32 @@ func TestAllocatorPoolLendsAtMostMaxLent(t *testing.T) {
 		t.Fatalf("%d lending slots held after every allocator came back", n)
 	}
 }
+
+// outpost (OUTPOST.md): an allocator that outgrows its first buffer hands
+// out memory no earlier allocation holds, whatever the size of int. v2.2.0
+// moved to the next buffer with uint64((bufIdx+1)<<32), which is 0 on a
+// 32-bit int: it went back to the start of the first buffer, and Badger's
+// table builder wrote corrupt tables on 32-bit ARM. make test-arm runs it
+// on arm/v7 under qemu-user, where it fails with v2.2.0's shift.
+func TestAllocatorGrowsPastFirstBuffer(t *testing.T) {
+	a := NewAllocator(1<<10, "grow")
+	defer a.Release()
+	var got [][]byte
+	for i := range 200 { // 200 x 100 bytes: past the 1 KiB first buffer, and its successors
+		b := a.Allocate(100)
+		for j := range b {
+			b[j] = byte(i)
+		}
+		got = append(got, b)
+	}
+	for i, b := range got {
+		for j, c := range b {
+			if c != byte(i) {
+				t.Fatalf("allocation %d byte %d is %d: a later allocation overwrote it", i, j, c)
+			}
+		}
+	}
+	if a.Allocated() < 200*100 {
+		t.Fatalf("allocator holds %d bytes for 20000 allocated", a.Allocated())
+	}
+}
