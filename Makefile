@@ -36,7 +36,8 @@ test-short:
 # The storage and edge suites built for arm64 and 32-bit arm/v7 and run under qemu-user (Debian
 # package qemu-user-static; no -race under qemu; -short keeps the crash test to 3 kills per mode).
 # OUTPOST_TEST_EXEC runs the tests' own child processes through the same emulator. The ristretto
-# copy's allocator tests run on arm/v7 too: its 32-bit fix (OUTPOST.md, change 4) shows only there.
+# copy's allocator tests run on arm/v7 too: its 32-bit fix (OUTPOST.md, change 4) shows only there
+# (not TestMsyncDropsPages: qemu-user accepts madvise and does nothing).
 ARM_PKGS := ./storage/ ./edge/
 test-arm:
 	GOARCH=arm64 OUTPOST_TEST_EXEC=qemu-aarch64-static $(GO) test -short -count=1 -timeout 10m -exec qemu-aarch64-static $(ARM_PKGS)

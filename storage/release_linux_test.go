@@ -97,6 +97,22 @@ func tablesLog(t *testing.T, n int) (string, *Log) {
 	return dir, l
 }
 
+// residentAt logs and returns the resident bytes of Badger's files under
+// dir ending in ext (".sst", or "" for every file) at the test's step.
+func residentAt(t *testing.T, dir, step, ext string) int64 {
+	t.Helper()
+	b, err := mappedRSS(dir, ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := "table"
+	if ext == "" {
+		kind = "all of Badger's"
+	}
+	t.Logf("%s: %d KiB of %s files resident", step, b>>10, kind)
+	return b
+}
+
 // TestReleaseNewTablesUntilFull: a pass advises the tables it has not
 // advised before, and leaves the pages a read brought back into the others
 // to the next full pass, which hands back those of every file; the log
@@ -106,19 +122,7 @@ func TestReleaseNewTablesUntilFull(t *testing.T) {
 	const n = 100_000
 	dir, l := tablesLog(t, n)
 	r := newReleaser(l)
-	resident := func(step, ext string) int64 { // ext ".sst" or "" (every file)
-		t.Helper()
-		b, err := mappedRSS(dir, ext)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kind := "table"
-		if ext == "" {
-			kind = "all of Badger's"
-		}
-		t.Logf("%s: %d KiB of %s files resident", step, b>>10, kind)
-		return b
-	}
+	resident := func(step, ext string) int64 { return residentAt(t, dir, step, ext) }
 	readAll := func() {
 		t.Helper()
 		if got, err := l.Read(context.Background(), 1, n+1); err != nil || len(got) != n {
@@ -162,15 +166,7 @@ func TestReleaseWhenMappedPagesRegrow(t *testing.T) {
 	if _, err := r.pass(now); err != nil { // the first pass is a full one
 		t.Fatal(err)
 	}
-	tables := func(step string) int64 {
-		t.Helper()
-		b, err := mappedRSS(dir, ".sst")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %d KiB of table files resident", step, b>>10)
-		return b
-	}
+	tables := func(step string) int64 { return residentAt(t, dir, step, ".sst") }
 	first := tables("after the first pass")
 	if got, err := l.Read(context.Background(), 1, 10); err != nil || len(got) != 10 {
 		t.Fatalf("read %d of 10 records: %v", len(got), err)
