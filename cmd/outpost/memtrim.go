@@ -32,7 +32,9 @@ var trimSamples = []metrics.Sample{
 
 // memoryLoop runs the node's memory housekeeping until ctx ends: every
 // limitInterval the limit check (limitCheck, when node.memory_limit is set),
-// every trimInterval the trim (trimOnce).
+// every trimInterval the trim (trimOnce) and the drop of the binary's pages
+// (dropBinaryPages), so that code run once since (a burst's compactions, a
+// bridge's reconnect) is not held mapped either.
 func (n *node) memoryLoop(ctx context.Context) error {
 	limit := n.limitCheck()
 	t := time.NewTicker(limitInterval)
@@ -52,6 +54,20 @@ func (n *node) memoryLoop(ctx context.Context) error {
 		if spare, trimmed := trimOnce(); trimmed {
 			n.log.Debug().Uint64("spare_bytes", spare).Msg("returned heap memory to the OS")
 		}
+		n.dropBinaryPages()
+	}
+}
+
+// dropBinaryPages unmaps the binary's resident pages (dropExecutablePages);
+// the code that runs next maps its own back. A failure (no /proc) is
+// logged once, at debug level after that.
+func (n *node) dropBinaryPages() {
+	if _, err := dropExecutablePages(); err != nil {
+		ev := n.log.Debug()
+		if !n.dropWarned.Swap(true) {
+			ev = n.log.Warn()
+		}
+		ev.Err(err).Msg("could not unmap the binary's pages; RSS keeps them")
 	}
 }
 

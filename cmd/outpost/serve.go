@@ -222,6 +222,8 @@ type node struct {
 	interest chan struct{}
 	// closing is set when shutdown starts; /readyz then answers 503.
 	closing atomic.Bool
+	// dropWarned: dropBinaryPages failed once and said so.
+	dropWarned atomic.Bool
 }
 
 func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
@@ -270,6 +272,7 @@ func startNode(cfg Config, logger zerolog.Logger) (*node, error) {
 	}
 	logger.Info().Str("node", cfg.Node.ID).Str("data_dir", cfg.Node.DataDir).
 		Str("durability", string(cfg.Storage.Durability)).Str("http", n.httpAddr()).Msg("outpost node ready")
+	n.dropBinaryPages() // start-up's code is done with
 	return n, nil
 }
 
