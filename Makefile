@@ -8,6 +8,8 @@ PKGS      := ./...
 MOCHI     := third_party/mochi-mqtt-server
 # Our copy of ristretto (third_party/ristretto/OUTPOST.md), Badger's allocator pool: a module of its own too.
 RISTRETTO := third_party/ristretto
+# Our copy of flatbuffers' Go package (third_party/flatbuffers/OUTPOST.md), which Badger builds table indexes with.
+FLATBUF   := third_party/flatbuffers
 FUZZTIME  ?= 30s
 
 .PHONY: build run test race test-short test-arm test-arm-if-qemu bench fuzz lint cross deb deps clean
@@ -29,6 +31,7 @@ race:
 	$(GO) test -race -timeout 12m $(PKGS)
 	GO=$(GO) scripts/test-mochi.sh
 	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo|Msync' ./z
+	cd $(FLATBUF) && $(GO) test -race ./go
 
 test-short:
 	$(GO) test -race -short $(PKGS)
@@ -64,6 +67,7 @@ lint:
 	$(GO) vet $(PKGS)
 	cd $(MOCHI) && $(GO) vet ./...
 	cd $(RISTRETTO) && $(GO) vet . ./z ./sim # z/simd: upstream assembly that vet flags
+	cd $(FLATBUF) && $(GO) vet ./go
 
 CROSS     ?= linux/amd64 linux/arm64 linux/arm/7 linux/arm/6
 cross:

@@ -59,3 +59,5 @@ require (
 replace github.com/mochi-mqtt/server/v2 => ./third_party/mochi-mqtt-server
 
 replace github.com/dgraph-io/ristretto/v2 => ./third_party/ristretto
+
+replace github.com/google/flatbuffers => ./third_party/flatbuffers
