@@ -112,7 +112,11 @@ type Options struct {
 	// bytes a slot): mochi's default of 8192 cost 64 KiB per device.
 	MaxQueued int `yaml:"max_queued"`
 	// MaxPendingAppends bounds the messages of one client waiting for the log;
-	// when full, the broker stops reading from that client. Default 1024.
+	// when full, the broker stops reading from that client. Default 256, as
+	// many as one append takes (maxAppendBatch): a client's next batch fills
+	// while its last one is appended. Each pending message holds its packet,
+	// about 1 KB; with ten QoS 0 publishers flooding the node, 1024 had the
+	// same rate and peaked 2 MiB higher (firmware-sim bench, 2026-12-03).
 	MaxPendingAppends int `yaml:"max_pending_appends"`
 	// MaxClients bounds connected clients. Default 10000: a Pi-class gateway.
 	MaxClients int64 `yaml:"max_clients"`
@@ -174,7 +178,7 @@ func DefaultOptions() Options {
 		ReceiveMaximum:            1024,
 		MaxInflight:               8192,
 		MaxQueued:                 1024,
-		MaxPendingAppends:         1024,
+		MaxPendingAppends:         256,
 		MaxClients:                10000,
 		SysInterval:               10 * time.Second,
 		StateFlushInterval:        100 * time.Millisecond,
