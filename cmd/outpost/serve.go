@@ -124,15 +124,18 @@ func serve(args []string) int {
 const piMemoryLimit = 48 << 20
 
 // piGCPercent is node.gc_percent's default with storage.profile pi. The
-// publish path allocates little (1.2 KB per QoS 1 message, most of it
-// Badger's memtable), so the heap's headroom can shrink at no cost that
-// shows. With 10 QoS 1 publishers and one subscriber (bench.sh's rows, five
-// and three alternated runs, GOGC=50 against 100) peak RSS fell 65.8 ->
-// 57.9 MiB waiting for each ack and 71.4 -> 66.9 MiB pipelined, at the same
-// rates; 25 took another 3 MiB but 10% of the pipelined rate. On
-// scripts/footprint.sh (1,000 devices on a 1M-record backlog) RSS was 54.8
-// MiB and the node's CPU 7.9 s, against 58.1 MiB and 9.6 s at 100.
-const piGCPercent = 50
+// publish path allocates little (about 1.3 KB per QoS 1 message, most of it
+// Badger's), so the heap's headroom can shrink at no cost that shows.
+// 2026-12-02, GOGC=50 against 100 (bench.sh's rows, five and three
+// alternated runs): peak RSS 65.8 -> 57.9 MiB waiting for each ack and 71.4
+// -> 66.9 MiB pipelined, the same rates; 25 then took another 3 MiB but 10%
+// of the pipelined rate. 2026-12-03 (evening), once Badger's table-index
+// builder no longer allocated 3 MiB per table (a third of the garbage), 30
+// against 50, seven alternated pairs per row: peak RSS 36.2 vs 40.0 MiB
+// waiting for each ack (rate 0.99x, CPU per message 1.01x), 44.3 vs 50.4
+// MiB pipelined (1.00x, CPU 1.02x), 46.8 vs 57.0 MiB at QoS 0 (rates too
+// noisy to tell).
+const piGCPercent = 30
 
 // gcPercent is the GC target to set, or 0 to leave the runtime's (GOGC, or
 // 100).
