@@ -743,11 +743,12 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 		recv2 <- buf
 	}()
 
-	// Capture first Client pointer
-	clp1, ok := s.Clients.Get("zen")
-	require.True(t, ok)
+	// Capture first Client pointer. outpost: the client captured before the
+	// second connection began; looking "zen" up again here raced the takeover,
+	// which may already have replaced it (username ".ochi") or moved its
+	// subscriptions (empty), and failed now and then on a loaded machine.
+	clp1 := cl1
 	require.Empty(t, clp1.Properties.Username)
-	require.NotEmpty(t, clp1.State.Subscriptions.GetAll())
 
 	err1 := <-o1
 	require.Error(t, err1)
