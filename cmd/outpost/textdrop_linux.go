@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -36,6 +37,14 @@ func dropExecutablePages() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return bin.drop()
+}
+
+// drop advises b's read-only mappings (dropExecutablePages). Finding none is
+// an error: the drop would otherwise do nothing without a word, as where
+// /proc/self/maps names the binary neither by its path nor by its inode
+// (overlayfs on some kernels shows the underlying file).
+func (b binaryFile) drop() (int64, error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0, err
@@ -45,7 +54,7 @@ func dropExecutablePages() (int64, error) {
 	var errs []error
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		start, end, ok := bin.readOnlyMapping(sc.Text())
+		start, end, ok := b.readOnlyMapping(sc.Text())
 		if !ok {
 			continue
 		}
@@ -57,6 +66,9 @@ func dropExecutablePages() (int64, error) {
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, err)
+	}
+	if dropped == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("no read-only mapping of %s (inode %d) in /proc/self/maps", b.path, b.ino))
 	}
 	return dropped, errors.Join(errs...)
 }

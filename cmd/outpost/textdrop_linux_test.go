@@ -83,6 +83,15 @@ func TestDropExecutablePages(t *testing.T) {
 	}
 }
 
+// TestDropFindsNoMapping: a binary that /proc/self/maps does not show (by
+// path or inode) is an error, not a silent drop of nothing.
+func TestDropFindsNoMapping(t *testing.T) {
+	advised, err := binaryFile{path: "/nonexistent/outpost", ino: 1 << 62}.drop()
+	if err == nil || advised != 0 || !strings.Contains(err.Error(), "/nonexistent/outpost") {
+		t.Fatalf("drop of an unmapped binary: %d bytes, err %v; want 0 and an error naming it", advised, err)
+	}
+}
+
 func TestReadOnlyMapping(t *testing.T) {
 	bin := binaryFile{path: "/usr/local/bin/outpost", dev: 0x801, ino: 1234} // 08:01 as Mkdev(8, 1)
 	tests := []struct {
