@@ -14,8 +14,14 @@ import (
 // Provides versions of Calloc, CallocNoRef, etc when jemalloc is not available
 // (eg: build without jemalloc tag).
 
-// Calloc allocates a slice of size n.
+// Calloc allocates a slice of size n. outpost: from mmapMin up, on Linux,
+// outside the Go heap (outpost_calloc_linux.go); Free gives it back.
 func Calloc(n int, tag string) []byte {
+	if n >= mmapMin {
+		if b := bigCalloc(n); b != nil {
+			return b
+		}
+	}
 	return make([]byte, n)
 }
 
@@ -25,8 +31,9 @@ func CallocNoRef(n int, tag string) []byte {
 	return nil
 }
 
-// Free does not do anything in this mode.
-func Free(b []byte) {}
+// Free unmaps b if Calloc mapped it (outpost); a buffer on the Go heap is
+// left to the collector.
+func Free(b []byte) { bigFree(b) }
 
 func Leaks() string { return "Leaks: Using Go memory" }
 func StatsPrint() {

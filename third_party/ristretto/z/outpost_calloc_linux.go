@@ -1,0 +1,76 @@
+//go:build linux && (!jemalloc || !cgo)
+
+package z
+
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmapMin is the size from which Calloc maps memory of its own instead of
+// allocating on the Go heap (outpost, OUTPOST.md). Badger calls Calloc for
+// its table builders' buffers (megabytes, freed when the table is built) and
+// for decompressed blocks (kilobytes, freed by the block's last reference).
+const mmapMin = 64 << 10
+
+// mapped holds the address and length of every buffer Calloc mapped, so Free
+// unmaps only what Calloc mapped, and only once.
+var mapped struct {
+	sync.Mutex
+	bufs map[uintptr]int
+}
+
+// bigCalloc maps n zeroed bytes outside the Go heap, or returns nil when the
+// kernel refuses, and Calloc falls back to the Go heap. The buffer's pages
+// count only once written, and Free gives them back to the kernel at once:
+// on the Go heap a freed builder buffer stayed resident until the next
+// collection and the scavenger, and every live one raised the collector's
+// goal by the GC target's share of its size.
+func bigCalloc(n int) []byte {
+	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		return nil
+	}
+	mapped.Lock()
+	if mapped.bufs == nil {
+		mapped.bufs = make(map[uintptr]int)
+	}
+	mapped.bufs[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] = len(b)
+	mapped.Unlock()
+	return b
+}
+
+// isMapped reports whether b starts a buffer bigCalloc mapped, and its length.
+func isMapped(b []byte) (int, bool) {
+	if cap(b) < mmapMin {
+		return 0, false
+	}
+	mapped.Lock()
+	n, ok := mapped.bufs[uintptr(unsafe.Pointer(unsafe.SliceData(b)))]
+	mapped.Unlock()
+	return n, ok
+}
+
+// bigFree unmaps b if bigCalloc mapped it; the Go heap's buffers are left to
+// the collector, as before.
+func bigFree(b []byte) {
+	n, ok := isMapped(b)
+	if !ok {
+		return
+	}
+	mapped.Lock()
+	delete(mapped.bufs, uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	mapped.Unlock()
+	_ = unix.Munmap(b[:n:n])
+}
+
+// bigDiscard gives b's pages back to the kernel and keeps the mapping: the
+// next write faults in a zeroed page. For the allocator pool, whose pooled
+// buffers' contents are never read before they are written again.
+func bigDiscard(b []byte) {
+	if n, ok := isMapped(b); ok {
+		_ = unix.Madvise(b[:n:n], unix.MADV_DONTNEED)
+	}
+}
