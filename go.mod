@@ -61,3 +61,5 @@ replace github.com/mochi-mqtt/server/v2 => ./third_party/mochi-mqtt-server
 replace github.com/dgraph-io/ristretto/v2 => ./third_party/ristretto
 
 replace github.com/google/flatbuffers => ./third_party/flatbuffers
+
+replace github.com/dgraph-io/badger/v4 => ./third_party/badger
