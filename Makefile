@@ -10,6 +10,8 @@ MOCHI     := third_party/mochi-mqtt-server
 RISTRETTO := third_party/ristretto
 # Our copy of flatbuffers' Go package (third_party/flatbuffers/OUTPOST.md), which Badger builds table indexes with.
 FLATBUF   := third_party/flatbuffers
+# Our copy of Badger (third_party/badger/OUTPOST.md): memtable arenas outside the Go heap.
+BADGER    := third_party/badger
 FUZZTIME  ?= 30s
 
 .PHONY: build run test race test-short test-arm test-arm-if-qemu bench fuzz lint cross deb deps clean
@@ -32,6 +34,7 @@ race:
 	GO=$(GO) scripts/test-mochi.sh
 	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo|Msync' ./z
 	cd $(FLATBUF) && $(GO) test -race ./go
+	cd $(BADGER) && $(GO) test -race ./skl && $(GO) test -race -run TestOutpost .
 
 test-short:
 	$(GO) test -race -short $(PKGS)
@@ -68,6 +71,7 @@ lint:
 	cd $(MOCHI) && $(GO) vet ./...
 	cd $(RISTRETTO) && $(GO) vet . ./z ./sim # z/simd: upstream assembly that vet flags
 	cd $(FLATBUF) && $(GO) vet ./go
+	cd $(BADGER) && $(GO) vet ./skl ./y ./table # the root package: upstream's copylocks in publisher.go
 
 CROSS     ?= linux/amd64 linux/arm64 linux/arm/7 linux/arm/6
 cross:

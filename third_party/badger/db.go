@@ -803,6 +803,11 @@ func (db *DB) get(key []byte) (y.ValueStruct, error) {
 		if vs.Meta == 0 && vs.Value == nil {
 			continue
 		}
+		// outpost (OUTPOST.md): the value is a slice of the memtable's
+		// arena, which decr may free (a flush that ended meanwhile leaves
+		// this the last reference), and the arena is unmapped then rather
+		// than left to the collector. Copy it while the reference is held.
+		vs.Value = y.SafeCopy(nil, vs.Value)
 		// Found the required version of the key, return immediately.
 		if vs.Version == version {
 			y.NumGetsWithResultsAdd(db.opt.MetricsEnabled, 1)

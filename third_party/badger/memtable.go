@@ -116,6 +116,9 @@ func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 	}
 	lerr := mt.wal.open(filepath, flags, 2*db.opt.MemTableSize)
 	if lerr != z.NewFile && lerr != nil {
+		// outpost: give the arena back. It is mapped outside the Go heap,
+		// and a full disk makes every write retry this.
+		s.DecrRef()
 		return nil, y.Wrapf(lerr, "While opening memtable: %s", filepath)
 	}
 
