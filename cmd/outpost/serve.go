@@ -134,8 +134,12 @@ const piMemoryLimit = 48 << 20
 // against 50, seven alternated pairs per row: peak RSS 36.2 vs 40.0 MiB
 // waiting for each ack (rate 0.99x, CPU per message 1.01x), 44.3 vs 50.4
 // MiB pipelined (1.00x, CPU 1.02x), 46.8 vs 57.0 MiB at QoS 0 (rates too
-// noisy to tell).
-const piGCPercent = 30
+// noisy to tell). 2026-12-03 (night), once Badger's memtable arenas and
+// table builders left the Go heap (third_party/badger/OUTPOST.md), the live
+// heap halved and at 30 the GC ran twice as often: CPU per message 1.07x
+// pipelined (every pair above 1.0). At 60 the CPU is back (0.99x) and the
+// peaks stay lower than before: README, "What changed on 2026-12-03, night".
+const piGCPercent = 60
 
 // gcPercent is the GC target to set, or 0 to leave the runtime's (GOGC, or
 // 100).
