@@ -11,9 +11,12 @@ import (
 
 // mmapMin is the size from which Calloc maps memory of its own instead of
 // allocating on the Go heap (outpost, OUTPOST.md). Badger calls Calloc for
-// its table builders' buffers (megabytes, freed when the table is built) and
-// for decompressed blocks (kilobytes, freed by the block's last reference).
-const mmapMin = 64 << 10
+// its table builders' buffers and memtable arenas (a MiB and more, freed
+// when the table is built or the memtable flushed) and for decompressed and
+// decrypted blocks (tens of KiB, freed by the block's last reference). The
+// blocks stay on the Go heap, where a reference counted wrong would cost
+// garbage, not a fault.
+const mmapMin = 1 << 20
 
 // mapped holds the address and length of every buffer Calloc mapped, so Free
 // unmaps only what Calloc mapped, and only once.
