@@ -375,7 +375,6 @@ func (p *AllocatorPool) Return(a *Allocator) {
 	// outpost: keep the first buffer only, and only while the pool stays
 	// within maxPooledBytes.
 	a.TrimTo(len(a.buffers[0]) + 1)
-	bigDiscard(a.buffers[0]) // outpost: a pooled buffer holds no pages
 	n := int64(len(a.buffers[0]))
 	if atomic.AddInt64(&p.pooled, n) > maxPooledBytes {
 		atomic.AddInt64(&p.pooled, -n)

@@ -68,12 +68,3 @@ func bigFree(b []byte) {
 	mapped.Unlock()
 	_ = unix.Munmap(b[:n:n])
 }
-
-// bigDiscard gives b's pages back to the kernel and keeps the mapping: the
-// next write faults in a zeroed page. For the allocator pool, whose pooled
-// buffers' contents are never read before they are written again.
-func bigDiscard(b []byte) {
-	if n, ok := isMapped(b); ok {
-		_ = unix.Madvise(b[:n:n], unix.MADV_DONTNEED)
-	}
-}

@@ -70,36 +70,3 @@ func TestCallocMapsBigBuffersOutsideHeap(t *testing.T) {
 		t.Fatal("Free changed a Go heap buffer")
 	}
 }
-
-// outpost (OUTPOST.md): a pooled allocator's first buffer holds no pages
-// until it is written again, and comes back zeroed.
-func TestAllocatorPoolDiscardsPooledPages(t *testing.T) {
-	p := NewAllocatorPool(2)
-	defer p.Release()
-	a := p.Get(1<<20, "test")
-	first := a.buffers[0]
-	for i := 0; i < 1000; i++ {
-		copy(a.Allocate(1000), make([]byte, 1000))
-		buf := a.Allocate(1000)
-		for j := range buf {
-			buf[j] = 0xff
-		}
-	}
-	if n, _ := residentPages(t, first); n == 0 {
-		t.Fatal("no page resident after writing 2 MB")
-	}
-	p.Return(a)
-	if n, _ := residentPages(t, first); n != 0 {
-		t.Fatalf("%d pages resident in a pooled buffer", n)
-	}
-	a = p.Get(1<<20, "test")
-	if &a.buffers[0][0] != &first[0] {
-		t.Fatal("the pool did not hand back its pooled allocator")
-	}
-	for i, v := range a.Allocate(4096) {
-		if v != 0 {
-			t.Fatalf("byte %d of a reused buffer is %d", i, v)
-		}
-	}
-	a.Release()
-}
