@@ -81,11 +81,11 @@ func TestRuntimeSettingsByProfile(t *testing.T) {
 		wantLimit                  int64
 		wantPct                    int
 	}{
-		{"pi defaults", "", "", storage.ProfilePi, 0, 0, 48 << 20, 30},
+		{"pi defaults", "", "", storage.ProfilePi, 0, 0, 48 << 20, piGCPercent},
 		{"configured", "", "", storage.ProfilePi, 100 << 20, 200, 100 << 20, 200},
-		{"memory_limit -1", "", "", storage.ProfilePi, -1, 0, 0, 30},
+		{"memory_limit -1", "", "", storage.ProfilePi, -1, 0, 0, piGCPercent},
 		{"large profile", "", "", storage.ProfileLarge, 0, 0, 0, 0},
-		{"GOMEMLIMIT set", "GOMEMLIMIT", "200MiB", storage.ProfilePi, 100 << 20, 0, 0, 30},
+		{"GOMEMLIMIT set", "GOMEMLIMIT", "200MiB", storage.ProfilePi, 100 << 20, 0, 0, piGCPercent},
 		{"GOGC set", "GOGC", "80", storage.ProfilePi, 0, 200, 48 << 20, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
