@@ -34,7 +34,7 @@ race:
 	GO=$(GO) scripts/test-mochi.sh
 	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo|Msync' ./z
 	cd $(FLATBUF) && $(GO) test -race ./go
-	cd $(BADGER) && $(GO) test -race ./skl && $(GO) test -race -run TestOutpost .
+	cd $(BADGER) && $(GO) test -race ./skl ./table && $(GO) test -race -run TestOutpost .
 
 test-short:
 	$(GO) test -race -short $(PKGS)

@@ -133,7 +133,9 @@
 // previous pass (a compaction reading its input tables, a subscriber
 // catching up), those of every table, and the value-log files'. A table
 // Badger is writing joins the tree only when its compaction ends, but
-// Outpost's copy of ristretto drops its pages as soon as Badger msyncs it.
+// Outpost's copy of Badger writes it with write(2), not through its map
+// (until 2026-12-03, night: Outpost's copy of ristretto dropped its pages as
+// soon as Badger msynced it), so it holds no pages until it is read.
 // Under sustained writes (eight bench runs of 100k QoS 1 messages, pipelined,
 // back to back against one node, three alternated series) these two took
 // the peak RSS from 194-199 MiB to 91-101 MiB at the same rate; the bench's

@@ -48,8 +48,8 @@ import (
 // a compaction reads its input tables through their maps (about 100 MiB at
 // a time under sustained writes), and a subscriber catching up reads the
 // log the same way. A table being written is not in the tree yet, but
-// Badger's Msync (Outpost's copy of ristretto) drops its pages as soon as
-// it is written. So a read of the log faster than 32 MB/s pays a full pass
+// Outpost's copy of Badger writes it with write(2), so its pages are in
+// the page cache, not mapped into the process. So a read of the log faster than 32 MB/s pays a full pass
 // on every tick, up to 5.6% of a core with 220 tables (BenchmarkReadCold,
 // 1M records at about 3M records/s: 2.6-3.1M with the trigger, 3.1-3.5M
 // without, two runs each); a bridge catching up reads at its uplink's
