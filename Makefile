@@ -43,12 +43,14 @@ test-short:
 # package qemu-user-static; no -race under qemu; -short keeps the crash test to 3 kills per mode).
 # OUTPOST_TEST_EXEC runs the tests' own child processes through the same emulator. The ristretto
 # copy's allocator tests run on arm/v7 too: its 32-bit fix (OUTPOST.md, change 4) shows only there
-# (not TestMsyncDropsPages: qemu-user accepts madvise and does nothing).
+# (not TestMsyncDropsPages: qemu-user accepts madvise and does nothing), and the Badger copy's
+# arena and table tests: 32-bit mappings.
 ARM_PKGS := ./storage/ ./edge/
 test-arm:
 	GOARCH=arm64 OUTPOST_TEST_EXEC=qemu-aarch64-static $(GO) test -short -count=1 -timeout 10m -exec qemu-aarch64-static $(ARM_PKGS)
 	GOARCH=arm GOARM=7 OUTPOST_TEST_EXEC=qemu-arm-static $(GO) test -short -count=1 -timeout 10m -exec qemu-arm-static $(ARM_PKGS)
 	cd $(RISTRETTO) && GOARCH=arm GOARM=7 $(GO) test -count=1 -exec qemu-arm-static -run 'Allocat|Calloc|PowTwo' ./z
+	cd $(BADGER) && GOARCH=arm GOARM=7 $(GO) test -count=1 -exec qemu-arm-static -run TestOutpost ./skl ./table
 
 test-arm-if-qemu:
 	@if command -v qemu-aarch64-static >/dev/null 2>&1 && command -v qemu-arm-static >/dev/null 2>&1; then \

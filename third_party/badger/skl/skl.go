@@ -88,7 +88,10 @@ func (s *Skiplist) DecrRef() {
 	// Indicate we are closed. Good for testing.  Also, lets GC reclaim memory. Race condition
 	// here would suggest we are accessing skiplist when we are supposed to have no reference!
 	// outpost: the arena's buffer is unmapped now, so such an access faults.
-	s.arena.free()
+	// A DecrRef past zero (a bug upstream left silent) frees nothing twice.
+	if s.arena != nil {
+		s.arena.free()
+	}
 	s.arena = nil
 	// Since the head references the arena's buf, as long as the head is kept around
 	// GC can't release the buf.
