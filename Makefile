@@ -32,7 +32,7 @@ test: deps race test-arm-if-qemu
 race:
 	$(GO) test -race -timeout 12m $(PKGS)
 	GO=$(GO) scripts/test-mochi.sh
-	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo|Msync' ./z
+	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo' ./z
 	cd $(FLATBUF) && $(GO) test -race ./go
 	cd $(BADGER) && $(GO) test -race ./skl ./table && $(GO) test -race -run TestOutpost .
 
@@ -42,9 +42,8 @@ test-short:
 # The storage and edge suites built for arm64 and 32-bit arm/v7 and run under qemu-user (Debian
 # package qemu-user-static; no -race under qemu; -short keeps the crash test to 3 kills per mode).
 # OUTPOST_TEST_EXEC runs the tests' own child processes through the same emulator. The ristretto
-# copy's allocator tests run on arm/v7 too: its 32-bit fix (OUTPOST.md, change 4) shows only there
-# (not TestMsyncDropsPages: qemu-user accepts madvise and does nothing), and the Badger copy's
-# arena and table tests: 32-bit mappings.
+# copy's allocator tests run on arm/v7 too: its 32-bit fix (OUTPOST.md, change 4) shows only there;
+# and the Badger copy's arena and table tests: 32-bit mappings.
 ARM_PKGS := ./storage/ ./edge/
 test-arm:
 	GOARCH=arm64 OUTPOST_TEST_EXEC=qemu-aarch64-static $(GO) test -short -count=1 -timeout 10m -exec qemu-aarch64-static $(ARM_PKGS)

@@ -28,15 +28,6 @@ func Madvise(b []byte, readahead bool) error {
 }
 
 // Msync would call sync on the mmapped data.
-//
-// outpost (OUTPOST.md): then it drops b's pages from this process's page
-// tables where it can (dropPages). Badger calls Msync once per table it
-// creates, right after it wrote the whole table through the mapping;
-// MmapFile.Sync (memtable WALs, value-log files) calls msync alone.
 func Msync(b []byte) error {
-	if err := msync(b); err != nil {
-		return err
-	}
-	dropPages(b)
-	return nil
+	return msync(b)
 }
