@@ -45,26 +45,19 @@ func bigCalloc(n int) []byte {
 	return b
 }
 
-// isMapped reports whether b starts a buffer bigCalloc mapped, and its length.
-func isMapped(b []byte) (int, bool) {
-	if cap(b) < mmapMin {
-		return 0, false
-	}
-	mapped.Lock()
-	n, ok := mapped.bufs[uintptr(unsafe.Pointer(unsafe.SliceData(b)))]
-	mapped.Unlock()
-	return n, ok
-}
-
 // bigFree unmaps b if bigCalloc mapped it; the Go heap's buffers are left to
-// the collector, as before.
+// the collector, as before. The lookup and the removal are one step, so a
+// buffer is unmapped once even if freed twice at the same time.
 func bigFree(b []byte) {
-	n, ok := isMapped(b)
-	if !ok {
+	if cap(b) < mmapMin {
 		return
 	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	mapped.Lock()
-	delete(mapped.bufs, uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	n, ok := mapped.bufs[p]
+	delete(mapped.bufs, p)
 	mapped.Unlock()
-	_ = unix.Munmap(b[:n:n])
+	if ok {
+		_ = unix.Munmap(unsafe.Slice(unsafe.SliceData(b), n))
+	}
 }
