@@ -49,11 +49,11 @@ import (
 // a time under sustained writes), and a subscriber catching up reads the
 // log the same way. A table being written is not in the tree yet, but
 // Outpost's copy of Badger writes it with write(2), so its pages are in
-// the page cache, not mapped into the process. So a read of the log faster than 32 MB/s pays a full pass
-// on every tick, up to 5.6% of a core with 220 tables (BenchmarkReadCold,
-// 1M records at about 3M records/s: 2.6-3.1M with the trigger, 3.1-3.5M
-// without, two runs each); a bridge catching up reads at its uplink's
-// pace, far slower. The binary's own pages count too: the outpost command
+// the page cache, not mapped into the process. So a read of the log faster
+// than 32 MB/s pays a full pass on every tick, up to 5.6% of a core with
+// 220 tables (BenchmarkReadCold, 1M records at about 3M records/s: 2.6-3.1M
+// with the trigger, 3.1-3.5M without, two runs each); a bridge catching up
+// reads at its uplink's pace, far slower. The binary's own pages count too: the outpost command
 // unmaps them every 30 s and the code that runs maps a few MiB back, which
 // can bring a full pass forward by one tick. Owned by the retention
 // goroutine.

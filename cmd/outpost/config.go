@@ -62,7 +62,7 @@ type NodeConfig struct {
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// GCPercent is the Go garbage collector's target (GOGC): the heap may grow
 	// this many percent past what was live after the last collection. 0
-	// (default): 30 with storage.profile pi, the runtime's 100 with large;
+	// (default): piGCPercent with storage.profile pi, the runtime's 100 with large;
 	// otherwise 10-1000. The GOGC environment variable, when set, wins.
 	GCPercent int `yaml:"gc_percent"`
 }

@@ -15,12 +15,11 @@ import (
 // (eg: build without jemalloc tag).
 
 // Calloc allocates a slice of size n. outpost: from mmapMin up, on Linux,
-// outside the Go heap (outpost_calloc_linux.go); Free gives it back.
+// outside the Go heap (bigCalloc, outpost_calloc_linux.go); Free gives it
+// back.
 func Calloc(n int, tag string) []byte {
-	if n >= mmapMin {
-		if b := bigCalloc(n); b != nil {
-			return b
-		}
+	if b := bigCalloc(n); b != nil {
+		return b
 	}
 	return make([]byte, n)
 }

@@ -25,13 +25,16 @@ var mapped struct {
 	bufs map[uintptr]int
 }
 
-// bigCalloc maps n zeroed bytes outside the Go heap, or returns nil when the
-// kernel refuses, and Calloc falls back to the Go heap. The buffer's pages
-// count only once written, and Free gives them back to the kernel at once:
-// on the Go heap a freed builder buffer stayed resident until the next
-// collection and the scavenger, and every live one raised the collector's
-// goal by the GC target's share of its size.
+// bigCalloc maps n zeroed bytes outside the Go heap, or returns nil below
+// mmapMin or when the kernel refuses, and Calloc allocates on the Go heap.
+// The buffer's pages count only once written, and Free gives them back to
+// the kernel at once: on the Go heap a freed builder buffer stayed resident
+// until the next collection and the scavenger, and every live one raised
+// the collector's goal by the GC target's share of its size.
 func bigCalloc(n int) []byte {
+	if n < mmapMin {
+		return nil
+	}
 	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	if err != nil {
 		return nil

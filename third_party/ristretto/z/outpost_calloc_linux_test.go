@@ -63,7 +63,12 @@ func TestCallocMapsBigBuffersOutsideHeap(t *testing.T) {
 	}
 	Free(b) // a second Free must not unmap whatever the kernel put there since
 
+	runtime.GC()
+	before = heapObjectBytes()
 	small := Calloc(mmapMin-1, "test")
+	if grew := heapObjectBytes() - before; grew < uint64(len(small)) {
+		t.Fatalf("the Go heap grew by %d bytes for a %d-byte Calloc, below mmapMin", grew, len(small))
+	}
 	small[len(small)-1] = 1
 	Free(small)
 	if small[len(small)-1] != 1 {
