@@ -721,6 +721,9 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 	cl1.State.Subscriptions.Add("a/b/c", packets.Subscription{Filter: "a/b/c", Qos: 1})
 	cl1.State.Subscriptions.Add("d/e/f", packets.Subscription{Filter: "d/e/f", Qos: 0})
 	time.Sleep(time.Millisecond * 50)
+	// outpost: upstream checked this after the second connection began, where
+	// the takeover may already have moved them; before it, it cannot race.
+	require.NotEmpty(t, cl1.State.Subscriptions.GetAll())
 
 	// Make the second connection
 	r2, w2 := net.Pipe()
