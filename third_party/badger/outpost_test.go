@@ -2,11 +2,16 @@ package badger
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"math"
 	"runtime/debug"
 	"testing"
+	"time"
 
+	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/y"
+	"github.com/dgraph-io/ristretto/v2/z"
 )
 
 // outpost (OUTPOST.md): a value db.get found in a memtable stays readable
@@ -42,4 +47,68 @@ func TestOutpostGetValueOutlivesMemtable(t *testing.T) {
 			t.Fatalf("after close: %q, want %q", vs.Value, want)
 		}
 	}()
+}
+
+// outpost (OUTPOST.md, change 5): a StreamWriter with more open streams than
+// the allocator pool lends at once (three, in Outpost's ristretto copy)
+// writes them all. Each stream holds a table builder until Flush, and the
+// builders came from the pool: the fourth stream's waited forever. Upstream's
+// TestVerifyChecksum (ten streams) hung so.
+func TestOutpostStreamWriterManyStreams(t *testing.T) {
+	db, err := Open(DefaultOptions(t.TempDir()).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	const streams, perStream = 10, 50
+	buf := z.NewBuffer(1<<20, "test")
+	defer func() { _ = buf.Release() }()
+	for s := 0; s < streams; s++ {
+		for i := 0; i < perStream; i++ {
+			key := binary.BigEndian.AppendUint64(nil, uint64(s*perStream+i))
+			KVToBuffer(&pb.KV{Key: key, Value: []byte(fmt.Sprint("v", s, i)), StreamId: uint32(s), Version: 1}, buf)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		sw := db.NewStreamWriter()
+		if err := sw.Prepare(); err != nil {
+			done <- err
+			return
+		}
+		if err := sw.Write(buf); err != nil {
+			done <- err
+			return
+		}
+		done <- sw.Flush()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the StreamWriter of %d streams did not finish in a minute (waiting for a table builder?)", streams)
+	}
+	err = db.View(func(txn *Txn) error {
+		for k := 0; k < streams*perStream; k++ {
+			item, err := txn.Get(binary.BigEndian.AppendUint64(nil, uint64(k)))
+			if err != nil {
+				return fmt.Errorf("key %d: %w", k, err)
+			}
+			want := fmt.Sprint("v", k/perStream, k%perStream)
+			if err := item.Value(func(v []byte) error {
+				if string(v) != want {
+					return fmt.Errorf("key %d: %q, want %q", k, v, want)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -352,6 +352,11 @@ type sortedWriter struct {
 
 func (sw *StreamWriter) newWriter(streamID uint32) (*sortedWriter, error) {
 	bopts := buildTableOptions(sw.db)
+	// outpost (OUTPOST.md, change 5): a stream's builders do not come from the
+	// DB's allocator pool. Outpost's ristretto copy lends at most three of its
+	// allocators at once, and a StreamWriter holds a builder for each open
+	// stream until Flush: the fourth stream waited for good.
+	bopts.AllocPool = nil
 	for i := 2; i < sw.db.opt.MaxLevels; i++ {
 		bopts.TableSize *= uint64(sw.db.opt.TableSizeMultiplier)
 	}

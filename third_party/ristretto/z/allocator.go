@@ -310,10 +310,12 @@ const maxPooledBytes = 16 << 20
 // table it builds, and a compaction runs up to 8 builders plus one per split,
 // each compactor: their buffers, not the data, are what a gateway's memory
 // peaks on under sustained writes. Three lets the memtable flush and two
-// compactors each build a table. A holder never waits for a second
-// allocator (a flush holds its builder while it waits for level 0 to drain,
-// which needs compactions' builders), so three cannot deadlock where one
-// could.
+// compactors each build a table. Badger's flush and compactions never wait
+// for a second allocator while they hold one (a flush holds its builder
+// while it waits for level 0 to drain, which needs compactions' builders),
+// so three cannot deadlock them where one could. A StreamWriter holds one
+// per stream: the Badger copy gives its builders allocators outside the
+// pool.
 const maxLent = 3
 
 type AllocatorPool struct {
