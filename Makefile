@@ -34,7 +34,7 @@ race:
 	GO=$(GO) scripts/test-mochi.sh
 	cd $(RISTRETTO) && $(GO) test -race -run 'Allocat|Calloc|PowTwo' ./z
 	cd $(FLATBUF) && $(GO) test -race ./go
-	cd $(BADGER) && $(GO) test -race ./skl ./table && $(GO) test -race -run TestOutpost .
+	GO=$(GO) scripts/test-badger.sh
 
 test-short:
 	$(GO) test -race -short $(PKGS)
