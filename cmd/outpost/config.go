@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -65,6 +66,15 @@ type NodeConfig struct {
 	// (default): piGCPercent with storage.profile pi, the runtime's 100 with large;
 	// otherwise 10-1000. The GOGC environment variable, when set, wins.
 	GCPercent int `yaml:"gc_percent"`
+	// TimerSlack is the timer slack every thread of the node runs with
+	// (Linux: prctl PR_SET_TIMERSLACK; timerslack_linux.go): how late the
+	// kernel may end its sleeps and fire its timers, to group wake-ups.
+	// Default 1ms: the Go runtime's monitor thread then sleeps about 1 ms
+	// at a time instead of 70 us while the node's threads are in system
+	// calls; 0 keeps the slack the node was started with
+	// (50us unless set); at most 100ms. The node restarts itself once at
+	// start-up to apply it, unless started with it (systemd TimerSlackNSec=).
+	TimerSlack time.Duration `yaml:"timer_slack"`
 }
 
 // HTTPConfig configures the HTTP surface.
@@ -97,7 +107,7 @@ func defaultConfig() Config {
 		host = "outpost"
 	}
 	return Config{
-		Node:    NodeConfig{ID: host, DataDir: "outpost-data"},
+		Node:    NodeConfig{ID: host, DataDir: "outpost-data", TimerSlack: time.Millisecond},
 		MQTT:    edge.DefaultOptions(),
 		HTTP:    HTTPConfig{Address: "127.0.0.1:8080"},
 		Storage: storage.DefaultOptions(),
@@ -116,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.MemoryLimit < -1 || (c.Node.MemoryLimit > 0 && c.Node.MemoryLimit < 16<<20) {
 		return fmt.Errorf("node.memory_limit: %d must be -1 (none), 0 (the storage profile's) or at least 16 MiB", c.Node.MemoryLimit)
+	}
+	if c.Node.TimerSlack < 0 || c.Node.TimerSlack > 100*time.Millisecond {
+		return fmt.Errorf("node.timer_slack: %v must be 0 (keep the slack the node was started with) or up to 100ms", c.Node.TimerSlack)
 	}
 	if c.Node.GCPercent != 0 && (c.Node.GCPercent < 10 || c.Node.GCPercent > 1000) {
 		return fmt.Errorf("node.gc_percent: %d must be 0 (the storage profile's) or 10-1000", c.Node.GCPercent)

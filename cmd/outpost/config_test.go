@@ -36,6 +36,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"node:\n  idd: x\n", "node.idd: unknown key"},
 		{"node:\n  gc_percent: 5\n", "node.gc_percent: 5 must be 0 (the storage profile's) or 10-1000"},
 		{"node:\n  memory_limit: 1000\n", "node.memory_limit: 1000 must be -1"},
+		{"node:\n  timer_slack: 1s\n", "node.timer_slack: 1s must be 0"},
+		{"node:\n  timer_slack: -1ms\n", "node.timer_slack: -1ms must be 0"},
 		{"mqtt:\n  listeners:\n    - type: tcp\n      adress: 1\n", "mqtt.listeners[0].adress: unknown key"},
 		{"mqtt:\n  listeners:\n    - type: udp\n      address: 127.0.0.1:1\n", `mqtt.listeners[0].type: "udp" is not one of tcp, tls, ws`},
 		{"storage:\n  durability: sync\n", `storage.durability: "sync"`},

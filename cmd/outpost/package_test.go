@@ -118,7 +118,7 @@ func TestPackageFiles(t *testing.T) {
 		"ExecStart=/usr/bin/outpost serve --config /etc/outpost/outpost.yaml --data-dir /var/lib/outpost",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/outpost", "ProtectHome=yes", "PrivateTmp=yes",
 		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes",
-		"ExecReload=/bin/kill -HUP $MAINPID", "Environment=GODEBUG=adaptivestackstart=0"} {
+		"ExecReload=/bin/kill -HUP $MAINPID", "Environment=GODEBUG=adaptivestackstart=0", "TimerSlackNSec=1ms"} {
 		if !strings.Contains(string(unit), "\n"+line+"\n") {
 			t.Errorf("outpost.service lacks %q", line)
 		}

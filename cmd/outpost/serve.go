@@ -98,7 +98,14 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "outpost:", err)
 		return 2
 	}
+	// Before anything is opened or logged: this may execute the binary again.
+	slackNote, slackErr := raiseTimerSlack(cfg.Node.TimerSlack)
 	logger := newLogger(cfg.Log, os.Stderr)
+	if slackErr != nil {
+		logger.Warn().Err(slackErr).Str("timer_slack", cfg.Node.TimerSlack.String()).Msg("node.timer_slack not applied")
+	} else if slackNote != "" {
+		logger.Debug().Str("timer_slack", cfg.Node.TimerSlack.String()).Msg(slackNote)
+	}
 	if limit := memoryLimit(cfg); limit > 0 {
 		debug.SetMemoryLimit(limit)
 		logger.Debug().Int64("bytes", limit).Msg("go memory limit set")
