@@ -239,19 +239,6 @@ func TestPipelinedPublishesKeepOrder(t *testing.T) {
 	}
 }
 
-// queued is how many packets wait in pipelines for the log.
-func (g *ingest) queued() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, p := range g.pipes {
-		p.mu.Lock()
-		n += len(p.q)
-		p.mu.Unlock()
-	}
-	return n
-}
-
 // TestBigMessagesQueuedTogetherAreStored: a client's queued messages go to
 // the log in one append, and when they are too big for one log batch
 // (storage.ErrTooLarge: 100 or more messages of 8 KB against about 570 KB
@@ -603,18 +590,24 @@ func TestSignalWhileDeliveryWaits(t *testing.T) {
 }
 
 // running counts the pipelines that have a goroutine.
-func (g *ingest) running() int {
+func (g *ingest) running() int { n, _ := g.census(); return n }
+
+// queued is how many packets wait in pipelines for the log.
+func (g *ingest) queued() int { _, n := g.census(); return n }
+
+// census counts the pipelines a worker holds and the packets queued in all.
+func (g *ingest) census() (running, queued int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := 0
 	for _, p := range g.pipes {
 		p.mu.Lock()
 		if p.running {
-			n++
+			running++
 		}
+		queued += len(p.q)
 		p.mu.Unlock()
 	}
-	return n
+	return running, queued
 }
 
 // TestPipelineQueueAndGoroutineComeAndGo: a client's pipeline holds a
