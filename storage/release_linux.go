@@ -53,10 +53,10 @@ import (
 // than 32 MB/s pays a full pass on every tick, up to 5.6% of a core with
 // 220 tables (BenchmarkReadCold, 1M records at about 3M records/s: 2.6-3.1M
 // with the trigger, 3.1-3.5M without, two runs each); a bridge catching up
-// reads at its uplink's pace, far slower. The binary's own pages count too: the outpost command
-// unmaps them every 30 s and the code that runs maps a few MiB back, which
-// can bring a full pass forward by one tick. Owned by the retention
-// goroutine.
+// reads at its uplink's pace, far slower. The binary's own pages count
+// too: the outpost command unmaps them every 30 s and the code that runs
+// maps a few MiB back, which can bring a full pass forward by one tick.
+// Owned by the retention goroutine.
 type releaser struct {
 	l        *Log
 	advised  map[uint64]bool // tables advised, among those still mapped
