@@ -1,16 +1,21 @@
 package storage
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +25,11 @@ import (
 const (
 	crashDirEnv  = "STORAGE_CRASH_DIR"
 	crashModeEnv = "STORAGE_CRASH_MODE"
+	// crashProfileEnv, when set, is the child's Options.Profile (default pi).
+	crashProfileEnv = "STORAGE_CRASH_PROFILE"
+	// crashStopEnv, when set to N, makes the child stop appending once N
+	// records are acknowledged, print "stopped" and wait to be killed.
+	crashStopEnv = "STORAGE_CRASH_STOP"
 )
 
 // releaseChild, with its log directory in $STORAGE_RELEASE_DIR, is the
@@ -47,6 +57,11 @@ func TestMain(m *testing.M) {
 func crashChild(dir string, mode Durability) int {
 	o := DefaultOptions()
 	o.NodeID, o.Durability, o.SyncInterval = "crash", mode, 20*time.Millisecond
+	if p := os.Getenv(crashProfileEnv); p != "" {
+		o.Profile = p
+	}
+	stop, _ := strconv.ParseInt(os.Getenv(crashStopEnv), 10, 64)
+	var acked atomic.Int64
 	l, err := Open(dir, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
@@ -60,7 +75,7 @@ func crashChild(dir string, mode Durability) int {
 		go func() {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(w)))
-			for i := 0; ; i++ {
+			for i := 0; stop == 0 || acked.Load() < stop; i++ {
 				recs := make([]Record, 1+rnd.IntN(20))
 				for j := range recs {
 					recs[j] = Record{Topic: fmt.Sprintf("t/%d", w),
@@ -78,11 +93,16 @@ func crashChild(dir string, mode Durability) int {
 				mu.Lock()
 				_, _ = os.Stdout.Write(b.Bytes())
 				mu.Unlock()
+				acked.Add(int64(len(offs)))
 			}
 		}()
 	}
 	wg.Wait()
-	return 1
+	if stop == 0 {
+		return 1
+	}
+	fmt.Println("stopped")
+	select {} // until killed
 }
 
 func recordHash(r *Record) string {
@@ -114,17 +134,65 @@ func TestCrash(t *testing.T) {
 	}
 }
 
-func runAndKill(t *testing.T, dir string, mode Durability, after time.Duration) []byte {
+// TestRestartWithSmallerMemtables: a log that crashed with profile large (64
+// MiB memtables, nothing flushed yet) reopens with pi (2 MiB) and holds every
+// acknowledged record. Badger replays each memtable WAL into a skiplist;
+// sized from the new profile, the replay overflowed it and Open panicked
+// (the Badger copy's change 6). The same holds for a node upgraded from pi's
+// earlier 4 MiB memtables after a crash.
+func TestRestartWithSmallerMemtables(t *testing.T) {
+	if strconv.IntSize == 32 {
+		t.Skip("profile large does not fit a 32-bit address space")
+	}
+	const records = 30000 // about 8 MB of skiplist: three times pi's arena
+	dir := t.TempDir()
+	cmd, stdout, errb := startCrashChild(t, dir, DurabilityBatch,
+		crashProfileEnv+"="+ProfileLarge, crashStopEnv+"="+strconv.Itoa(records))
+	timer := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	var out bytes.Buffer
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "stopped" {
+		if sc.Text() != "ready" {
+			out.WriteString(sc.Text() + "\n")
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if errb.Len() > 0 {
+		t.Fatalf("child stderr: %s", errb.String())
+	}
+	acked := map[uint64]string{}
+	if n := parseAcks(t, out.Bytes(), acked); n < records {
+		t.Fatalf("the child acknowledged %d records before it was killed, want %d", n, records)
+	}
+	tables, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil || len(tables) > 0 {
+		t.Fatalf("the child flushed a memtable (%v, %v): the records are not all in WALs to replay", tables, err)
+	}
+	verifyLog(t, dir, acked) // opens with DefaultOptions: pi
+}
+
+// startCrashChild starts crashChild on dir in mode, with env added to its
+// environment, and returns it with its stdout and the buffer its stderr
+// goes to.
+func startCrashChild(t *testing.T, dir string, mode Durability, env ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
 	t.Helper()
 	cmd := selfCommand("-test.run=^$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashModeEnv+"="+string(mode))
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	cmd.Env = append(append(os.Environ(), crashDirEnv+"="+dir, crashModeEnv+"="+string(mode)), env...)
+	errb := new(bytes.Buffer)
+	cmd.Stderr = errb
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	startSelf(t, cmd)
+	return cmd, stdout, errb
+}
+
+func runAndKill(t *testing.T, dir string, mode Durability, after time.Duration) []byte {
+	t.Helper()
+	cmd, stdout, errb := startCrashChild(t, dir, mode)
 	outc := make(chan []byte, 1)
 	ready := make(chan struct{})
 	go func() {

@@ -96,14 +96,13 @@ const memFileExt string = ".mem"
 
 func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 	filepath := db.mtFilePath(fid)
-	s := skl.NewSkiplist(arenaSize(db.opt))
 	mt := &memTable{
-		sl:  s,
 		opt: db.opt,
 		buf: &bytes.Buffer{},
 	}
 	// We don't need to create the wal for the skiplist in in-memory mode so return the mt.
 	if db.opt.InMemory {
+		mt.sl = skl.NewSkiplist(arenaSize(db.opt))
 		return mt, z.NewFile
 	}
 
@@ -116,11 +115,25 @@ func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 	}
 	lerr := mt.wal.open(filepath, flags, 2*db.opt.MemTableSize)
 	if lerr != z.NewFile && lerr != nil {
-		// outpost: give the arena back. It is mapped outside the Go heap,
-		// and a full disk makes every write retry this.
-		s.DecrRef()
 		return nil, y.Wrapf(lerr, "While opening memtable: %s", filepath)
 	}
+
+	// outpost: the skiplist is created after its WAL is open, and a WAL to
+	// replay sizes it too. A WAL written with a bigger MemTableSize (the
+	// option lowered between a crash and the restart) holds more than an
+	// arena sized from the current options: the replay overflowed it, and
+	// the skiplist panics on overflow.
+	size := arenaSize(db.opt)
+	if lerr == nil {
+		need, err := mt.wal.replayArenaSize()
+		if err != nil {
+			_ = mt.wal.Close(-1)
+			return nil, y.Wrapf(err, "while sizing the skiplist for wal: %s", filepath)
+		}
+		size = max(size, need)
+	}
+	s := skl.NewSkiplist(size)
+	mt.sl = s
 
 	// Have a callback set to delete WAL when skiplist reference count goes down to zero. That is,
 	// when it gets flushed to L0.
@@ -135,6 +148,33 @@ func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 	}
 	err := mt.UpdateSkipList()
 	return mt, y.Wrapf(err, "while updating skiplist")
+}
+
+// replayArenaSize is the arena a skiplist needs to replay this WAL (outpost):
+// its head node, and for every entry the replay puts (the entries up to the
+// first invalid one, as UpdateSkipList reads them) a node of the largest
+// height with its alignment, the key and the encoded value.
+func (lf *logFile) replayArenaSize() (int64, error) {
+	const node = int64(skl.MaxNodeSize) + 8 // 8: putNode's alignment padding, at most
+	need := 1 + node
+	_, err := lf.iterate(true, 0, func(e Entry, _ valuePointer) error {
+		v := replayValue(&e)
+		need += node + int64(len(e.Key)) + int64(v.EncodedSize())
+		return nil
+	})
+	return need, err
+}
+
+// replayValue is the value the replay puts for e. This is already encoded
+// correctly: Value is either a vptr or the full value, depending upon how big
+// the original value was.
+func replayValue(e *Entry) y.ValueStruct {
+	return y.ValueStruct{
+		Value:     e.Value,
+		Meta:      e.meta,
+		UserMeta:  e.UserMeta,
+		ExpiresAt: e.ExpiresAt,
+	}
 }
 
 func (db *DB) newMemTable() (*memTable, error) {
@@ -235,16 +275,8 @@ func (mt *memTable) replayFunction(opt Options) func(Entry, valuePointer) error 
 		if ts := y.ParseTs(e.Key); ts > mt.maxVersion {
 			mt.maxVersion = ts
 		}
-		v := y.ValueStruct{
-			Value:     e.Value,
-			Meta:      e.meta,
-			UserMeta:  e.UserMeta,
-			ExpiresAt: e.ExpiresAt,
-		}
-		// This is already encoded correctly. Value would be either a vptr, or a full value
-		// depending upon how big the original value was. Skiplist makes a copy of the key and
-		// value.
-		mt.sl.Put(e.Key, v)
+		// Skiplist makes a copy of the key and value.
+		mt.sl.Put(e.Key, replayValue(&e))
 		return nil
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +113,82 @@ func TestOutpostStreamWriterManyStreams(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// outpost (OUTPOST.md, change 6): a WAL written with a bigger MemTableSize
+// than the one the DB is reopened with is replayed in full. The image is what
+// a crash leaves: the files copied while the first DB is open, its memtable
+// unflushed. Upstream sized the replayed skiplist from the new options, and
+// the replay panicked ("Arena too small").
+func TestOutpostReplayWALOfBiggerMemtable(t *testing.T) {
+	dir, image := t.TempDir(), t.TempDir()
+	db, err := Open(DefaultOptions(dir).WithLogger(nil).WithMemTableSize(4 << 20).WithValueThreshold(1 << 10).WithValueLogFileSize(16 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, perTxn = 12000, 500
+	val := func(i int) []byte { return fmt.Appendf(nil, "%08d %s", i, bytes.Repeat([]byte("v"), 90)) }
+	for i := 0; i < n; i += perTxn {
+		wb := db.NewWriteBatch()
+		for j := i; j < i+perTxn; j++ {
+			if err := wb.Set(fmt.Appendf(nil, "key-%08d", j), val(j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opt := DefaultOptions(image).WithLogger(nil).WithMemTableSize(1 << 20).WithValueThreshold(1 << 10).WithValueLogFileSize(16 << 20)
+	if used := db.mt.sl.MemSize(); used <= arenaSize(opt) {
+		t.Fatalf("the memtable holds %d bytes, which fit the smaller arena (%d): the test proves nothing", used, arenaSize(opt))
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wal int64
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(e.Name(), ".sst") {
+			t.Fatalf("%s: the memtable was flushed, so nothing is left to replay", e.Name())
+		}
+		if strings.HasSuffix(e.Name(), memFileExt) {
+			wal += int64(len(b))
+		}
+		if err := os.WriteFile(filepath.Join(image, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	err = db2.View(func(txn *Txn) error {
+		for i := 0; i < n; i++ {
+			item, err := txn.Get(fmt.Appendf(nil, "key-%08d", i))
+			if err != nil {
+				return fmt.Errorf("key %d: %w", i, err)
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(v, val(i)) {
+				return fmt.Errorf("key %d: %q", i, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("after replaying %d bytes of WAL: %v", wal, err)
 	}
 }
