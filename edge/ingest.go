@@ -304,8 +304,8 @@ func (g *ingest) run(p *pipeline, w *drain) {
 
 // appendBatch appends recs, the records of batch, then acknowledges and
 // delivers them, in order. A call whose records do not fit in one log batch
-// (storage.ErrTooLarge: about 15% of the profile's memtable, 570 KB with pi,
-// so 256 queued messages of a few KB each) stored nothing: the batch goes in
+// (storage.ErrTooLarge: about 15% of the profile's memtable, 280 KB with pi,
+// so 256 queued messages of more than 1 KB each) stored nothing: the batch goes in
 // parts of half the size, then a quarter, down to one message. When an
 // append fails the messages not yet stored are rejected (reject). It reports
 // whether the pipeline goes on.

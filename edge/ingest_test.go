@@ -241,7 +241,7 @@ func TestPipelinedPublishesKeepOrder(t *testing.T) {
 
 // TestBigMessagesQueuedTogetherAreStored: a client's queued messages go to
 // the log in one append, and when they are too big for one log batch
-// (storage.ErrTooLarge: 100 or more messages of 8 KB against about 570 KB
+// (storage.ErrTooLarge: 40 or more messages of 8 KB against about 280 KB
 // with the pi profile) the pipeline appends them in parts instead of refusing them:
 // the 3.1.1 client is not disconnected, every message is acknowledged,
 // stored once and delivered, in order.

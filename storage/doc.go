@@ -75,7 +75,7 @@
 // rather than returning an error. The writer therefore checks free space
 // (statfs) before every group commit and refuses appends with ErrFull while
 // the file system has less than min_free_bytes (profile default: two
-// memtables plus four tables, 12 MiB for pi). ENOSPC errors that do surface
+// memtables plus four tables, 8 MiB for pi). ENOSPC errors that do surface
 // also map to ErrFull. Reads, cursor commits, KV writes and retention keep
 // working inside the reserve; appends succeed again as soon as space
 // returns, without a restart.
@@ -86,7 +86,7 @@
 // (STORAGE_RSS=1; 1M 100-byte records appended by 64 appenders in batch
 // mode, then read back by one Reader; x86-64, Go 1.26, default GOGC):
 //
-//	pi     4 MiB memtables x2, 1 MiB tables, 8 MiB block + 4 MiB index cache,
+//	pi     2 MiB memtables x2, 1 MiB tables, 8 MiB block + 4 MiB index cache,
 //	       16 MiB value-log files, values >= 64 KiB in the value log.
 //	       Peak RSS 165 MiB (anon 121 MiB, mapped files 44 MiB), measured
 //	       when pi compressed its tables with snappy.

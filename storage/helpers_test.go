@@ -50,6 +50,19 @@ func rec(i int) Record {
 	}
 }
 
+// batchLimit is the most copies of r one Append takes: Badger's limits on one
+// transaction for l's profile, as submit applies them (about 280 KB with pi).
+// One more is ErrTooLarge.
+func batchLimit(l *Log, r Record) int {
+	r.Offset, r.Time = 0, time.Time{}
+	if r.Origin == "" {
+		r.Origin = l.opts.NodeID
+	}
+	var req request
+	req.add(logKey(0), EncodeRecord(nil, &r), l.prof.valueThreshold)
+	return int(min(l.db.MaxBatchSize()*9/10/req.size, l.db.MaxBatchCount()-2))
+}
+
 func appendN(t testing.TB, l *Log, from, n int) []uint64 {
 	t.Helper()
 	recs := make([]Record, n)

@@ -11,15 +11,18 @@ import (
 	"time"
 )
 
+// full, in TestAppendRead's batches, is as many records as one Append takes.
+const full = -1
+
 func TestAppendRead(t *testing.T) {
 	tests := []struct {
 		name    string
 		mode    Durability
-		batches []int // records per Append call
+		batches []int // records per Append call; full: as many as one call takes
 	}{
 		{"single-none", DurabilityNone, []int{1}},
 		{"many-fsync", DurabilityFsync, []int{1, 5, 100, 1}},
-		{"many-batch", DurabilityBatch, []int{3, 3000, 7}},
+		{"many-batch", DurabilityBatch, []int{3, full, 7}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -30,6 +33,9 @@ func TestAppendRead(t *testing.T) {
 			want, i := uint64(1), 0
 			before := time.Now()
 			for _, n := range tc.batches {
+				if n == full {
+					n = batchLimit(l, rec(i))
+				}
 				offs := appendN(t, l, i, n)
 				for _, o := range offs {
 					if o != want {
@@ -381,13 +387,15 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestAppendLimits(t *testing.T) {
 	l := openTest(t, "", nil)
+	limit := batchLimit(l, rec(0))
 	tests := []struct {
 		name string
 		n    int
 		want error
 	}{
 		{"empty", 0, nil},
-		{"one transaction", 2000, nil},
+		{"one transaction", limit, nil},
+		{"one record more", limit + 1, ErrTooLarge},
 		{"too large", 50000, ErrTooLarge},
 	}
 	for _, tc := range tests {

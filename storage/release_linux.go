@@ -21,7 +21,8 @@ import (
 // WALs through memory maps, and every page it touched stays counted in the
 // process's RSS until the kernel runs short: on a gateway that looks like a
 // node holding tens of MiB it does not use (in the QoS 1 benchmark, 11 MiB
-// of fresh level-0 tables and 4 MiB of WAL at the peak).
+// of fresh level-0 tables and 4 MiB of WAL at the peak, with pi's 4 MiB
+// memtables of then).
 //
 // Tables and the active memtable's WAL get madvise(MADV_DONTNEED): the
 // pages leave this process's page tables and stay in the page cache (dirty

@@ -81,10 +81,10 @@ func TestRetentionMaxBytes(t *testing.T) {
 	peak := int64(0)
 	noise := make([]byte, 1<<20) // random, so Snappy cannot shrink the records
 	_, _ = rand.NewChaCha8([32]byte{1}).Read(noise)
-	for i := 0; i < 160; i++ { // 160 x 400 x 1 KB = 2 x max_bytes
-		recs := make([]Record, 400)
+	for i := 0; i < 320; i++ { // 320 x 200 x 1 KB = 2 x max_bytes
+		recs := make([]Record, 200)
 		for j := range recs {
-			at := (i*400 + j) * 997 % (len(noise) - 1000)
+			at := (i*200 + j) * 997 % (len(noise) - 1000)
 			recs[j] = Record{Topic: "t", Payload: noise[at : at+1000]}
 		}
 		if _, err := l.Append(context.Background(), recs); err != nil {

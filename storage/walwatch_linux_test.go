@@ -82,17 +82,17 @@ func TestSyncListsWALsOnlyAfterRotation(t *testing.T) {
 	if n := l.st.walScans.Load(); n != base {
 		t.Fatalf("100 syncs without a rotation listed the directory %d times", n-base)
 	}
-	// Fill more than the pi profile's 4 MiB memtable: Badger rotates it.
+	// Fill more than the pi profile's 2 MiB memtable: Badger rotates it.
 	fillUntil(t, l, func() bool { return l.st.walScans.Load() != base }, "no sync noticed a memtable rotation")
 }
 
-// fillUntil appends batches of 3 KB records until done, or fails with why
-// once 60 MB went in.
+// fillUntil appends batches of 3 KB records (50: 150 KB, under pi's limit on
+// one Append) until done, or fails with why once 60 MB went in.
 func fillUntil(t *testing.T, l *Log, done func() bool, why string) {
 	t.Helper()
 	big := []byte(strings.Repeat("x", 3000))
 	for !done() {
-		recs := make([]Record, 100)
+		recs := make([]Record, 50)
 		for i := range recs {
 			recs[i] = Record{Topic: "t", Payload: big}
 		}
