@@ -88,8 +88,9 @@
 //
 //	pi     2 MiB memtables x2, 1 MiB tables, 8 MiB block + 4 MiB index cache,
 //	       16 MiB value-log files, values >= 64 KiB in the value log.
-//	       Peak RSS 165 MiB (anon 121 MiB, mapped files 44 MiB), measured
-//	       when pi compressed its tables with snappy.
+//	       Peak RSS 100-120 MiB (three runs on 2026-12-04; 118-124 MiB
+//	       with the 4 MiB memtables pi had before; 165 MiB when pi
+//	       compressed its tables with snappy).
 //	large  64 MiB memtables x3, 8 MiB tables, 128 MiB block + 64 MiB index
 //	       cache, 256 MiB value-log files, values >= 1 MiB in the value log.
 //	       Peak RSS 795 MiB (anon 748 MiB, mapped files 46 MiB). For gateways

@@ -18,7 +18,8 @@ import (
 //
 // Why: start-up runs code that never runs again (package initialisers,
 // Badger's open and replay, config parsing), and the kernel maps a binary's
-// pages 64 KiB at a time (fault-around), so an idle node held 14 MiB of its
+// pages 64 KiB at a time (fault-around; more where the page cache holds large
+// folios, as ext4 on kernel 6.18 does), so an idle node held 14 MiB of its
 // 19 MiB binary mapped, a third of its RSS. The pages stay in the page
 // cache: the code the node runs next faults its pages back in (minor faults,
 // no disk read), and only those. Measured at idle: RssFile 14.0 -> 5.2 MiB.
@@ -27,8 +28,10 @@ import (
 // tables. It is safe for the same reason the kernel may reclaim these pages
 // on its own under memory pressure: they are clean copies of the file, which
 // cannot change while it runs (ETXTBSY). Cost: after each drop the code that
-// runs faults its pages back, about 11 MiB during a bench run, so about 180
-// minor faults of 64 KiB each (from the page cache) every 30 s.
+// runs faults its pages back, about 11 MiB during a bench run, at most 180
+// minor faults of 64 KiB each (from the page cache) every 30 s. Dropping them
+// every 250 ms was measured and not kept (README, 2026-12-04): the peak is
+// while clients connect, and a few faults map the pages back.
 //
 // Writable mappings (the binary's initialised data) are left alone: for a
 // private mapping MADV_DONTNEED would throw away what the program wrote.
