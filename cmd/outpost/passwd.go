@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/outpost-edge/outpost/edge/auth"
 )
@@ -84,8 +85,7 @@ func editUsers(file, user string, create, del bool, cost int, stdin *os.File, st
 // first line of stdin.
 func readPassword(stdin *os.File, stderr io.Writer) ([]byte, error) {
 	fd := int(stdin.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil { // not a terminal
+	if !term.IsTerminal(fd) {
 		line, err := bufio.NewReader(stdin).ReadString('\n')
 		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 			return nil, fmt.Errorf("read password from stdin: %w", err)
@@ -96,30 +96,23 @@ func readPassword(stdin *os.File, stderr io.Writer) ([]byte, error) {
 		}
 		return []byte(pw), nil
 	}
-	noEcho := *old
-	noEcho.Lflag &^= unix.ECHO
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
-		return nil, err
-	}
-	defer func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }()
-	in := bufio.NewReader(stdin)
-	var pws [2]string
+	var pws [2][]byte
 	for i, prompt := range []string{"Password: ", "Reenter password: "} {
 		fmt.Fprint(stderr, prompt)
-		line, err := in.ReadString('\n')
+		pw, err := term.ReadPassword(fd) // echo off until the line ends
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return nil, err
 		}
-		pws[i] = strings.TrimRight(line, "\r\n")
+		pws[i] = pw
 	}
 	switch {
-	case pws[0] != pws[1]:
+	case !bytes.Equal(pws[0], pws[1]):
 		return nil, errors.New("passwords do not match")
-	case pws[0] == "":
+	case len(pws[0]) == 0:
 		return nil, errors.New("empty password")
 	}
-	return []byte(pws[0]), nil
+	return pws[0], nil
 }
 
 // writeUsers replaces file atomically with mode 0600.
