@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +59,7 @@ func TestReadPasswordFromTerminal(t *testing.T) {
 			err error
 		}
 		done := make(chan result, 1)
-		prompts := &lockedBuffer{}
+		prompts := &syncBuffer{}
 		go func() {
 			pw, err := readPassword(tty, prompts)
 			done <- result{pw, err}
@@ -103,28 +101,10 @@ func TestReadPasswordFromTerminal(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitPromptedEchoOff waits until readPassword has written its nth prompt
 // and tty's echo is off: it is waiting for the nth line. (Echo comes back on
 // between two lines, before the second prompt.)
-func waitPromptedEchoOff(t *testing.T, tty *os.File, prompts *lockedBuffer, n int) {
+func waitPromptedEchoOff(t *testing.T, tty *os.File, prompts *syncBuffer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
