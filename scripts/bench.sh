@@ -50,9 +50,7 @@ trap cleanup EXIT
 
 log() { printf '%s\n' "$*" >&2; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. scripts/ports.sh # free_port
 
 wait_port() { # port pid
 	for _ in $(seq 1 100); do
@@ -93,7 +91,7 @@ EOF
 
 start_outpost() { # port durability
 	local http data
-	http=$(free_port)
+	http=$(free_port "$1")
 	OUTPOST_HTTP=$http
 	data="$WORK/outpost-data-$2-$RANDOM"
 	mkdir -p "$data"

@@ -23,8 +23,10 @@ payload=64
 
 make -s build
 work=$(mktemp -d /tmp/outpost-footprint.XXXXXX)
-mqtt=127.0.0.1:$((20000 + RANDOM % 20000))
-api=127.0.0.1:$((40000 + RANDOM % 20000))
+. scripts/ports.sh
+mqtt_port=$(free_port)
+mqtt=127.0.0.1:$mqtt_port
+api=127.0.0.1:$(free_port "$mqtt_port")
 cat >"$work/outpost.yaml" <<EOF
 node: {id: footprint, data_dir: $work/data, memory_limit: $memlimit}
 mqtt:
@@ -55,6 +57,7 @@ stop_node() {
 }
 trap stop_node EXIT
 for _ in $(seq 100); do curl -fs "http://$api/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://$api/readyz" >/dev/null 2>&1 || { echo "footprint.sh: the node did not become ready:" >&2; tail -20 "$work/node.log" >&2; exit 1; }
 
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }

@@ -14,8 +14,10 @@ runs=${1:-8}
 make -s build
 bin=${OUTPOST_BIN:-bin/outpost}
 work=$(mktemp -d /tmp/outpost-sustained.XXXXXX)
-mqtt=127.0.0.1:$((20000 + RANDOM % 20000))
-api=127.0.0.1:$((40000 + RANDOM % 20000))
+. scripts/ports.sh
+mqtt_port=$(free_port)
+mqtt=127.0.0.1:$mqtt_port
+api=127.0.0.1:$(free_port "$mqtt_port")
 printf 'mqtt:\n  publish_rate: 0\n' >"$work/outpost.yaml"
 "$bin" serve --config "$work/outpost.yaml" --data-dir "$work/data" --mqtt "$mqtt" --http "$api" \
 	--durability batch >"$work/node.log" 2>&1 &
