@@ -50,7 +50,7 @@ func TestReadPasswordFromTerminal(t *testing.T) {
 	} {
 		ctrl, tty := openPTY(t)
 		echoed := make(chan string, 1)
-		go func() { // what the terminal shows: the prompts, and any echo
+		go func() { // what the terminal shows: any echo of what is typed (the prompts go to stderr)
 			b, _ := io.ReadAll(ctrl) // until tty and ctrl close (EIO)
 			echoed <- string(b)
 		}()
