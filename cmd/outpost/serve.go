@@ -24,11 +24,16 @@ import (
 	"github.com/outpost-edge/outpost/cluster"
 	"github.com/outpost-edge/outpost/edge"
 	"github.com/outpost-edge/outpost/edge/auth"
+	"github.com/outpost-edge/outpost/internal/timerslack"
 	"github.com/outpost-edge/outpost/storage"
 )
 
 // shutdownGrace bounds a graceful stop: SIGTERM to exit in under 5 s.
 const shutdownGrace = 4 * time.Second
+
+// timerSlackExecEnv marks the node's second start by timerslack.Raise, which
+// executes the binary again to apply node.timer_slack.
+const timerSlackExecEnv = "OUTPOST_TIMER_SLACK_EXEC"
 
 type serveFlags struct {
 	config, dataDir, mqtt, http, durability, nodeID string
@@ -99,7 +104,7 @@ func serve(args []string) int {
 		return 2
 	}
 	// Before anything is opened or logged: this may execute the binary again.
-	slackNote, slackErr := raiseTimerSlack(cfg.Node.TimerSlack)
+	slackNote, slackErr := timerslack.Raise(cfg.Node.TimerSlack, timerSlackExecEnv)
 	logger := newLogger(cfg.Log, os.Stderr)
 	if slackErr != nil {
 		logger.Warn().Err(slackErr).Str("timer_slack", cfg.Node.TimerSlack.String()).Msg("node.timer_slack not applied")

@@ -5,38 +5,24 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/outpost-edge/outpost/internal/testnet"
+	"github.com/outpost-edge/outpost/internal/timerslack"
 )
 
 // threadSlacks reads the timer slack of every thread of process pid.
 func threadSlacks(t *testing.T, pid int) map[int]time.Duration {
 	t.Helper()
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	slacks, err := timerslack.Threads(pid)
+	if errors.Is(err, fs.ErrPermission) {
+		t.Skipf("reading a child's timer slack needs ptrace access to it (kernel.yama.ptrace_scope): %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	slacks := map[int]time.Duration{}
-	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
-		if errors.Is(err, fs.ErrPermission) {
-			t.Skipf("reading a child's timer slack needs ptrace access to it (kernel.yama.ptrace_scope): %v", err)
-		}
-		if err != nil {
-			t.Fatal(err) // a thread that ended meanwhile would say so: none of the node's do
-		}
-		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tid, _ := strconv.Atoi(task.Name())
-		slacks[tid] = time.Duration(ns)
 	}
 	return slacks
 }
