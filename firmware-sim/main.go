@@ -31,9 +31,10 @@ const (
 // spend their time in socket reads and writes, and the Go runtime's monitor
 // thread sleeps 20 us at a time while they do; with the kernel's default
 // slack (50 us) each sleep is a costly wake-up. Measured on the 2-core dev
-// box (2026-12-04, QoS 1 waiting for each ack, six alternated pairs): 0.87x
-// firmware-sim's CPU per message against the node and 0.92x against
-// mosquitto, which then received 1.09x and 1.035x the messages per second.
+// box (2026-12-04, QoS 1 waiting for each ack, six alternated pairs per
+// broker): 0.88x firmware-sim's CPU per message against the node and 0.93x
+// against mosquitto, which then received 1.07x and 1.02x the messages per
+// second.
 // Timers fire up to 1 ms late, which no simulated device minds.
 const timerSlack = time.Millisecond
 
