@@ -67,7 +67,7 @@ type NodeConfig struct {
 	// otherwise 10-1000. The GOGC environment variable, when set, wins.
 	GCPercent int `yaml:"gc_percent"`
 	// TimerSlack is the timer slack every thread of the node runs with
-	// (Linux: prctl PR_SET_TIMERSLACK; timerslack_linux.go): how late the
+	// (Linux: prctl PR_SET_TIMERSLACK; internal/timerslack): how late the
 	// kernel may end its sleeps and fire its timers, to group wake-ups.
 	// Default 1ms: the Go runtime's monitor thread then sleeps about 1 ms
 	// at a time instead of 70 us while the node's threads are in system
