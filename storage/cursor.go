@@ -102,6 +102,13 @@ func (w *writer) cursorOps(txn *badger.Txn, err *error) []string {
 	return names
 }
 
+// cursorsDirty reports whether a cursor waits to be persisted.
+func (l *Log) cursorsDirty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.dirty) > 0
+}
+
 func (l *Log) redirty(names []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

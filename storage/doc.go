@@ -34,8 +34,8 @@
 // one goroutine (Close may come from any). Open starts the writer, the only
 // goroutine that writes to Badger (appends, KV writes, cursor persistence and
 // retention deletes all go through it, so one group commit is one Badger
-// transaction followed by at most one fsync; before it commits a group it
-// yields once, so that appenders ready to run join it), the retention loop, and in
+// write followed by at most one fsync; before it commits a group it yields
+// once, so that appenders ready to run join it), the retention loop, and in
 // fsync mode a syncer owned by the writer: the writer commits group N+1 while
 // the syncer fsyncs group N, and one fsync covers every group committed
 // before it started (the syncer waits up to one fsync's time for more
@@ -43,6 +43,10 @@
 // which holds every record below Badger's value threshold, unless a commit
 // wrote to the value log or the memtable rotated since the previous one;
 // then it is Badger's Sync plus an fsync of each rotated WAL (syncAll).
+// A group's records are written with Badger's WriteEntries (a change of
+// Outpost's Badger copy: in the writer's goroutine, outside a transaction,
+// since a chunk's key is written once), and its other writes, when it has
+// any, in one transaction after them (writer.commit).
 // Close stops all of them after the queue is committed and synced. Append callers block until their group is durable; Readers
 // block on a channel closed at each publish.
 //

@@ -52,6 +52,8 @@ type Log struct {
 	closeMu sync.RWMutex
 	closed  bool
 	reqs    chan *request
+	// writeEntries is db.WriteEntries; a test makes it fail.
+	writeEntries func([]*badger.Entry) error
 
 	done chan struct{} // closed when Close starts: stops retention, wakes readers
 	kick chan struct{} // nudges retention (buffered 1)
@@ -122,6 +124,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, mapErr(err))
 	}
 	l.db = db
+	l.writeEntries = db.WriteEntries
 	l.vlogThreshold = int(db.Opts().ValueThreshold)
 	if err := l.recover(); err != nil {
 		_ = db.Close()

@@ -163,6 +163,10 @@ type writer struct {
 	dirty    bool // batch mode: writes since the last sync
 	lastSync time.Time
 	syncq    chan batch // fsync mode: committed groups waiting for their sync
+	// stale holds the chunk keys of a records write that failed, which may
+	// have stored some of them: the next group goes in one transaction that
+	// deletes them first (commit).
+	stale [][]byte
 
 	// The last free-space reading (lowSpace).
 	free      int64
@@ -475,55 +479,54 @@ func (l *Log) syncRotatedWALs() error {
 	return nil
 }
 
-// commit writes one group in one Badger transaction, then publishes it and
-// releases the callers (batch and none modes) or queues it for the syncer
-// (fsync mode).
+// commit writes one group, then publishes it and releases the callers (batch
+// and none modes) or queues it for the syncer (fsync mode).
+//
+// The records go to Badger with DB.WriteEntries (change 7 of Outpost's copy),
+// in this goroutine and outside a transaction: a record's key is written once
+// and never overwritten, so it needs no commit timestamp of its own. A
+// transaction's commit cost two goroutine hand-offs (Badger's write
+// goroutine, and the goroutine it starts per write) plus two messages to the
+// oracle's watermark goroutine, a transaction marker entry and about nine
+// allocations per group. The group's other writes (key-value operations,
+// retention's deletes, cursors) follow in one transaction.
+//
+// A failed WriteEntries may have stored some of its chunks (in practice it
+// fails before the memtable, on a value log or WAL file it cannot create, but
+// nothing promises so): their offsets are given out again, to chunks of other
+// sizes, so other keys. The next group then goes in one transaction that
+// deletes those keys first, at a newer version than theirs, and writes its
+// records in the same transaction.
 func (w *writer) commit(group []*request) {
 	l := w.l
 	w.admit(group)
-	txn := l.db.NewTransaction(true)
-	defer txn.Discard()
 	now := time.Now().UnixNano()
 	if now < w.lastTime {
 		now = w.lastTime
 	}
 	b := batch{group: group, next: w.next, now: now}
-	size := int64(0)
-	for _, r := range group {
-		size += r.bytes // 9 bytes of key per record: room for each length prefix
-	}
-	ck := chunker{txn: txn, b: &b, arena: make([]byte, 0, size), vlogAt: l.vlogThreshold}
+	var cursors []string
 	var err error
-	for _, r := range group {
-		if r.err != nil {
-			continue
+	if w.stale != nil {
+		if cursors, err = w.commitTxn(&b, group, true); err == nil {
+			w.stale = nil
+		} else {
+			w.stale = append(w.stale, staleKeys(group, w.next)...)
 		}
-		if len(r.vals) > 0 {
-			r.first = b.next
-		}
-		for _, v := range r.vals {
-			stamp(v, b.next, now)
-			if err = ck.add(v); err != nil {
-				break
+	} else {
+		if err = w.writeRecords(&b, group); err != nil {
+			w.stale = staleKeys(group, w.next)
+		} else if cursors, err = w.commitTxn(&b, group, false); err != nil {
+			// The records are stored: only the other writes failed.
+			l.redirty(cursors)
+			err = fmt.Errorf("commit: %w", mapErr(err))
+			for _, r := range group {
+				if r.err == nil && len(r.vals) == 0 {
+					r.err = err
+				}
 			}
+			err = nil
 		}
-		b.needSync = b.needSync || r.sync
-		if err == nil {
-			err = applyOps(txn, r)
-		}
-		for _, o := range r.ops {
-			b.vlog = b.vlog || len(o.val) >= l.vlogThreshold
-		}
-		if err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = ck.flush()
-	}
-	cursors := w.cursorOps(txn, &err)
-	if err == nil {
-		err = txn.Commit()
 	}
 	if err != nil {
 		l.redirty(cursors)
@@ -552,6 +555,127 @@ func (w *writer) commit(group []*request) {
 	}
 }
 
+// writeRecords stamps the group's records with their offsets and ingest
+// time, packs them into chunks and writes the chunks with WriteEntries.
+func (w *writer) writeRecords(b *batch, group []*request) error {
+	ck := w.newChunker(b, group, nil)
+	for _, r := range group {
+		if r.err != nil || len(r.vals) == 0 {
+			continue
+		}
+		r.first = b.next
+		b.needSync = b.needSync || r.sync
+		for _, v := range r.vals {
+			stamp(v, b.next, b.now)
+			_ = ck.add(v) // without a transaction add cannot fail
+		}
+	}
+	_ = ck.flush()
+	if len(ck.entries) == 0 {
+		return nil
+	}
+	return w.l.writeEntries(ck.entries)
+}
+
+// staleKeys lists the chunk keys of a failed records write whose first
+// record had the offset first (the keys WriteEntries got carry a version
+// suffix by now): the chunks are cut again from the group's requests, as
+// writeRecords and commitTxn cut them.
+func staleKeys(group []*request, first uint64) [][]byte {
+	b := batch{next: first}
+	ck := chunker{b: &b}
+	for _, r := range group {
+		if r.err != nil {
+			continue
+		}
+		for _, v := range r.vals {
+			_ = ck.add(v)
+		}
+	}
+	_ = ck.flush()
+	keys := make([][]byte, len(ck.entries))
+	for i, e := range ck.entries {
+		keys[i] = e.Key
+	}
+	return keys
+}
+
+// commitTxn writes the group's other writes in one transaction with the
+// dirty cursors, and its records too when records is set, and returns the
+// cursors it wrote. A group of appends alone, while no cursor moved, opens
+// no transaction: a Badger transaction sends its start and end to the
+// oracle's watermark goroutine even when it writes nothing.
+func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, error) {
+	l := w.l
+	if !records && len(w.stale) == 0 && !l.cursorsDirty() && !slices.ContainsFunc(group, func(r *request) bool {
+		return r.err == nil && (len(r.ops) > 0 || r.setFirst > 0)
+	}) {
+		for _, r := range group {
+			if r.err == nil && len(r.vals) == 0 {
+				b.needSync = b.needSync || r.sync
+			}
+		}
+		return nil, nil
+	}
+	txn := l.db.NewTransaction(true)
+	defer txn.Discard()
+	var ck *chunker
+	if records {
+		ck = w.newChunker(b, group, txn)
+	}
+	var err error
+	for _, k := range w.stale { // before the records: a key written again is Set after its Delete
+		if err = txn.Delete(k); err != nil {
+			break
+		}
+	}
+	for _, r := range group {
+		if err != nil {
+			break
+		}
+		if r.err != nil {
+			continue
+		}
+		if records && len(r.vals) > 0 {
+			r.first = b.next
+			for _, v := range r.vals {
+				stamp(v, b.next, b.now)
+				if err = ck.add(v); err != nil {
+					break
+				}
+			}
+		}
+		if records || len(r.vals) == 0 {
+			b.needSync = b.needSync || r.sync
+		}
+		if err == nil {
+			err = applyOps(txn, r)
+		}
+		for _, o := range r.ops {
+			b.vlog = b.vlog || len(o.val) >= l.vlogThreshold
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil && records {
+		err = ck.flush()
+	}
+	cursors := w.cursorOps(txn, &err)
+	if err == nil {
+		err = txn.Commit()
+	}
+	return cursors, err
+}
+
+func (w *writer) newChunker(b *batch, group []*request, txn *badger.Txn) *chunker {
+	size := int64(0)
+	for _, r := range group {
+		size += r.bytes // 9 bytes of key per record: room for each length prefix
+	}
+	return &chunker{txn: txn, b: b, arena: make([]byte, 0, size), vlogAt: w.l.vlogThreshold}
+}
+
 // dropPrefixes runs the retention DropPrefix calls of a committed group.
 // Their failure leaves the records deleted by tombstones only (the space
 // comes back later); it is logged, not returned to appenders.
@@ -572,12 +696,13 @@ func (w *writer) dropPrefixes(group []*request) {
 // chunk ends at the group's end, at every block boundary, and before it
 // would pass maxChunkBytes.
 type chunker struct {
-	txn   *badger.Txn
-	b     *batch
-	arena []byte // every chunk's value, one after the other
-	start int    // where the open chunk begins in arena
-	first uint64 // the open chunk's first offset
-	n     int    // records in the open chunk
+	txn     *badger.Txn // the chunks go to txn, or to entries when txn is nil
+	entries []*badger.Entry
+	b       *batch
+	arena   []byte // every chunk's value, one after the other
+	start   int    // where the open chunk begins in arena
+	first   uint64 // the open chunk's first offset
+	n       int    // records in the open chunk
 	// vlogAt is Badger's value threshold: a chunk this big goes to the
 	// value log.
 	vlogAt int
@@ -609,6 +734,10 @@ func (c *chunker) flush() error {
 	c.b.added += int64(len(k) + len(v))
 	c.b.vlog = c.b.vlog || len(v) >= c.vlogAt
 	c.n = 0
+	if c.txn == nil {
+		c.entries = append(c.entries, badger.NewEntry(k, v))
+		return nil
+	}
 	return c.txn.SetEntry(badger.NewEntry(k, v))
 }
 

@@ -115,6 +115,12 @@ type DB struct {
 	blockWrites atomic.Int32
 	isClosed    atomic.Uint32
 
+	// writeMu serializes writeRequests between the doWrites goroutine and
+	// WriteEntries' callers (outpost, OUTPOST.md change 7).
+	writeMu sync.Mutex
+	// directReqs is WriteEntries' one-request slice, under writeMu.
+	directReqs [1]*request
+
 	// gcActive is set while a vlog GC rewrite (scan + write-back) is in flight,
 	// and gcDiscardTs records the DB's max version captured at its start. While
 	// active, last-level compaction clamps its discard threshold to gcDiscardTs
@@ -580,6 +586,9 @@ func (db *DB) close() (err error) {
 
 	// Stop writes next.
 	db.closers.writes.SignalAndWait()
+	// outpost: and wait for a WriteEntries in progress; later ones see blockWrites.
+	db.writeMu.Lock()
+	db.writeMu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 
 	// Don't accept any more write.
 	close(db.writeCh)
@@ -950,7 +959,10 @@ func (db *DB) doWrites(lc *z.Closer) {
 	pendingCh := make(chan struct{}, 1)
 
 	writeRequests := func(reqs []*request) {
-		if err := db.writeRequests(reqs); err != nil {
+		db.writeMu.Lock() // outpost: WriteEntries writes too
+		err := db.writeRequests(reqs)
+		db.writeMu.Unlock()
+		if err != nil {
 			db.opt.Errorf("writeRequests: %v", err)
 		}
 		<-pendingCh
@@ -1007,6 +1019,79 @@ func (db *DB) doWrites(lc *z.Closer) {
 		reqs = make([]*request, 0, 10)
 		reqLen.Set(0)
 	}
+}
+
+// WriteEntries writes entries to the value log and the memtable in the
+// calling goroutine, outside any transaction (outpost, OUTPOST.md change 7).
+// A Txn's commit takes a commit timestamp from the oracle (a lock, two
+// watermark messages to the oracle's goroutine), adds a transaction marker
+// entry and hands its entries to the doWrites goroutine, which starts one
+// more goroutine per batch of requests, and waits for it: for a caller that
+// is itself the only writer of its keys and already batches, that is three
+// goroutine hand-offs and about nine allocations per write.
+//
+// Each key is written at the version of the newest commit (the read
+// timestamp a new transaction gets), so a transaction that starts after
+// WriteEntries returns reads the entries, and one that started before may
+// read them too. That suits keys written once and never overwritten, such
+// as the records of an append-only log: an overwritten key would hold two
+// values at one version. Write such keys with a Txn. The entries are not
+// atomic as a group across a crash: the WAL replays a prefix of them. Keys
+// must not carry a timestamp; WriteEntries adds it, in place.
+//
+// Before the first commit of a fresh DB there is no version to write at, and
+// the entries are committed in a Txn.
+func (db *DB) WriteEntries(entries []*Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if db.opt.managedTxns {
+		return errors.New("WriteEntries is not supported in managed mode")
+	}
+	if db.opt.ReadOnly {
+		return ErrReadOnlyTxn
+	}
+	ts := db.orc.nextTs() - 1
+	if ts == 0 {
+		txn := db.NewTransaction(true)
+		defer txn.Discard()
+		for _, e := range entries {
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+		}
+		return txn.Commit()
+	}
+	var count, size int64
+	for _, e := range entries {
+		if len(e.Key) == 0 {
+			return ErrEmptyKey
+		}
+		e.Key = y.KeyWithTs(e.Key, ts)
+		size += e.estimateSizeAndSetThreshold(db.valueThreshold())
+		count++
+	}
+	if count >= db.opt.maxBatchCount || size >= db.opt.maxBatchSize {
+		return ErrTxnTooBig
+	}
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	if db.blockWrites.Load() == 1 {
+		return ErrBlockedWrites
+	}
+	req := requestPool.Get().(*request)
+	req.reset()
+	req.Entries = entries
+	req.Wg.Add(1)
+	req.IncrRef()
+	db.directReqs[0] = req
+	_ = db.writeRequests(db.directReqs[:]) // its error is req.Err too
+	db.directReqs[0] = nil
+	err := req.Err
+	req.DecrRef()
+	y.NumPutsAdd(db.opt.MetricsEnabled, count)
+	y.NumBytesWrittenUserAdd(db.opt.MetricsEnabled, size)
+	return err
 }
 
 // batchSet applies a list of badger.Entry. If a request level error occurs it
@@ -1728,6 +1813,9 @@ func (db *DB) blockWrite() error {
 
 	// Make all pending writes finish. The following will also close writeCh.
 	db.closers.writes.SignalAndWait()
+	// outpost: and a WriteEntries in progress; later ones see blockWrites.
+	db.writeMu.Lock()
+	db.writeMu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 	db.opt.Infof("Writes flushed. Stopping compactions now...")
 	return nil
 }

@@ -3,6 +3,7 @@ package badger
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -191,4 +192,135 @@ func TestOutpostReplayWALOfBiggerMemtable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after replaying %d bytes of WAL: %v", wal, err)
 	}
+}
+
+// outpost (OUTPOST.md, change 7): WriteEntries' entries are read by
+// transactions that start after it returns, by iterators, after a flush to
+// tables and after a reopen that replays the WAL; a fresh DB's first write
+// goes through a Txn; writes race with Txn commits and with a DropPrefix
+// (which blocks writes) without loss; after Close it refuses.
+func TestOutpostWriteEntries(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultOptions(dir).WithLogger(nil).WithMemTableSize(1 << 20).WithValueThreshold(1 << 10)
+	db, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(prefix string, i int) []byte { return []byte(fmt.Sprintf("%s%06d", prefix, i)) }
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100+i%50) }
+	write := func(prefix string, from, n int) {
+		t.Helper()
+		var es []*Entry
+		for i := from; i < from+n; i++ {
+			es = append(es, NewEntry(key(prefix, i), val(i)))
+		}
+		if err := db.WriteEntries(es); err != nil {
+			t.Fatalf("WriteEntries %s%d: %v", prefix, from, err)
+		}
+	}
+	check := func(db *DB, prefix string, n int) {
+		t.Helper()
+		err := db.View(func(txn *Txn) error {
+			for _, i := range []int{0, n / 2, n - 1} {
+				it, err := txn.Get(key(prefix, i))
+				if err != nil {
+					return fmt.Errorf("get %s: %w", key(prefix, i), err)
+				}
+				if v, _ := it.ValueCopy(nil); !bytes.Equal(v, val(i)) {
+					return fmt.Errorf("get %s: wrong value", key(prefix, i))
+				}
+			}
+			it := txn.NewIterator(IteratorOptions{Prefix: []byte(prefix)})
+			defer it.Close()
+			i := 0
+			for it.Rewind(); it.Valid(); it.Next() {
+				if !bytes.Equal(it.Item().Key(), key(prefix, i)) {
+					return fmt.Errorf("iterator: %s at %d", it.Item().Key(), i)
+				}
+				i++
+			}
+			if i != n {
+				return fmt.Errorf("iterator: %d keys of %s, want %d", i, prefix, n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if got := db.orc.nextTs(); got != 1 {
+		t.Fatalf("fresh DB: next ts %d", got)
+	}
+	write("a", 0, 10) // no commit yet: a Txn
+	if got := db.orc.nextTs(); got != 2 {
+		t.Fatalf("after the first write: next ts %d, want 2 (committed in a Txn)", got)
+	}
+	for i := 10; i < 5000; i += 70 {
+		write("a", i, min(70, 5000-i))
+	}
+	check(db, "a", 5000)
+
+	// Concurrent Txn commits of other keys and a DropPrefix of a third prefix.
+	errc := make(chan error, 2)
+	go func() {
+		for i := 0; i < 300; {
+			switch err := db.Update(func(txn *Txn) error { return txn.Set(key("t", i), val(i)) }); {
+			case err == nil:
+				i++
+			case errors.Is(err, ErrBlockedWrites):
+				time.Sleep(time.Millisecond)
+			default:
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	go func() {
+		for i := 0; i < 5; i++ {
+			if err := db.DropPrefix([]byte("z")); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := 5000; i < 20000; {
+		var es []*Entry
+		for j := i; j < i+50; j++ {
+			es = append(es, NewEntry(key("a", j), val(j)))
+		}
+		switch err := db.WriteEntries(es); {
+		case err == nil:
+			i += 50
+		case errors.Is(err, ErrBlockedWrites): // a DropPrefix runs: try again
+			time.Sleep(time.Millisecond)
+		default:
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(db, "a", 20000) // 2 MB through 1 MiB memtables: flushed to tables too
+	check(db, "t", 300)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WriteEntries([]*Entry{NewEntry([]byte("late"), []byte("x"))}); !errors.Is(err, ErrBlockedWrites) {
+		t.Fatalf("after Close: %v, want ErrBlockedWrites", err)
+	}
+
+	db, err = Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db, "a", 20000)
+	check(db, "t", 300)
+	write("a", 20000, 5) // a reopened DB has commits: no Txn
+	check(db, "a", 20005)
 }
