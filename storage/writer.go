@@ -163,10 +163,11 @@ type writer struct {
 	dirty    bool // batch mode: writes since the last sync
 	lastSync time.Time
 	syncq    chan batch // fsync mode: committed groups waiting for their sync
-	// stale holds the chunk keys of a records write that failed, which may
+	// stale holds the chunk keys of records writes that failed, which may
 	// have stored some of them: the next group goes in one transaction that
-	// deletes them first (commit).
-	stale [][]byte
+	// deletes them first (commit). A set: while writes keep failing, the
+	// same offsets are tried again and again.
+	stale map[string]struct{}
 
 	// The last free-space reading (lowSpace).
 	free      int64
@@ -511,11 +512,11 @@ func (w *writer) commit(group []*request) {
 		if cursors, err = w.commitTxn(&b, group, true); err == nil {
 			w.stale = nil
 		} else {
-			w.stale = append(w.stale, staleKeys(group, w.next)...)
+			w.addStale(group)
 		}
 	} else {
 		if err = w.writeRecords(&b, group); err != nil {
-			w.stale = staleKeys(group, w.next)
+			w.addStale(group)
 		} else if cursors, err = w.commitTxn(&b, group, false); err != nil {
 			// The records are stored: only the other writes failed.
 			l.redirty(cursors)
@@ -577,12 +578,12 @@ func (w *writer) writeRecords(b *batch, group []*request) error {
 	return w.l.writeEntries(ck.entries)
 }
 
-// staleKeys lists the chunk keys of a failed records write whose first
-// record had the offset first (the keys WriteEntries got carry a version
-// suffix by now): the chunks are cut again from the group's requests, as
-// writeRecords and commitTxn cut them.
-func staleKeys(group []*request, first uint64) [][]byte {
-	b := batch{next: first}
+// addStale adds to stale the chunk keys of a failed records write of group,
+// whose first record had the offset w.next. The keys WriteEntries got carry
+// a version suffix by now: the chunks are cut again from the group's
+// requests, as writeRecords and commitTxn cut them.
+func (w *writer) addStale(group []*request) {
+	b := batch{next: w.next}
 	ck := chunker{b: &b}
 	for _, r := range group {
 		if r.err != nil {
@@ -593,11 +594,12 @@ func staleKeys(group []*request, first uint64) [][]byte {
 		}
 	}
 	_ = ck.flush()
-	keys := make([][]byte, len(ck.entries))
-	for i, e := range ck.entries {
-		keys[i] = e.Key
+	if w.stale == nil {
+		w.stale = make(map[string]struct{}, len(ck.entries))
 	}
-	return keys
+	for _, e := range ck.entries {
+		w.stale[string(e.Key)] = struct{}{}
+	}
 }
 
 // commitTxn writes the group's other writes in one transaction with the
@@ -624,8 +626,8 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 		ck = w.newChunker(b, group, txn)
 	}
 	var err error
-	for _, k := range w.stale { // before the records: a key written again is Set after its Delete
-		if err = txn.Delete(k); err != nil {
+	for k := range w.stale { // before the records: a key written again is Set after its Delete
+		if err = txn.Delete([]byte(k)); err != nil {
 			break
 		}
 	}
