@@ -50,7 +50,9 @@ import (
 // a time under sustained writes), and a subscriber catching up reads the
 // log the same way. A table being written is not in the tree yet, but
 // Outpost's copy of Badger writes it with write(2), so its pages are in
-// the page cache, not mapped into the process. So a read of the log faster
+// the page cache, not mapped into the process; since 2026-12-04 it writes
+// the memtable WALs so too (its change 8), and a WAL's pages are mapped
+// only when a replay at start-up read them. So a read of the log faster
 // than 32 MB/s pays a full pass on every tick, up to 5.6% of a core with
 // 220 tables (BenchmarkReadCold, 1M records at about 3M records/s: 2.6-3.1M
 // with the trigger, 3.1-3.5M without, two runs each); a bridge catching up

@@ -194,7 +194,8 @@ func TestReleaseWhenMappedPagesRegrow(t *testing.T) {
 func init() { releaseChild = releaseChildMain }
 
 // releaseChildMain appends in batch mode, releases the WAL's pages (dirty:
-// no sync has written them), appends more, reports, and waits to be killed.
+// no sync has written them), appends more, reports the WAL's resident bytes
+// before and after the release, and waits to be killed.
 func releaseChildMain(dir string) int {
 	o := DefaultOptions()
 	o.NodeID, o.Durability = "release", DurabilityBatch
@@ -232,9 +233,12 @@ func releaseChildMain(dir string) int {
 	select {} // killed
 }
 
-// TestReleasedWALSurvivesKill: the WAL's dirty pages leave the process
-// (MADV_DONTNEED) and stay in the page cache: a process killed after the
-// release, before any sync, loses none of the records in them.
+// TestReleasedWALSurvivesKill: the WAL's dirty pages are in the page cache,
+// not in the process: since Badger's change 8 it writes them with write(2),
+// so about 900 KB of records leave no more than the WAL's header page
+// mapped (before that they were all resident until the release advised them
+// away with MADV_DONTNEED). A process killed after the release, before any
+// sync, loses none of the records in them.
 func TestReleasedWALSurvivesKill(t *testing.T) {
 	skipUnderEmulator(t)
 	dir := t.TempDir()
@@ -256,8 +260,8 @@ func TestReleasedWALSurvivesKill(t *testing.T) {
 		t.Fatalf("child said %q: %v", line, err)
 	}
 	t.Logf("WAL resident in the child: %d KiB before the release, %d KiB after", before>>10, after>>10)
-	if before < 256<<10 || after > before/4 {
-		t.Fatalf("the release left %d KiB of the WAL's %d KiB resident", after>>10, before>>10)
+	if before > 64<<10 || after > before {
+		t.Fatalf("%d KiB of the WAL resident before the release and %d KiB after, want at most 64 KiB", before>>10, after>>10)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -120,6 +120,8 @@ type DB struct {
 	writeMu sync.Mutex
 	// directReqs is WriteEntries' one-request slice, under writeMu.
 	directReqs [1]*request
+	// lsmVals is writeToLSM's scratch slice, under writeMu (outpost, change 8).
+	lsmVals []y.ValueStruct
 
 	// gcActive is set while a vlog GC rewrite (scan + write-back) is in flight,
 	// and gcDiscardTs records the DB's max version captured at its start. While
@@ -843,34 +845,37 @@ func (db *DB) writeToLSM(b *request) error {
 		return fmt.Errorf("Ptrs and Entries don't match: %+v", b)
 	}
 
+	// outpost (OUTPOST.md, change 8): the memtable takes the whole batch, its
+	// WAL in one write.
+	vals := db.lsmVals[:0]
 	for i, entry := range b.Entries {
-		var err error
 		if entry.skipVlogAndSetThreshold(db.valueThreshold()) {
 			// Will include deletion / tombstone case.
-			err = db.mt.Put(entry.Key,
-				y.ValueStruct{
-					Value: entry.Value,
-					// Ensure value pointer flag is removed. Otherwise, the value will fail
-					// to be retrieved during iterator prefetch. `bitValuePointer` is only
-					// known to be set in write to LSM when the entry is loaded from a backup
-					// with lower ValueThreshold and its value was stored in the value log.
-					Meta:      entry.meta &^ bitValuePointer,
-					UserMeta:  entry.UserMeta,
-					ExpiresAt: entry.ExpiresAt,
-				})
+			vals = append(vals, y.ValueStruct{
+				Value: entry.Value,
+				// Ensure value pointer flag is removed. Otherwise, the value will fail
+				// to be retrieved during iterator prefetch. `bitValuePointer` is only
+				// known to be set in write to LSM when the entry is loaded from a backup
+				// with lower ValueThreshold and its value was stored in the value log.
+				Meta:      entry.meta &^ bitValuePointer,
+				UserMeta:  entry.UserMeta,
+				ExpiresAt: entry.ExpiresAt,
+			})
 		} else {
 			// Write pointer to Memtable.
-			err = db.mt.Put(entry.Key,
-				y.ValueStruct{
-					Value:     b.Ptrs[i].Encode(),
-					Meta:      entry.meta | bitValuePointer,
-					UserMeta:  entry.UserMeta,
-					ExpiresAt: entry.ExpiresAt,
-				})
+			vals = append(vals, y.ValueStruct{
+				Value:     b.Ptrs[i].Encode(),
+				Meta:      entry.meta | bitValuePointer,
+				UserMeta:  entry.UserMeta,
+				ExpiresAt: entry.ExpiresAt,
+			})
 		}
-		if err != nil {
-			return y.Wrapf(err, "while writing to memTable")
-		}
+	}
+	err := db.mt.putBatch(b.Entries, vals)
+	clear(vals) // they point into the entries
+	db.lsmVals = vals[:0]
+	if err != nil {
+		return fmt.Errorf("while writing to memTable: %w", err)
 	}
 	if db.opt.SyncWrites {
 		return db.mt.SyncWAL()
@@ -915,7 +920,7 @@ func (db *DB) writeRequests(reqs []*request) error {
 		}
 		if err := db.writeToLSM(b); err != nil {
 			done(err)
-			return y.Wrap(err, "writeRequests")
+			return fmt.Errorf("writeRequests: %w", err) // outpost: %w, so ENOSPC stays visible
 		}
 	}
 
@@ -1844,7 +1849,10 @@ func (db *DB) prepareToDrop() (func(), error) {
 		case r := <-db.writeCh:
 			reqs = append(reqs, r)
 		default:
-			if err := db.writeRequests(reqs); err != nil {
+			db.writeMu.Lock() // outpost: writeRequests runs under writeMu
+			err := db.writeRequests(reqs)
+			db.writeMu.Unlock()
+			if err != nil {
 				db.opt.Errorf("writeRequests: %v", err)
 			}
 			db.stopMemoryFlush()

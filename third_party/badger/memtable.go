@@ -241,6 +241,41 @@ func (mt *memTable) Put(key []byte, value y.ValueStruct) error {
 	return nil
 }
 
+// putBatch puts the entries with their values (outpost, OUTPOST.md change
+// 8): the WAL gets all of them with one write(2), before the skiplist gets
+// any, so that a failed write (a full file system) leaves the memtable as
+// it was. writeToLSM used to Put them one at a time.
+func (mt *memTable) putBatch(entries []*Entry, vals []y.ValueStruct) error {
+	if mt.wal != nil {
+		mt.buf.Reset()
+		at := mt.wal.writeAt
+		for i, e := range entries {
+			we := Entry{Key: e.Key, Value: vals[i].Value, UserMeta: vals[i].UserMeta,
+				meta: vals[i].Meta, ExpiresAt: vals[i].ExpiresAt}
+			n, err := mt.wal.encodeEntry(mt.buf, &we, at)
+			if err != nil {
+				return fmt.Errorf("cannot write entry to WAL file: %w", err)
+			}
+			at += uint32(n)
+		}
+		if err := mt.wal.writeEncoded(mt.buf); err != nil {
+			return fmt.Errorf("cannot write entry to WAL file: %w", err) // %w: ENOSPC stays visible
+		}
+	}
+	for i, e := range entries {
+		// We insert the finish marker in the WAL but not in the memtable.
+		if vals[i].Meta&bitFinTxn > 0 {
+			continue
+		}
+		mt.sl.Put(e.Key, vals[i])
+		if ts := y.ParseTs(e.Key); ts > mt.maxVersion {
+			mt.maxVersion = ts
+		}
+		y.NumBytesWrittenToL0Add(mt.opt.MetricsEnabled, e.estimateSizeAndSetThreshold(mt.opt.ValueThreshold))
+	}
+	return nil
+}
+
 func (mt *memTable) UpdateSkipList() error {
 	if mt.wal == nil || mt.sl == nil {
 		return nil
@@ -358,14 +393,30 @@ func (lf *logFile) encodeEntry(buf *bytes.Buffer, e *Entry, offset uint32) (int,
 
 func (lf *logFile) writeEntry(buf *bytes.Buffer, e *Entry, opt Options) error {
 	buf.Reset()
-	plen, err := lf.encodeEntry(buf, e, lf.writeAt)
-	if err != nil {
+	if _, err := lf.encodeEntry(buf, e, lf.writeAt); err != nil {
 		return err
 	}
-	y.AssertTrue(plen == copy(lf.Data[lf.writeAt:], buf.Bytes()))
-	lf.writeAt += uint32(plen)
+	return lf.writeEncoded(buf)
+}
 
-	lf.zeroNextEntry()
+// writeEncoded writes buf, entries encoded for lf.writeAt on, to the file
+// with write(2), followed by the zeroed header that zeroNextEntry wrote, and
+// moves writeAt past them (outpost, OUTPOST.md change 8). Upstream copied
+// them into the mapping: each page first written so was a page fault, and in
+// fsync mode each sync's writeback write-protected the page again (a TLB
+// flush on every core) so that the next entry faulted once more; on a full
+// file system the fault was a SIGBUS, where write(2) returns ENOSPC. The
+// mapping still reads the WAL back (replay), through the same page cache.
+func (lf *logFile) writeEncoded(buf *bytes.Buffer) error {
+	n := buf.Len()
+	room := len(lf.Data) - int(lf.writeAt)
+	y.AssertTrue(n <= room)
+	var zero [maxHeaderSize]byte
+	buf.Write(zero[:min(maxHeaderSize, room-n)])
+	if _, err := lf.Fd.WriteAt(buf.Bytes(), int64(lf.writeAt)); err != nil {
+		return fmt.Errorf("while writing to %s: %w", lf.path, err)
+	}
+	lf.writeAt += uint32(n)
 	return nil
 }
 

@@ -1,0 +1,86 @@
+//go:build linux
+
+package badger
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// outpost (OUTPOST.md, change 8): on a full file system a write to the
+// memtable's WAL returns ENOSPC, and the entries it refused are not in the
+// memtable; the DB goes on serving what it stored. Upstream copied entries
+// into a mapping of the WAL, and the process died of SIGBUS when the file
+// system had no room for a page it wrote.
+func TestOutpostWALDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	opts := DefaultOptions(mnt).WithLogger(nil).WithMemTableSize(4 << 20).
+		WithValueLogFileSize(1 << 20).WithValueThreshold(1 << 10).WithNumMemtables(1)
+	db, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// Room for Close's flush of the memtable, which retries until it has.
+		if out, err := exec.Command("mount", "-o", "remount,size=16m", mnt).CombinedOutput(); err != nil {
+			t.Errorf("remount: %v %s", err, out)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key%06d", i)) }
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
+	stored := 0
+	var werr error
+	for i := 0; i < 2000 && werr == nil; i += 10 { // 2 MB: twice the file system
+		var es []*Entry
+		for j := i; j < i+10; j++ {
+			es = append(es, NewEntry(key(j), val(j)))
+		}
+		if werr = db.WriteEntries(es); werr == nil {
+			stored = i + 10
+		}
+	}
+	if werr == nil {
+		t.Fatal("2 MB written to a 1 MiB file system")
+	}
+	if !errors.Is(werr, unix.ENOSPC) {
+		t.Fatalf("WriteEntries: %v, want ENOSPC", werr)
+	}
+	if stored == 0 {
+		t.Fatal("nothing stored before the file system filled")
+	}
+	err = db.View(func(txn *Txn) error {
+		for _, i := range []int{0, stored - 1} {
+			it, err := txn.Get(key(i))
+			if err != nil {
+				return fmt.Errorf("stored key %d: %w", i, err)
+			}
+			if v, _ := it.ValueCopy(nil); !bytes.Equal(v, val(i)) {
+				return fmt.Errorf("stored key %d: wrong value", i)
+			}
+		}
+		if _, err := txn.Get(key(stored)); !errors.Is(err, ErrKeyNotFound) {
+			return fmt.Errorf("refused key %d: %v, want ErrKeyNotFound", stored, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d entries stored, then: %v", stored, werr)
+}
