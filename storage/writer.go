@@ -168,6 +168,10 @@ type writer struct {
 	// deletes them first (commit). A set: while writes keep failing, the
 	// same offsets are tried again and again.
 	stale map[string]struct{}
+	// chunks is the chunk arena of the last group, kept for the next
+	// (keepChunks): a group's records were otherwise one more allocation of
+	// their size, all the data the log takes passing through the Go heap.
+	chunks []byte
 
 	// The last free-space reading (lowSpace).
 	free      int64
@@ -575,6 +579,7 @@ func (w *writer) writeRecords(b *batch, group []*request) error {
 	if len(ck.entries) == 0 {
 		return nil
 	}
+	defer w.keepChunks(ck)
 	return w.l.writeEntries(ck.entries)
 }
 
@@ -624,6 +629,7 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 	var ck *chunker
 	if records {
 		ck = w.newChunker(b, group, txn)
+		defer w.keepChunks(ck) // reused by the next group, after this transaction is discarded
 	}
 	var err error
 	for k := range w.stale { // before the records: a key written again is Set after its Delete
@@ -671,11 +677,30 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 }
 
 func (w *writer) newChunker(b *batch, group []*request, txn *badger.Txn) *chunker {
-	size := int64(0)
+	size := 0
 	for _, r := range group {
-		size += r.bytes // 9 bytes of key per record: room for each length prefix
+		size += int(r.bytes) // 9 bytes of key per record: room for each length prefix
 	}
-	return &chunker{txn: txn, b: b, arena: make([]byte, 0, size), vlogAt: w.l.vlogThreshold}
+	arena := w.chunks[:0]
+	if cap(arena) < size {
+		arena = make([]byte, 0, size)
+	}
+	return &chunker{txn: txn, b: b, arena: arena, vlogAt: w.l.vlogThreshold}
+}
+
+// maxKeptChunks bounds the chunk arena the writer keeps between commits: a
+// group of appends with pi's 2 MiB memtables is at most about 280 KB.
+const maxKeptChunks = 512 << 10
+
+// keepChunks keeps ck's arena for the next group's chunks. Once a write
+// returned, Badger holds no reference to the values it wrote: WriteEntries and
+// a transaction's commit have copied them into the WAL, the memtable's arena
+// and, past the value threshold, the value log. (Badger's Subscribe would keep
+// them a while longer; the log does not use it.)
+func (w *writer) keepChunks(ck *chunker) {
+	if cap(ck.arena) <= maxKeptChunks {
+		w.chunks = ck.arena[:0]
+	}
 }
 
 // dropPrefixes runs the retention DropPrefix calls of a committed group.
