@@ -510,6 +510,9 @@ func (w *writer) commit(group []*request) {
 		now = w.lastTime
 	}
 	b := batch{group: group, next: w.next, now: now}
+	for _, r := range group {
+		b.needSync = b.needSync || (r.err == nil && r.sync) // admit refused the others
+	}
 	var cursors []string
 	var err error
 	if w.stale != nil {
@@ -569,7 +572,6 @@ func (w *writer) writeRecords(b *batch, group []*request) error {
 			continue
 		}
 		r.first = b.next
-		b.needSync = b.needSync || r.sync
 		for _, v := range r.vals {
 			stamp(v, b.next, b.now)
 			_ = ck.add(v) // without a transaction add cannot fail
@@ -617,11 +619,6 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 	if !records && len(w.stale) == 0 && !l.cursorsDirty() && !slices.ContainsFunc(group, func(r *request) bool {
 		return r.err == nil && (len(r.ops) > 0 || r.setFirst > 0)
 	}) {
-		for _, r := range group {
-			if r.err == nil && len(r.vals) == 0 {
-				b.needSync = b.needSync || r.sync
-			}
-		}
 		return nil, nil
 	}
 	txn := l.db.NewTransaction(true)
@@ -652,9 +649,6 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 					break
 				}
 			}
-		}
-		if records || len(r.vals) == 0 {
-			b.needSync = b.needSync || r.sync
 		}
 		if err == nil {
 			err = applyOps(txn, r)

@@ -120,7 +120,9 @@ type DB struct {
 	writeMu sync.Mutex
 	// directReqs is WriteEntries' one-request slice, under writeMu.
 	directReqs [1]*request
-	// lsmVals is writeToLSM's scratch slice, under writeMu (outpost, change 8).
+	// lsmKeys and lsmVals are writeToLSM's scratch slices, under writeMu
+	// (outpost, change 8).
+	lsmKeys [][]byte
 	lsmVals []y.ValueStruct
 
 	// gcActive is set while a vlog GC rewrite (scan + write-back) is in flight,
@@ -847,8 +849,9 @@ func (db *DB) writeToLSM(b *request) error {
 
 	// outpost (OUTPOST.md, change 8): the memtable takes the whole batch, its
 	// WAL in one write.
-	vals := db.lsmVals[:0]
+	keys, vals := db.lsmKeys[:0], db.lsmVals[:0]
 	for i, entry := range b.Entries {
+		keys = append(keys, entry.Key)
 		if entry.skipVlogAndSetThreshold(db.valueThreshold()) {
 			// Will include deletion / tombstone case.
 			vals = append(vals, y.ValueStruct{
@@ -871,9 +874,10 @@ func (db *DB) writeToLSM(b *request) error {
 			})
 		}
 	}
-	err := db.mt.putBatch(b.Entries, vals)
-	clear(vals) // they point into the entries
-	db.lsmVals = vals[:0]
+	err := db.mt.putBatch(keys, vals)
+	clear(keys) // they point into the entries
+	clear(vals)
+	db.lsmKeys, db.lsmVals = keys[:0], vals[:0]
 	if err != nil {
 		return fmt.Errorf("while writing to memTable: %w", err)
 	}

@@ -210,49 +210,30 @@ func (mt *memTable) isFull() bool {
 	return int64(mt.wal.writeAt) >= mt.opt.MemTableSize
 }
 
+// Put puts one entry (outpost: through putBatch, OUTPOST.md change 8).
 func (mt *memTable) Put(key []byte, value y.ValueStruct) error {
-	entry := &Entry{
-		Key:       key,
-		Value:     value.Value,
-		UserMeta:  value.UserMeta,
-		meta:      value.Meta,
-		ExpiresAt: value.ExpiresAt,
-	}
+	return mt.putBatch([][]byte{key}, []y.ValueStruct{value})
+}
 
+// walEntry is the entry the WAL holds for key and value.
+func walEntry(key []byte, value y.ValueStruct) Entry {
+	return Entry{Key: key, Value: value.Value, UserMeta: value.UserMeta, meta: value.Meta, ExpiresAt: value.ExpiresAt}
+}
+
+// putBatch puts keys with their values (outpost, OUTPOST.md change 8): the
+// WAL gets all of them with one write(2), before the skiplist gets any, so
+// that a failed write (a full file system) leaves the memtable as it was.
+// Upstream's writeToLSM called Put for one entry at a time.
+func (mt *memTable) putBatch(keys [][]byte, vals []y.ValueStruct) error {
 	// wal is nil only when badger in running in in-memory mode and we don't need the wal.
 	if mt.wal != nil {
 		// If WAL exceeds opt.ValueLogFileSize, we'll force flush the memTable. See logic in
 		// ensureRoomForWrite.
-		if err := mt.wal.writeEntry(mt.buf, entry, mt.opt); err != nil {
-			return y.Wrapf(err, "cannot write entry to WAL file")
-		}
-	}
-	// We insert the finish marker in the WAL but not in the memtable.
-	if entry.meta&bitFinTxn > 0 {
-		return nil
-	}
-
-	// Write to skiplist and update maxVersion encountered.
-	mt.sl.Put(key, value)
-	if ts := y.ParseTs(entry.Key); ts > mt.maxVersion {
-		mt.maxVersion = ts
-	}
-	y.NumBytesWrittenToL0Add(mt.opt.MetricsEnabled, entry.estimateSizeAndSetThreshold(mt.opt.ValueThreshold))
-	return nil
-}
-
-// putBatch puts the entries with their values (outpost, OUTPOST.md change
-// 8): the WAL gets all of them with one write(2), before the skiplist gets
-// any, so that a failed write (a full file system) leaves the memtable as
-// it was. writeToLSM used to Put them one at a time.
-func (mt *memTable) putBatch(entries []*Entry, vals []y.ValueStruct) error {
-	if mt.wal != nil {
 		mt.buf.Reset()
 		at := mt.wal.writeAt
-		for i, e := range entries {
-			we := Entry{Key: e.Key, Value: vals[i].Value, UserMeta: vals[i].UserMeta,
-				meta: vals[i].Meta, ExpiresAt: vals[i].ExpiresAt}
-			n, err := mt.wal.encodeEntry(mt.buf, &we, at)
+		for i, key := range keys {
+			e := walEntry(key, vals[i])
+			n, err := mt.wal.encodeEntry(mt.buf, &e, at)
 			if err != nil {
 				return fmt.Errorf("cannot write entry to WAL file: %w", err)
 			}
@@ -262,15 +243,17 @@ func (mt *memTable) putBatch(entries []*Entry, vals []y.ValueStruct) error {
 			return fmt.Errorf("cannot write entry to WAL file: %w", err) // %w: ENOSPC stays visible
 		}
 	}
-	for i, e := range entries {
+	for i, key := range keys {
 		// We insert the finish marker in the WAL but not in the memtable.
 		if vals[i].Meta&bitFinTxn > 0 {
 			continue
 		}
-		mt.sl.Put(e.Key, vals[i])
-		if ts := y.ParseTs(e.Key); ts > mt.maxVersion {
+		// Write to skiplist and update maxVersion encountered.
+		mt.sl.Put(key, vals[i])
+		if ts := y.ParseTs(key); ts > mt.maxVersion {
 			mt.maxVersion = ts
 		}
+		e := walEntry(key, vals[i])
 		y.NumBytesWrittenToL0Add(mt.opt.MetricsEnabled, e.estimateSizeAndSetThreshold(mt.opt.ValueThreshold))
 	}
 	return nil
@@ -391,22 +374,15 @@ func (lf *logFile) encodeEntry(buf *bytes.Buffer, e *Entry, offset uint32) (int,
 	return len(headerEnc[:sz]) + len(e.Key) + len(e.Value) + len(crcBuf), nil
 }
 
-func (lf *logFile) writeEntry(buf *bytes.Buffer, e *Entry, opt Options) error {
-	buf.Reset()
-	if _, err := lf.encodeEntry(buf, e, lf.writeAt); err != nil {
-		return err
-	}
-	return lf.writeEncoded(buf)
-}
-
 // writeEncoded writes buf, entries encoded for lf.writeAt on, to the file
 // with write(2), followed by the zeroed header that zeroNextEntry wrote, and
-// moves writeAt past them (outpost, OUTPOST.md change 8). Upstream copied
-// them into the mapping: each page first written so was a page fault, and in
-// fsync mode each sync's writeback write-protected the page again (a TLB
-// flush on every core) so that the next entry faulted once more; on a full
-// file system the fault was a SIGBUS, where write(2) returns ENOSPC. The
-// mapping still reads the WAL back (replay), through the same page cache.
+// moves writeAt past them (outpost, OUTPOST.md change 8). Upstream's
+// writeEntry copied each entry into the mapping: each page first written so
+// was a page fault, and in fsync mode each sync's writeback write-protected
+// the page again (a TLB flush on every core) so that the next entry faulted
+// once more; on a full file system the fault was a SIGBUS, where write(2)
+// returns ENOSPC. The mapping still reads the WAL back (replay), through the
+// same page cache.
 func (lf *logFile) writeEncoded(buf *bytes.Buffer) error {
 	n := buf.Len()
 	room := len(lf.Data) - int(lf.writeAt)
