@@ -49,11 +49,12 @@ func eventsOf(events ...byte) eventSet {
 func (s eventSet) has(e byte) bool { return e < 64 && s&(1<<e) != 0 }
 
 // OnSessionEstablished switches mochi's own outbound flow control off for the
-// client: the flow gate enforces the client's Receive Maximum instead. mochi
-// v2.7.9's version stalls for good once the quota is reached (it forgets the
-// messages it sends from its queue) and, in NextImmediate, takes the inflight
-// read lock twice, which deadlocks against any concurrent delivery to the
-// client. With a send quota of 0 neither path is ever entered.
+// client: the flow gate enforces the client's Receive Maximum instead, holding
+// deliveries back in the log rather than parking them in mochi's inflight
+// store. (v2.7.9's parking stalled for good once the quota was reached; our
+// copy fixes it, change 12 in third_party/mochi-mqtt-server/OUTPOST.md, for
+// firmware-sim's test broker, which runs plain mochi.) With a send quota of 0
+// mochi never parks.
 //
 // A clean start also ends the inbound QoS 2 exchanges of the old session.
 func (h *coreHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {

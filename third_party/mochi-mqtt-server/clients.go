@@ -438,8 +438,14 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 	}
 
 	for _, tk := range cl.State.Inflight.GetAll(false) {
+		if tk.Expiry < 0 {
+			continue // outpost: parked, never sent: sendParked sends it within the send quota
+		}
 		if tk.FixedHeader.Type == packets.Publish {
 			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+		}
+		if tk.FixedHeader.Type == packets.Publish || tk.FixedHeader.Type == packets.Pubrel {
+			cl.State.Inflight.DecreaseSendQuota() // outpost: unacknowledged again, it holds quota [MQTT-4.9.0-2]
 		}
 
 		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
@@ -456,7 +462,40 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 		}
 	}
 
+	cl.sendParked()
 	return nil
+}
+
+// sendParked sends the deliveries parked over the client's send quota (Inflight.Park), oldest
+// first, while the quota allows (outpost). Each stays inflight until acknowledged, which gives its
+// quota back (processPuback, processPubcomp). v2.7.9 sent at most one per packet the client sent,
+// chosen by its creation second, and deleted it from the inflight once written.
+func (cl *Client) sendParked() {
+	in := cl.State.Inflight
+	if atomic.LoadInt32(&in.sendQuota) <= 0 {
+		return // most calls: no quota, or (Outpost's node) flow control done elsewhere
+	}
+	in.sendMu.Lock()
+	defer in.sendMu.Unlock()
+	for atomic.LoadInt32(&in.sendQuota) > 0 && in.Len() > 0 {
+		next, ok := in.Unpark(cl.sentExpiry)
+		if !ok {
+			return
+		}
+		in.DecreaseSendQuota()
+		if err := cl.WritePacket(next); err != nil {
+			return // still inflight: resent on the next connection
+		}
+	}
+}
+
+// sentExpiry is the Expiry of a parked delivery once sent: what processPublish gives a message,
+// from its expiry interval and the server's maximum (outpost).
+func (cl *Client) sentExpiry(pk *packets.Packet) int64 {
+	if expiry := minimum(cl.ops.options.Capabilities.MaximumMessageExpiryInterval, int64(pk.Properties.MessageExpiryInterval)); expiry > 0 {
+		return pk.Created + expiry
+	}
+	return 0
 }
 
 // ClearInflights deletes all inflight messages for the client, e.g. for a disconnected user with a clean session.

@@ -5,6 +5,7 @@
 package mqtt
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,8 @@ import (
 type Inflight struct {
 	sync.RWMutex
 	internal            map[uint16]*packets.Packet // internal contains the inflight packets (outpost: pointers, recycled)
+	parked              []uint16                   // outpost: ids of the packets parked over the send quota, oldest first
+	sendMu              sync.Mutex                 // outpost: held by Client.sendParked, so parked packets leave in order
 	receiveQuota        int32                      // remaining inbound qos quota for flow control
 	sendQuota           int32                      // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                      // maximum allowed receive quota
@@ -30,11 +33,16 @@ func NewInflights() *Inflight {
 }
 
 // Set adds or updates an inflight packet by packet id.
+//
+// outpost: a packet set with Expiry -1 is parked (see Park) and joins the queue of parked ones.
 func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
 	if p, ok := i.internal[m.PacketID]; ok {
+		if m.Expiry < 0 && p.Expiry >= 0 {
+			i.parked = append(i.parked, m.PacketID)
+		}
 		*p = m
 		return false
 	}
@@ -42,6 +50,9 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	// out of line, so every Set allocated one. The pointers never leave the Inflight (callers get
 	// copies, under the lock), so Delete can hand a packet back.
 	i.internal[m.PacketID] = getPacket(m)
+	if m.Expiry < 0 {
+		i.parked = append(i.parked, m.PacketID)
+	}
 	return true
 }
 
@@ -75,6 +86,7 @@ func (i *Inflight) Clone() *Inflight {
 		*p = *v
 		c.internal[k] = p
 	}
+	c.parked = append([]uint16(nil), i.parked...)
 	return c
 }
 
@@ -100,15 +112,44 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 // NextImmediate returns the next inflight packet which is indicated to be sent immediately.
 // This typically occurs when the quota has been exhausted, and we need to wait until new quota
 // is free to continue sending.
+//
+// outpost: the oldest parked packet (see Park). v2.7.9 took the read lock twice (here and in
+// GetAll), which deadlocks when a writer queues for the lock in between, and ordered the parked
+// packets by their creation second, so packets parked within one second went out in any order.
 func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	i.RLock()
 	defer i.RUnlock()
-
-	m := i.GetAll(true)
-	if len(m) > 0 {
-		return m[0], true
+	for _, id := range i.parked {
+		if p, ok := i.internal[id]; ok && p.Expiry < 0 {
+			return *p, true
+		}
 	}
+	return packets.Packet{}, false
+}
 
+// Park stores m, a delivery over the client's send quota, as inflight and not yet sent (Expiry
+// -1), behind the packets parked before it (outpost).
+func (i *Inflight) Park(m packets.Packet) {
+	m.Expiry = -1
+	i.Set(m)
+}
+
+// Unpark takes the oldest parked packet off the queue, gives it the Expiry expiry returns for
+// it, and returns a copy to send (outpost). The packet stays inflight until it is acknowledged,
+// like any other sent one: v2.7.9 deleted it once written, so its PUBACK found nothing and never
+// gave its send quota back, and a client that had once used its whole Receive Maximum stalled.
+func (i *Inflight) Unpark(expiry func(*packets.Packet) int64) (packets.Packet, bool) {
+	i.Lock()
+	defer i.Unlock()
+	for len(i.parked) > 0 {
+		id := i.parked[0]
+		i.parked = i.parked[1:]
+		if p, ok := i.internal[id]; ok && p.Expiry < 0 {
+			p.Expiry = expiry(p)
+			return *p, true
+		}
+	}
+	i.parked = nil
 	return packets.Packet{}, false
 }
 
@@ -120,6 +161,9 @@ func (i *Inflight) Delete(id uint16) bool {
 	p, ok := i.internal[id]
 	if !ok {
 		return false
+	}
+	if p.Expiry < 0 { // outpost: parked, so queued in parked too
+		i.parked = slices.DeleteFunc(i.parked, func(v uint16) bool { return v == id })
 	}
 	delete(i.internal, id)
 	putPacket(p)

@@ -522,3 +522,253 @@ func TestSubscribeReusesDeliveryPacketID(t *testing.T) {
 	require.True(t, bytes.HasPrefix(buf, want.Bytes()), "SUBACK granted: got % x, want % x first", buf, want.Bytes())
 	require.Equal(t, 0, len(s.Topics.Subscribers(sub.Filters[0].Filter).Subscriptions), "the UNSUBSCRIBE took effect")
 }
+
+// v5Client is an MQTT 5 client over TCP, written byte by byte, that reads packets of any length.
+type v5Client struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+// dialV5 connects with a clean start and the given Receive Maximum.
+func dialV5(t *testing.T, addr, id string, receiveMax uint16) *v5Client {
+	return dialV5Session(t, addr, id, receiveMax, true)
+}
+
+// dialV5Session connects with the given Receive Maximum; without a clean start, the session
+// outlives the connection by 5 minutes.
+func dialV5Session(t *testing.T, addr, id string, receiveMax uint16, clean bool) *v5Client {
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	vc := &v5Client{t: t, c: c, r: bufio.NewReader(c)}
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 60, 3, 0x21, byte(receiveMax >> 8), byte(receiveMax)}
+	if !clean {
+		body = []byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0, 0, 60, 8, 0x21, byte(receiveMax >> 8), byte(receiveMax), 0x11, 0, 0, 1, 44}
+	}
+	body = append(append(body, 0, byte(len(id))), id...)
+	vc.write(packet(0x10, body))
+	h, b, err := vc.read(10 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, byte(0x20), h)
+	require.Equal(t, byte(0), b[1], "CONNACK reason code")
+	return vc
+}
+
+func (vc *v5Client) write(b []byte) {
+	_, err := vc.c.Write(b)
+	require.NoError(vc.t, err)
+}
+
+// read reads one packet within d.
+func (vc *v5Client) read(d time.Duration) (byte, []byte, error) {
+	_ = vc.c.SetReadDeadline(time.Now().Add(d))
+	h, err := vc.r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, shift := 0, 0
+	for {
+		b, err := vc.r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n |= int(b&0x7f) << shift
+		if b < 0x80 {
+			break
+		}
+		shift += 7
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(vc.r, body)
+	return h, body, err
+}
+
+// readPublish reads a QoS 1 PUBLISH and returns its packet id and payload.
+func (vc *v5Client) readPublish(d time.Duration) (uint16, string, error) {
+	h, b, err := vc.read(d)
+	if err != nil {
+		return 0, "", err
+	}
+	if h&0xf0 != 0x30 || (h>>1)&3 != 1 {
+		return 0, "", fmt.Errorf("got packet %#x, want a QoS 1 PUBLISH", h)
+	}
+	i := 2 + (int(b[0])<<8 | int(b[1])) // past the topic
+	id := uint16(b[i])<<8 | uint16(b[i+1])
+	i += 2
+	props, shift := 0, 0
+	for {
+		v := b[i]
+		i++
+		props |= int(v&0x7f) << shift
+		if v < 0x80 {
+			break
+		}
+		shift += 7
+	}
+	return id, string(b[i+props:]), nil
+}
+
+// A v5 subscriber with Receive Maximum 2 gets every message, in order, never more than 2
+// unacknowledged at once, and each acknowledgement gives its quota back: the messages over the
+// quota are parked and sent as acknowledgements come. v2.7.9 deleted a parked message from the
+// inflight once it sent it, so its PUBACK freed no quota, and chose it by its creation second,
+// so messages parked within one second went out in any order: this subscriber stalled, or got
+// them out of order.
+func TestParkedDeliveriesAreSentInOrderAndAcked(t *testing.T) {
+	s := newOutpostTestServer()
+	require.NoError(t, s.Serve())
+	addr, _ := tcpServer(t, s)
+
+	sub := dialV5(t, addr, "sub", 2)
+	sub.write(packet(0x82, []byte{0, 1, 0, 0, 3, 'a', '/', 'b', 1}))
+	h, _, err := sub.read(10 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, byte(0x90), h, "SUBACK")
+
+	const n = 40
+	for i := 0; i < n; i++ {
+		require.NoError(t, s.Publish("a/b", []byte(fmt.Sprintf("m%02d", i)), false, 1))
+	}
+	cl, ok := s.Clients.Get("sub")
+	require.True(t, ok)
+	got := 0
+	for got < n {
+		var ids []uint16
+		for len(ids) < 2 && got+len(ids) < n {
+			id, payload, err := sub.readPublish(10 * time.Second)
+			require.NoError(t, err, "after %d messages", got+len(ids))
+			require.Equal(t, fmt.Sprintf("m%02d", got+len(ids)), payload, "order")
+			ids = append(ids, id)
+		}
+		if got == 0 {
+			// The quota is used up: nothing more comes until an acknowledgement.
+			_, _, err := sub.read(100 * time.Millisecond)
+			var ne net.Error
+			require.True(t, errors.As(err, &ne) && ne.Timeout(), "a third unacknowledged message: %v", err)
+			require.Equal(t, n, cl.State.Inflight.Len(), "the parked messages are inflight")
+		}
+		for _, id := range ids {
+			sub.write(packet(0x40, []byte{byte(id >> 8), byte(id)}))
+		}
+		got += len(ids)
+	}
+	require.Eventually(t, func() bool {
+		return cl.State.Inflight.Len() == 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) == 2
+	}, 5*time.Second, 10*time.Millisecond, "every PUBACK cleared its message and gave its quota back")
+	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
+}
+
+// NextImmediate takes the inflight's read lock once: v2.7.9 took it again inside (GetAll), and a
+// writer waiting for the lock between the two blocked both for good.
+func TestNextImmediateWithConcurrentWriters(t *testing.T) {
+	in := NewInflights()
+	for id := uint16(1); id <= 50; id++ {
+		in.Park(packets.Packet{PacketID: id, Created: int64(id), FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					in.Set(packets.Packet{PacketID: 100})
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20000; i++ {
+			pk, ok := in.NextImmediate()
+			if !ok || pk.PacketID != 1 {
+				t.Errorf("NextImmediate: %d %v, want the oldest parked, 1", pk.PacketID, ok)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("NextImmediate deadlocked against Set")
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// A v5 session's unacknowledged deliveries, resent when the client reconnects, hold its send
+// quota, and the ones parked over the quota, never sent, are not resent as duplicates: they follow,
+// in order, as the resent ones are acknowledged. v2.7.9 resent every inflight message at once,
+// parked ones included and all marked DUP, past the client's Receive Maximum, and then sent the
+// parked ones a second time.
+func TestReconnectResendsWithinReceiveMaximum(t *testing.T) {
+	s := newOutpostTestServer()
+	require.NoError(t, s.Serve())
+	addr, _ := tcpServer(t, s)
+
+	sub := dialV5Session(t, addr, "sub", 2, false)
+	sub.write(packet(0x82, []byte{0, 1, 0, 0, 3, 'a', '/', 'b', 1}))
+	h, _, err := sub.read(10 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, byte(0x90), h, "SUBACK")
+	const n = 10
+	for i := 0; i < n; i++ {
+		require.NoError(t, s.Publish("a/b", []byte(fmt.Sprintf("m%02d", i)), false, 1))
+	}
+	for i := 0; i < 2; i++ { // read, never acknowledged
+		_, payload, err := sub.readPublish(10 * time.Second)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("m%02d", i), payload)
+	}
+	_ = sub.c.Close()
+	require.Eventually(t, func() bool {
+		cl, ok := s.Clients.Get("sub")
+		return ok && cl.Closed()
+	}, 5*time.Second, 10*time.Millisecond)
+
+	sub = dialV5Session(t, addr, "sub", 2, false)
+	var ids []uint16
+	for i := 0; i < 2; i++ {
+		h, b, err := sub.read(10 * time.Second)
+		require.NoError(t, err)
+		require.Equal(t, byte(0x3a), h, "a resent QoS 1 PUBLISH, DUP set")
+		ids = append(ids, uint16(b[5])<<8|uint16(b[6]))
+	}
+	_, _, err = sub.read(100 * time.Millisecond)
+	var ne net.Error
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "a third unacknowledged message after the resends: %v", err)
+	for _, id := range ids {
+		sub.write(packet(0x40, []byte{byte(id >> 8), byte(id)}))
+	}
+	for got := 2; got < n; {
+		ids = ids[:0]
+		for len(ids) < 2 && got+len(ids) < n {
+			h := sub.peekHeader(t)
+			require.Equal(t, byte(0x32), h, "a first send, DUP clear")
+			id, payload, err := sub.readPublish(10 * time.Second)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf("m%02d", got+len(ids)), payload, "order")
+			ids = append(ids, id)
+		}
+		for _, id := range ids {
+			sub.write(packet(0x40, []byte{byte(id >> 8), byte(id)}))
+		}
+		got += len(ids)
+	}
+	_, _, err = sub.read(200 * time.Millisecond)
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "a message past the last: %v", err)
+}
+
+// peekHeader returns the first byte of the next packet without reading it.
+func (vc *v5Client) peekHeader(t *testing.T) byte {
+	_ = vc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := vc.r.Peek(1)
+	require.NoError(t, err)
+	return b[0]
+}

@@ -747,17 +747,7 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		return err
 	}
 
-	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
-	}
-
+	cl.sendParked() // outpost: what the packet's ack freed of the send quota
 	return nil
 }
 
@@ -1119,7 +1109,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
 			out.Expiry = -1
-			cl.State.Inflight.Set(out)
+			cl.State.Inflight.Park(out) // outpost: queued in order, sent by sendParked
+			cl.sendParked()             // outpost: in case an ack freed quota since sentQuota was read
 			return out, nil
 		}
 	}

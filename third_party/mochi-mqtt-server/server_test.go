@@ -1513,7 +1513,12 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, buf)
-	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
+	// outpost: the sent packet stays inflight, no longer parked, until its PUBACK (OUTPOST.md,
+	// change 12); v2.7.9 deleted it here, and its PUBACK then gave no quota back.
+	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
+	sent, ok := cl.State.Inflight.Get(next.PacketID)
+	require.True(t, ok)
+	require.GreaterOrEqual(t, sent.Expiry, int64(0))
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
 }
 
