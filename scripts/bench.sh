@@ -21,6 +21,10 @@
 #                           run's ratio moves by 10-25% on a busy 2-core box)
 #   OUTPOST_BIN=            use this outpost binary instead of building bin/outpost
 #   MEMORY_LIMIT=0          Outpost's node.memory_limit in bytes (0: the default, 48 MiB with the pi profile; -1: none)
+#   PIN=                    BROKER_CPUS,FSIM_CPUS for taskset (a CPU or a range each), e.g. PIN=0,1: every
+#                           broker on CPU 0 and the load generator on CPU 1, out of each other's way (Outpost
+#                           then runs with GOMAXPROCS 1: Go reads its CPU mask). Unset: both float over every
+#                           core, as the README's table runs.
 #
 # mosquitto runs with a tiny config: anonymous on 127.0.0.1 and
 # max_queued_messages 0 (unlimited), so a subscriber that falls behind during
@@ -36,6 +40,15 @@ MESSAGES=${MESSAGES:-10000}
 PUBLISHERS=${PUBLISHERS:-10}
 ROWS=${ROWS:-"qos0 qos1-wait qos1-pipelined"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-180}
+PIN=${PIN:-}
+BROKER_PIN=()
+FSIM_PIN=()
+if [ -n "$PIN" ]; then
+	[[ $PIN =~ ^[0-9-]+,[0-9-]+$ ]] || { echo "PIN must be BROKER_CPUS,FSIM_CPUS (e.g. 0,1), not '$PIN'" >&2; exit 2; }
+	command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
+	BROKER_PIN=(taskset -c "${PIN%%,*}")
+	FSIM_PIN=(taskset -c "${PIN#*,}")
+fi
 REPEAT=${REPEAT:-1}
 OUTPOST_BIN=${OUTPOST_BIN:-}
 WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
@@ -84,7 +97,7 @@ max_queued_messages 0
 persistence false
 log_dest none
 EOF
-	mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+	"${BROKER_PIN[@]}" mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
 	BROKER_PID=$!
 	wait_port "$1" "$BROKER_PID" || { log "mosquitto did not start:"; cat "$WORK/mosquitto.log" >&2; return 1; }
 }
@@ -97,7 +110,7 @@ start_outpost() { # port durability
 	mkdir -p "$data"
 	# mosquitto has no per-client publish rate limit: lift Outpost's for a like-for-like run.
 	printf 'node:\n  memory_limit: %d\nmqtt:\n  publish_rate: 0\n' "${MEMORY_LIMIT:-0}" >"$WORK/outpost.yaml"
-	"$OUTPOST_BIN" serve --config "$WORK/outpost.yaml" --data-dir "$data" --mqtt "127.0.0.1:$1" --http "127.0.0.1:$http" \
+	"${BROKER_PIN[@]}" "$OUTPOST_BIN" serve --config "$WORK/outpost.yaml" --data-dir "$data" --mqtt "127.0.0.1:$1" --http "127.0.0.1:$http" \
 		--durability "$2" >"$WORK/outpost.log" 2>&1 &
 	BROKER_PID=$!
 	wait_port "$1" "$BROKER_PID" || { log "outpost did not start:"; tail -20 "$WORK/outpost.log" >&2; return 1; }
@@ -121,7 +134,7 @@ bench_one() {
 	port=$(free_port)
 	"$@" "$port" || { LAST_RATE=0; printf '%-16s %-18s %s\n' "$row" "$label" "broker failed to start"; return 0; }
 	# shellcheck disable=SC2046
-	if ! out=$(timeout -k 10 "$RUN_TIMEOUT" bin/firmware-sim bench --json --broker "127.0.0.1:$port" \
+	if ! out=$(timeout -k 10 "$RUN_TIMEOUT" "${FSIM_PIN[@]}" bin/firmware-sim bench --json --broker "127.0.0.1:$port" \
 		--publishers "$PUBLISHERS" --messages "$MESSAGES" --payload 64 --subscribers 1 --filter '#' \
 		--drain 5s $(row_flags "$row") 2>"$WORK/bench.err"); then
 		[ -n "$out" ] || { out='{}'; log "bench failed: $(cat "$WORK/bench.err")"; }
@@ -182,6 +195,7 @@ main() {
 
 	printf '# %d publishers x %d msgs, 64 B payloads, 1 subscriber on #; %s; %s, %d cores\n' \
 		"$PUBLISHERS" "$MESSAGES" "$(mosquitto -h 2>/dev/null | head -1)" "$(uname -m)" "$(nproc)"
+	[ -z "$PIN" ] || printf '# pinned: brokers on CPU %s, firmware-sim on CPU %s\n' "${PIN%%,*}" "${PIN#*,}"
 	printf '%-16s %-18s %11s %11s %9s %9s %9s %11s %9s %s\n' row broker "recv msg/s" delivered "p50 ms" "p99 ms" "RSS MiB" "pub msg/s" "fsim CPU s" notes
 	local row mq d rep ratio
 	for row in $ROWS; do
