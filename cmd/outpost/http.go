@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -83,6 +84,9 @@ type status struct {
 	// GoMemoryLimit is the Go soft memory limit in force (node.memory_limit,
 	// or what limitCheck raised it to); -1 when none is set.
 	GoMemoryLimit int64 `json:"go_memory_limit_bytes"`
+	// GoMaxProcs is GOMAXPROCS in force (node.max_procs, the environment
+	// variable, or the CPUs the node may run on).
+	GoMaxProcs int `json:"go_max_procs"`
 }
 
 func (n *node) status() status {
@@ -95,6 +99,7 @@ func (n *node) status() status {
 		Log:           n.store.Stats(),
 		Bridges:       n.bridgeStats(),
 		GoMemoryLimit: goMemoryLimit(),
+		GoMaxProcs:    runtime.GOMAXPROCS(0),
 	}
 }
 

@@ -107,6 +107,29 @@ func TestRuntimeSettingsByProfile(t *testing.T) {
 	}
 }
 
+// node.max_procs: configured, else the runtime's whatever the profile; the
+// GOMAXPROCS environment variable wins.
+func TestMaxProcsSetting(t *testing.T) {
+	for _, tc := range []struct {
+		name, env, profile string
+		configured, want   int
+	}{
+		{"default pi", "", storage.ProfilePi, 0, 0},
+		{"default large", "", storage.ProfileLarge, 0, 0},
+		{"configured", "", storage.ProfilePi, 1, 1},
+		{"GOMAXPROCS set", "3", storage.ProfilePi, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMAXPROCS", tc.env)
+			cfg := defaultConfig()
+			cfg.Storage.Profile, cfg.Node.MaxProcs = tc.profile, tc.configured
+			if got := maxProcs(cfg); got != tc.want {
+				t.Errorf("maxProcs: %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestMemoryFloorCountsLiveMemory: the floor grows with live heap that a
 // collection cannot free, and does not count garbage.
 func TestMemoryFloorCountsLiveMemory(t *testing.T) {

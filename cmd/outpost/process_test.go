@@ -120,7 +120,11 @@ func TestServeHTTPSurfacesAndGracefulStop(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	p := startProc(t, dir, testnet.FreeAddr(t), testnet.FreeAddr(t), "--durability", "batch")
+	conf := filepath.Join(t.TempDir(), "outpost.yaml")
+	if err := os.WriteFile(conf, []byte("node:\n  max_procs: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, dir, testnet.FreeAddr(t), testnet.FreeAddr(t), "--durability", "batch", "--config", conf)
 	c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + p.mqtt).SetClientID("probe"))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal("connect", tok.Error())
@@ -158,6 +162,9 @@ func TestServeHTTPSurfacesAndGracefulStop(t *testing.T) {
 	}
 	if st["node"] != "crash-node" || st["durability"] != "batch" {
 		t.Fatalf("status %v", st)
+	}
+	if os.Getenv("GOMAXPROCS") == "" && st["go_max_procs"] != 1.0 { // else the environment wins
+		t.Errorf("go_max_procs %v with node.max_procs 1", st["go_max_procs"])
 	}
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,10 @@ func serve(args []string) int {
 		debug.SetGCPercent(pct)
 		logger.Debug().Int("percent", pct).Msg("go gc percent set")
 	}
+	if n := maxProcs(cfg); n > 0 {
+		runtime.GOMAXPROCS(n)
+		logger.Debug().Int("procs", n).Msg("go max procs set")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runNode(ctx, cfg, logger, nil); err != nil {
@@ -162,6 +167,12 @@ func gcPercent(cfg Config) int {
 // memoryLimit is the soft memory limit to set, or 0 for none.
 func memoryLimit(cfg Config) int64 {
 	return runtimeSetting("GOMEMLIMIT", cfg.Node.MemoryLimit, piMemoryLimit, cfg.Storage.Profile)
+}
+
+// maxProcs is the GOMAXPROCS to set, or 0 to leave the runtime's (the
+// GOMAXPROCS environment variable, or the CPUs the node may run on).
+func maxProcs(cfg Config) int {
+	return runtimeSetting("GOMAXPROCS", cfg.Node.MaxProcs, 0, cfg.Storage.Profile)
 }
 
 // runtimeSetting is the value to give a Go runtime setting that env also
