@@ -466,7 +466,7 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 	return nil
 }
 
-// sendParked sends the deliveries parked over the client's send quota (Inflight.Park), oldest
+// sendParked sends the deliveries parked over the client's send quota (Inflight.Set), oldest
 // first, while the quota allows (outpost). Each stays inflight until acknowledged, which gives its
 // quota back (processPuback, processPubcomp). v2.7.9 sent at most one per packet the client sent,
 // chosen by its creation second, and deleted it from the inflight once written.
@@ -477,7 +477,7 @@ func (cl *Client) sendParked() {
 	}
 	in.sendMu.Lock()
 	defer in.sendMu.Unlock()
-	for atomic.LoadInt32(&in.sendQuota) > 0 && in.Len() > 0 {
+	for atomic.LoadInt32(&in.sendQuota) > 0 {
 		next, ok := in.Unpark(cl.sentExpiry)
 		if !ok {
 			return

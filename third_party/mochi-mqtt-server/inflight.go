@@ -34,7 +34,8 @@ func NewInflights() *Inflight {
 
 // Set adds or updates an inflight packet by packet id.
 //
-// outpost: a packet set with Expiry -1 is parked (see Park) and joins the queue of parked ones.
+// outpost: a packet set with Expiry -1 is parked: a delivery over the client's send quota, not yet
+// sent. It joins the queue of parked ones, behind those parked before it (Unpark).
 func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
@@ -113,7 +114,7 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 // This typically occurs when the quota has been exhausted, and we need to wait until new quota
 // is free to continue sending.
 //
-// outpost: the oldest parked packet (see Park). v2.7.9 took the read lock twice (here and in
+// outpost: the oldest parked packet (see Set). v2.7.9 took the read lock twice (here and in
 // GetAll), which deadlocks when a writer queues for the lock in between, and ordered the parked
 // packets by their creation second, so packets parked within one second went out in any order.
 func (i *Inflight) NextImmediate() (packets.Packet, bool) {
@@ -125,13 +126,6 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 		}
 	}
 	return packets.Packet{}, false
-}
-
-// Park stores m, a delivery over the client's send quota, as inflight and not yet sent (Expiry
-// -1), behind the packets parked before it (outpost).
-func (i *Inflight) Park(m packets.Packet) {
-	m.Expiry = -1
-	i.Set(m)
 }
 
 // Unpark takes the oldest parked packet off the queue, gives it the Expiry expiry returns for

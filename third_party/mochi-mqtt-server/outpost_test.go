@@ -664,7 +664,7 @@ func TestParkedDeliveriesAreSentInOrderAndAcked(t *testing.T) {
 func TestNextImmediateWithConcurrentWriters(t *testing.T) {
 	in := NewInflights()
 	for id := uint16(1); id <= 50; id++ {
-		in.Park(packets.Packet{PacketID: id, Created: int64(id), FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
+		in.Set(packets.Packet{PacketID: id, Created: int64(id), Expiry: -1, FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}})
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

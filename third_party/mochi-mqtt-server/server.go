@@ -1109,8 +1109,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
 			out.Expiry = -1
-			cl.State.Inflight.Park(out) // outpost: queued in order, sent by sendParked
-			cl.sendParked()             // outpost: in case an ack freed quota since sentQuota was read
+			cl.State.Inflight.Set(out) // outpost: parked in order, sent by sendParked
+			cl.sendParked()            // outpost: in case an ack freed quota since sentQuota was read
 			return out, nil
 		}
 	}
