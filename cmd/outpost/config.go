@@ -76,12 +76,11 @@ type NodeConfig struct {
 	// start-up to apply it, unless started with it (systemd TimerSlackNSec=).
 	TimerSlack time.Duration `yaml:"timer_slack"`
 	// MaxProcs is how many CPUs may run the node's Go code at once
-	// (GOMAXPROCS). 0 (default): the runtime's, every CPU the node may run on;
-	// otherwise 1-1024. With clients elsewhere the node uses every core it
-	// can; where its cores also run other work, 1 costs less CPU per message
-	// (README "Throughput": 12% less than mosquitto's on one CPU, waiting for
-	// each ack) and caps the node at one core. The GOMAXPROCS environment
-	// variable, when set, wins.
+	// (GOMAXPROCS). 0 (default): as many as the node's load needs, from 1 up
+	// to the runtime's choice (every CPU the node may run on): procs.go
+	// adds one when the node keeps its CPUs busy and the machine has a core
+	// idle, and gives it back when the load falls. Otherwise 1-1024, fixed.
+	// The GOMAXPROCS environment variable, when set, wins and is fixed too.
 	MaxProcs int `yaml:"max_procs"`
 }
 
@@ -139,7 +138,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node.timer_slack: %v must be 0 (keep the slack the node was started with) or up to 100ms", c.Node.TimerSlack)
 	}
 	if c.Node.MaxProcs < 0 || c.Node.MaxProcs > 1024 {
-		return fmt.Errorf("node.max_procs: %d must be 0 (every CPU the node may run on) or 1-1024", c.Node.MaxProcs)
+		return fmt.Errorf("node.max_procs: %d must be 0 (as many as the load needs, up to every CPU the node may run on) or 1-1024", c.Node.MaxProcs)
 	}
 	if c.Node.GCPercent != 0 && (c.Node.GCPercent < 10 || c.Node.GCPercent > 1000) {
 		return fmt.Errorf("node.gc_percent: %d must be 0 (the storage profile's) or 10-1000", c.Node.GCPercent)

@@ -85,21 +85,25 @@ type status struct {
 	// or what limitCheck raised it to); -1 when none is set.
 	GoMemoryLimit int64 `json:"go_memory_limit_bytes"`
 	// GoMaxProcs is GOMAXPROCS in force (node.max_procs, the environment
-	// variable, or the CPUs the node may run on).
+	// variable, or what the governor set: procs.go).
 	GoMaxProcs int `json:"go_max_procs"`
+	// GoMaxProcsCeiling is how far the governor may raise GOMAXPROCS
+	// (node.max_procs 0, procs.go); 0 when GOMAXPROCS is fixed.
+	GoMaxProcsCeiling int `json:"go_max_procs_ceiling"`
 }
 
 func (n *node) status() status {
 	return status{
-		Node:          n.cfg.Node.ID,
-		Version:       version,
-		UptimeSeconds: time.Since(started).Seconds(),
-		Durability:    string(n.cfg.Storage.Durability),
-		MQTT:          n.broker.Stats(),
-		Log:           n.store.Stats(),
-		Bridges:       n.bridgeStats(),
-		GoMemoryLimit: goMemoryLimit(),
-		GoMaxProcs:    runtime.GOMAXPROCS(0),
+		Node:              n.cfg.Node.ID,
+		Version:           version,
+		UptimeSeconds:     time.Since(started).Seconds(),
+		Durability:        string(n.cfg.Storage.Durability),
+		MQTT:              n.broker.Stats(),
+		Log:               n.store.Stats(),
+		Bridges:           n.bridgeStats(),
+		GoMemoryLimit:     goMemoryLimit(),
+		GoMaxProcs:        runtime.GOMAXPROCS(0),
+		GoMaxProcsCeiling: int(procsCeiling.Load()),
 	}
 }
 

@@ -50,6 +50,7 @@ func newCollector(n *node) *collector {
 		"appended":       d("log_appended_records_total", "Records appended to the log."),
 		"syncs":          d("log_syncs_total", "fsync calls made by the log."),
 		"wal_syncs":      d("log_wal_syncs_total", "Of the log's fsyncs, those of the memtable WAL alone (nothing new in the value log)."),
+		"procs_changes":  d("go_max_procs_changes_total", "Times node.max_procs' governor changed GOMAXPROCS (go_sched_gomaxprocs_threads has the value)."),
 
 		"br_up":         d("bridge_up", "1 while the bridge is connected upstream.", "bridge", "kind"),
 		"br_sent":       d("bridge_sent_records_total", "Records the upstream acknowledged.", "bridge"),
@@ -125,6 +126,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("appended", float64(s.Appended))
 	counter("syncs", float64(s.Syncs))
 	counter("wal_syncs", float64(s.WALSyncs))
+	counter("procs_changes", float64(procsChanges.Load()))
 	for _, b := range c.n.bridgeStats() {
 		up := 0.0
 		if b.State == "connected" {

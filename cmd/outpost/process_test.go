@@ -166,6 +166,9 @@ func TestServeHTTPSurfacesAndGracefulStop(t *testing.T) {
 	if os.Getenv("GOMAXPROCS") == "" && st["go_max_procs"] != 1.0 { // else the environment wins
 		t.Errorf("go_max_procs %v with node.max_procs 1", st["go_max_procs"])
 	}
+	if st["go_max_procs_ceiling"] != 0.0 {
+		t.Errorf("go_max_procs_ceiling %v with node.max_procs 1: the governor runs", st["go_max_procs_ceiling"])
+	}
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

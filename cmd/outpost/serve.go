@@ -126,6 +126,15 @@ func serve(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if autoProcs(cfg) {
+		gctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			governProcs(gctx, logger, runtime.GOMAXPROCS(0), newProcsReader().read, func(p int) { runtime.GOMAXPROCS(p) })
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	if err := runNode(ctx, cfg, logger, nil); err != nil {
 		logger.Error().Err(err).Msg("node failed")
 		return 1
@@ -173,6 +182,12 @@ func memoryLimit(cfg Config) int64 {
 // GOMAXPROCS environment variable, or the CPUs the node may run on).
 func maxProcs(cfg Config) int {
 	return runtimeSetting("GOMAXPROCS", cfg.Node.MaxProcs, 0, cfg.Storage.Profile)
+}
+
+// autoProcs reports whether governProcs chooses GOMAXPROCS: node.max_procs
+// 0 and no GOMAXPROCS in the environment.
+func autoProcs(cfg Config) bool {
+	return cfg.Node.MaxProcs == 0 && os.Getenv("GOMAXPROCS") == ""
 }
 
 // runtimeSetting is the value to give a Go runtime setting that env also

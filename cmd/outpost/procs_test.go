@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/internal/testnet"
+)
+
+var (
+	saturated = procsSample{load: 3.0, idle: 1.0, queued: 0.3}   // three Ps full, a core idle, goroutines waiting
+	waitRow   = procsSample{load: 0.75, idle: 0.6, queued: 0.03} // bench.sh, QoS 1 waiting for each ack, one P
+	light     = procsSample{load: 0.1, idle: 1.8, queued: 0.01}
+)
+
+// feed gives g the samples and returns the Ps after each.
+func feed(g *procsGovernor, samples ...procsSample) []int {
+	out := make([]int, len(samples))
+	for i, s := range samples {
+		out[i] = g.next(s)
+	}
+	return out
+}
+
+func repeat(s procsSample, n int) []procsSample {
+	out := make([]procsSample, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func TestProcsGovernorAddsAPOnlyWhenTheNodeNeedsItAndACoreIsFree(t *testing.T) {
+	g := &procsGovernor{procs: 1, ceiling: 3}
+	if got := feed(g, repeat(saturated, 6)...); got[0] != 1 || got[1] != 2 || got[3] != 3 || got[5] != 3 {
+		t.Fatalf("saturated: %v, want 1 2 2 3 3 3 (one P per two samples, up to the ceiling)", got)
+	}
+	// One busy sample between others is not a trend.
+	g = &procsGovernor{procs: 1, ceiling: 4}
+	if got := feed(g, saturated, waitRow, saturated, waitRow, saturated, light); got[len(got)-1] != 1 {
+		t.Fatalf("isolated busy samples: %v", got)
+	}
+	for name, s := range map[string]procsSample{
+		"machine busy":   {load: 1.0, idle: 0.3, queued: 0.3},
+		"nobody waits":   {load: 1.0, idle: 1.0, queued: 0.01},
+		"P not busy":     {load: 0.8, idle: 1.0, queued: 0.3},
+		"bench wait row": waitRow,
+	} {
+		g := &procsGovernor{procs: 1, ceiling: 4}
+		if got := feed(g, repeat(s, 40)...); got[len(got)-1] != 1 {
+			t.Errorf("%s: went to %d Ps", name, got[len(got)-1])
+		}
+	}
+}
+
+func TestProcsGovernorGivesPsBackSlowlyAndDoesNotSwing(t *testing.T) {
+	g := &procsGovernor{procs: 3, ceiling: 3}
+	got := feed(g, repeat(light, 2*procsDownSamples)...)
+	if got[procsDownSamples-2] != 3 || got[procsDownSamples-1] != 2 || got[2*procsDownSamples-1] != 1 {
+		t.Fatalf("light load: %v, want 3 until sample %d, then 2, then 1", got, procsDownSamples)
+	}
+	// The load that made one P busy enough to add a second keeps both:
+	// the same work costs at least as much CPU on two.
+	g = &procsGovernor{procs: 2, ceiling: 2}
+	if got := feed(g, repeat(procsSample{load: procsBusy, idle: 0.2, queued: 0.2}, 100)...); got[99] != 2 {
+		t.Fatalf("went back to %d P under the load that added the second", got[99])
+	}
+	// A busy sample restarts the count down.
+	g = &procsGovernor{procs: 2, ceiling: 2}
+	samples := append(repeat(light, procsDownSamples-1), procsSample{load: 0.9, idle: 0.2, queued: 0.2})
+	samples = append(samples, repeat(light, procsDownSamples-1)...)
+	if got := feed(g, samples...); got[len(got)-1] != 2 {
+		t.Fatalf("count down not restarted: %v", got)
+	}
+}
+
+// TestGovernProcsAppliesAndRestores runs the loop with scripted samples and
+// checks what it sets: one P at start, a P per two saturated samples up to
+// the ceiling, one fewer per procsDownSamples light ones, and the ceiling
+// again when it ends.
+func TestGovernProcsAppliesAndRestores(t *testing.T) {
+	defer func(d time.Duration) { procsInterval = d }(procsInterval)
+	procsInterval = time.Millisecond
+	var (
+		mu   sync.Mutex
+		sets []int
+		n    int
+	)
+	script := append(repeat(saturated, 5), repeat(light, 2*procsDownSamples)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	read := func() procsSample {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if got := procsCeiling.Load(); got != 3 {
+			t.Errorf("procsCeiling %d while governing", got)
+		}
+		if n > len(script) {
+			cancel()
+			return light
+		}
+		return script[n-1]
+	}
+	set := func(p int) {
+		mu.Lock()
+		sets = append(sets, p)
+		mu.Unlock()
+	}
+	changes := procsChanges.Load()
+	governProcs(ctx, zerolog.Nop(), 3, read, set)
+	if d := procsChanges.Load() - changes; d != 4 {
+		t.Errorf("%d changes counted, want 4 (two up, two down)", d)
+	}
+	want := []int{1, 2, 3, 2, 1, 3}
+	if len(sets) != len(want) {
+		t.Fatalf("set %v, want %v", sets, want)
+	}
+	for i := range want {
+		if sets[i] != want[i] {
+			t.Fatalf("set %v, want %v", sets, want)
+		}
+	}
+	if procsCeiling.Load() != 0 {
+		t.Fatal("procsCeiling still set after the governor ended")
+	}
+}
+
+func TestProcsReaderMeasuresTheProcess(t *testing.T) {
+	if _, ok := machineIdle(); !ok {
+		t.Skip("no /proc/stat (not Linux)")
+	}
+	r := newProcsReader()
+	r.read()
+	stop := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(stop) { // this goroutine keeps a CPU busy
+		x++
+	}
+	s := r.read()
+	cpus := float64(runtime.NumCPU())
+	// Under the race detector, with other test binaries on the machine, the
+	// loop gets less than a core, but no less than a quarter of one.
+	if s.load < 0.25 || s.load > cpus+0.5 {
+		t.Errorf("load %.2f cores while one goroutine spun (%d loops)", s.load, x)
+	}
+	if s.idle < 0 || s.idle > cpus+0.5 {
+		t.Errorf("machine idle %.2f of %v cores", s.idle, cpus)
+	}
+	if s.queued < 0 || s.queued > 1 {
+		t.Errorf("queued share %v", s.queued)
+	}
+}
+
+func TestParseProcStatIdle(t *testing.T) {
+	stat := "cpu  4705 356 584 3699176 23 0 37 0 0 0\ncpu0 1393 280 321 1846397 13 0 16 0 0 0\n"
+	if v, ok := parseProcStatIdle([]byte(stat)); !ok || v != (3699176+23)/100.0 {
+		t.Fatalf("got %v %v", v, ok)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5\n", "cpu 1 2 3 x 5\n", "cpu 1 2\n"} {
+		if _, ok := parseProcStatIdle([]byte(bad)); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// TestServeGovernsProcsByDefault: a child `outpost serve` with the default
+// node.max_procs says in its status that the governor runs, with the
+// runtime's choice as ceiling, and an idle node runs on one P.
+func TestServeGovernsProcsByDefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if os.Getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("GOMAXPROCS is set, or the runtime's choice is 1 P: the governor does not run")
+	}
+	p := startProc(t, t.TempDir(), testnet.FreeAddr(t), testnet.FreeAddr(t), "--durability", "batch")
+	var st struct {
+		Procs   int `json:"go_max_procs"`
+		Ceiling int `json:"go_max_procs_ceiling"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.api + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err, string(b))
+		}
+		if st.Ceiling != runtime.GOMAXPROCS(0) {
+			t.Fatalf("go_max_procs_ceiling %d, want the runtime's %d", st.Ceiling, runtime.GOMAXPROCS(0))
+		}
+		if st.Procs == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("idle node still on %d Ps after 10 s", st.Procs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
