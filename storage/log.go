@@ -92,6 +92,7 @@ type stats struct {
 	appends, records, syncs, batches, fullErrors, dropPrefixes atomic.Uint64
 	walScans                                                   atomic.Uint64 // syncAll listed the directory for rotated WALs
 	walSyncs                                                   atomic.Uint64 // syncs of the active WAL alone
+	syncNanos                                                  atomic.Uint64 // time spent in syncAll
 }
 
 // Open opens (creating if needed) the log stored in dir and recovers its

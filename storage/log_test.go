@@ -110,6 +110,10 @@ func TestAppendConcurrentGapless(t *testing.T) {
 			if mode == DurabilityFsync && (st.Syncs == 0 || st.Syncs > st.Batches) {
 				t.Fatalf("fsync mode: %d syncs for %d batches", st.Syncs, st.Batches)
 			}
+			// (A periodic sync may come between the two reads in batch mode.)
+			if syncs, d := l.SyncTime(); syncs < st.Syncs || (syncs > 0) != (d > 0) || st.SyncSeconds > d.Seconds() {
+				t.Fatalf("SyncTime %d syncs in %v; Stats %d in %vs", syncs, d, st.Syncs, st.SyncSeconds)
+			}
 		})
 	}
 }

@@ -1,5 +1,7 @@
 package storage
 
+import "time"
+
 // Stats is a snapshot of the log's state and counters since Open.
 type Stats struct {
 	FirstOffset uint64  // oldest stored offset
@@ -11,6 +13,7 @@ type Stats struct {
 	Appended    uint64  // records appended
 	Syncs       uint64  // fsyncs issued
 	WALSyncs    uint64  // of Syncs, those of the active memtable WAL alone (nothing new in the value log, no rotation)
+	SyncSeconds float64 // time spent syncing (SyncTime)
 	Batches     uint64  // group commits that appended records
 	MeanBatch   float64 // records per group commit
 	Full        bool    // the latest append attempt was refused with ErrFull
@@ -27,6 +30,12 @@ type CursorStats struct {
 	Dropped uint64 // records dropped by retention before this cursor passed them
 }
 
+// SyncTime returns the syncs issued and the time spent syncing, failed
+// syncs included, without Stats' directory walk.
+func (l *Log) SyncTime() (syncs uint64, d time.Duration) {
+	return l.st.syncs.Load(), time.Duration(l.st.syncNanos.Load())
+}
+
 // Stats returns a snapshot. It walks the directory for DiskBytes, so call it
 // at metric-scrape rates, not per message.
 func (l *Log) Stats() Stats {
@@ -35,6 +44,8 @@ func (l *Log) Stats() Stats {
 		Appends:   l.st.appends.Load(), Appended: l.st.records.Load(),
 		Syncs: l.st.syncs.Load(), WALSyncs: l.st.walSyncs.Load(), Batches: l.st.batches.Load(), FullErrors: l.st.fullErrors.Load(), DropPrefix: l.st.dropPrefixes.Load(),
 	}
+	_, d := l.SyncTime()
+	s.SyncSeconds = d.Seconds()
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Appended) / float64(s.Batches)
 	}

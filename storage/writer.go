@@ -405,6 +405,8 @@ func syncCallers(batches []batch) int {
 // goroutine at a time (the syncer, or the writer in batch mode, then
 // shutdown).
 func (l *Log) syncAll() error {
+	start := time.Now()
+	defer func() { l.st.syncNanos.Add(uint64(time.Since(start))) }()
 	rotated := l.wal.rotated()
 	if vlog := l.vlogDirty.Swap(false); vlog || rotated || l.activeWAL == nil {
 		if err := l.db.Sync(); err != nil {
