@@ -252,7 +252,8 @@ func TestPipelinedPublishesKeepOrder(t *testing.T) {
 // the 3.1.1 client is not disconnected, every message is acknowledged,
 // stored once and delivered, in order.
 func TestBigMessagesQueuedTogetherAreStored(t *testing.T) {
-	n := startNode(t, t.TempDir(), nil)
+	// More pending than the default, so that one take is more than a log batch.
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPendingAppends = 256 })
 	g := gated(n)
 	sub := dialV5(t, n.addr, "sub", nil)
 	sub.subscribe(t, "big", 1)
@@ -648,6 +649,9 @@ func TestPipelineQueueAndGoroutineComeAndGo(t *testing.T) {
 		p.mu.Unlock()
 	}
 	n.b.ingest.mu.Unlock()
+	if n.b.Stats().IngestWaits == 0 {
+		t.Error("IngestWaits 0 while the client's reads wait on a full queue")
+	}
 	close(g.open)
 	for _, tok := range toks {
 		wait(t, tok)

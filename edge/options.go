@@ -112,11 +112,14 @@ type Options struct {
 	// bytes a slot): mochi's default of 8192 cost 64 KiB per device.
 	MaxQueued int `yaml:"max_queued"`
 	// MaxPendingAppends bounds the messages of one client waiting for the log;
-	// when full, the broker stops reading from that client. Default 256, as
-	// many as one append takes (maxAppendBatch): a client's next batch fills
-	// while its last one is appended. Each pending message holds its packet,
-	// about 1 KB; with ten QoS 0 publishers flooding the node, 1024 had the
-	// same rate and peaked 2 MiB higher (firmware-sim bench, 2026-12-03).
+	// when full, the broker stops reading from that client. Default 64: a
+	// client's next batch fills while its last one is appended (one append
+	// takes up to maxAppendBatch, 256). Each pending message holds its
+	// packet, about 1 KB. With ten QoS 0 publishers flooding the node, 1024
+	// had the same rate as 256 and peaked 2 MiB higher (firmware-sim bench,
+	// 2026-12-03); on one P (node.max_procs' governor) 64 had the same rate
+	// as 256 at QoS 0 and pipelined, peaked 5-6 MiB lower at QoS 0 (the ten
+	// queues full) and 2-3 MiB lower pipelined (2026-12-04, three pairs each).
 	MaxPendingAppends int `yaml:"max_pending_appends"`
 	// MaxClients bounds connected clients. Default 10000: a Pi-class gateway.
 	MaxClients int64 `yaml:"max_clients"`
@@ -178,7 +181,7 @@ func DefaultOptions() Options {
 		ReceiveMaximum:            1024,
 		MaxInflight:               8192,
 		MaxQueued:                 1024,
-		MaxPendingAppends:         256,
+		MaxPendingAppends:         64,
 		MaxClients:                10000,
 		SysInterval:               10 * time.Second,
 		StateFlushInterval:        100 * time.Millisecond,

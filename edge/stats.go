@@ -25,6 +25,7 @@ type counters struct {
 	droppedQoS0  atomic.Uint64
 	droppedQoS12 atomic.Uint64
 	flowWaits    atomic.Uint64
+	ingestWaits  atomic.Uint64
 	panics       atomic.Uint64
 	authFailures atomic.Uint64
 	aclDenied    atomic.Uint64
@@ -80,6 +81,9 @@ type Stats struct {
 	DroppedQoS12 uint64
 	// FlowWaits counts how often a delivery waited for a slow subscriber.
 	FlowWaits uint64
+	// IngestWaits counts how often a client's reads paused because as many
+	// of its messages as max_pending_appends waited for the log.
+	IngestWaits uint64
 	// PanicsRecovered counts client goroutines that panicked and were dropped.
 	PanicsRecovered uint64
 	// AuthFailures counts refused CONNECTs (bad credentials, no anonymous
@@ -117,6 +121,7 @@ func (b *Broker) Stats() Stats {
 		DroppedQoS0:        c.droppedQoS0.Load(),
 		DroppedQoS12:       c.droppedQoS12.Load(),
 		FlowWaits:          c.flowWaits.Load(),
+		IngestWaits:        c.ingestWaits.Load(),
 		PanicsRecovered:    c.panics.Load(),
 		AuthFailures:       c.authFailures.Load(),
 		ACLDenied:          c.aclDenied.Load(),

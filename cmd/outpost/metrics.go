@@ -32,6 +32,7 @@ func newCollector(n *node) *collector {
 		"dropped":        d("mqtt_deliveries_dropped_total", "Deliveries dropped for a full subscriber queue.", "qos"),
 		"rejected":       d("mqtt_rejected_qos0_total", "QoS 0 messages lost because the log append failed."),
 		"flow_waits":     d("mqtt_flow_waits_total", "Times a delivery waited for a slow subscriber."),
+		"ingest_waits":   d("mqtt_ingest_waits_total", "Times a client's reads paused with max_pending_appends of its messages waiting for the log."),
 		"panics":         d("mqtt_client_panics_total", "Client goroutines that panicked and were dropped."),
 		"auth_failures":  d("mqtt_auth_failures_total", "CONNECTs refused: bad credentials, no anonymous access, will topic or client id not allowed."),
 		"acl_denied":     d("mqtt_acl_denied_total", "Publishes, subscriptions and deliveries refused by the ACL or a topic bound."),
@@ -50,6 +51,7 @@ func newCollector(n *node) *collector {
 		"appended":       d("log_appended_records_total", "Records appended to the log."),
 		"syncs":          d("log_syncs_total", "fsync calls made by the log."),
 		"wal_syncs":      d("log_wal_syncs_total", "Of the log's fsyncs, those of the memtable WAL alone (nothing new in the value log)."),
+		"sync_seconds":   d("log_sync_seconds_total", "Time the log's fsyncs took."),
 		"procs_changes":  d("go_max_procs_changes_total", "Times node.max_procs' governor changed GOMAXPROCS (go_sched_gomaxprocs_threads has the value)."),
 
 		"br_up":         d("bridge_up", "1 while the bridge is connected upstream.", "bridge", "kind"),
@@ -104,6 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("dropped", float64(b.DroppedQoS12), "1+")
 	counter("rejected", float64(b.RejectedQoS0))
 	counter("flow_waits", float64(b.FlowWaits))
+	counter("ingest_waits", float64(b.IngestWaits))
 	counter("panics", float64(b.PanicsRecovered))
 	counter("auth_failures", float64(b.AuthFailures))
 	counter("acl_denied", float64(b.ACLDenied))
@@ -126,6 +129,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("appended", float64(s.Appended))
 	counter("syncs", float64(s.Syncs))
 	counter("wal_syncs", float64(s.WALSyncs))
+	counter("sync_seconds", s.SyncSeconds)
 	counter("procs_changes", float64(procsChanges.Load()))
 	for _, b := range c.n.bridgeStats() {
 		up := 0.0
