@@ -772,3 +772,36 @@ func (vc *v5Client) peekHeader(t *testing.T) byte {
 	require.NoError(t, err)
 	return b[0]
 }
+
+// Change 13: a delivery that finds the client's queue full lets the goroutines that are ready
+// run, the client's writer among them, before it drops the packet. On one P a publisher that
+// fans out in a loop never yields otherwise, and every delivery past the queue's size was
+// dropped while the writer that would have drained it waited for the P.
+func TestFullQueueLetsTheWriterRunBeforeDropping(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := newServer()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	cl := newClient(a, &ops{
+		info:  new(system.Info),
+		hooks: new(Hooks),
+		log:   logger,
+		options: &Options{
+			Capabilities:             &Capabilities{MaximumClientWritesPending: 16},
+			ClientNetWriteBufferSize: 2048,
+		},
+	})
+	cl.Properties.ProtocolVersion = 4
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "a/b", Payload: []byte("0123456789")}
+	const n = 400
+	for i := 0; i < n; i++ {
+		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b"}, pk)
+	}
+	dropped := atomic.LoadInt64(&s.Info.MessagesDropped)
+	t.Logf("%d of %d dropped", dropped, n)
+	require.Less(t, dropped, int64(n/10), "deliveries dropped while the writer could drain the queue")
+	cl.Stop(nil)
+	require.Eventually(t, func() bool { return !cl.State.writing.Load() }, 5*time.Second, time.Millisecond, "the writer ends with the client")
+}

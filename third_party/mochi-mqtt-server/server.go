@@ -1120,8 +1120,17 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	queued := getPacket(out) // outpost: pooled, WriteLoop puts it back once written
+	q := cl.queue()
 	select {
-	case cl.queue() <- queued:
+	case q <- queued:
+		atomic.AddInt32(&cl.State.outboundQty, 1)
+		cl.startWriter()
+		return out, nil
+	default:
+	}
+	runtime.Gosched() // outpost: the writer may be ready to run and drain the queue
+	select {
+	case q <- queued:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 		cl.startWriter()
 	default:
