@@ -29,14 +29,19 @@ import (
 // message 37.6 -> 33.1 us (batch) and 65.4 -> 51.8 us (fsync), the node's
 // voluntary context switches 0.19 -> 0.10 per message.
 //
-// The governor adds a P when, two samples in a row, the node keeps its Ps
-// busy (procsBusy of their time), goroutines wait to run (procsQueued of the
-// scheduler's latency samples over procsWait) and the machine has half a core
-// idle (procsIdle): with the cores busy with other work, another P only
-// adds wake-ups and takes CPU from that work. It takes a P away once the
-// load has stayed under procsLight of one P fewer for procsDownSamples
-// samples (2 s). The gap between the two thresholds keeps it from swinging:
-// the same work costs more CPU on more Ps, not less.
+// The governor adds a P when, two samples in a row, goroutines wait to run
+// (procsQueued of the scheduler's latency samples over procsWait), the
+// machine has half a core idle (procsIdle), and either the node keeps its
+// Ps busy (procsBusy of their time) or it is under pressure: it paused a
+// client's reads with max_pending_appends of its messages waiting for the
+// log, dropped a QoS 0 delivery for a full queue (which one P can do with
+// CPU to spare, when the subscriber's writer waits behind the readers), or
+// the log's syncs are slow (procsSlowSync).
+// With the cores busy with other work, another P only adds wake-ups and
+// takes CPU from that work. It takes a P away once the load has stayed
+// under procsLight of one P fewer, without pressure, for procsDownSamples
+// samples (2 s). The gap between the two thresholds keeps it from
+// swinging: the same work costs more CPU on more Ps, not less.
 const (
 	procsBusy        = 0.85
 	procsIdle        = 0.5
@@ -58,10 +63,12 @@ var (
 )
 
 // procsSample is one interval's reading: the process's CPU use and the
-// machine's idle time in cores, and the share of goroutines that waited
-// longer than procsWait to run.
+// machine's idle time in cores, the share of goroutines that waited longer
+// than procsWait to run, and whether the node made a client wait for the
+// log or dropped a QoS 0 delivery for a full queue (pressure).
 type procsSample struct {
 	load, idle, queued float64
+	pressure           bool
 }
 
 // procsGovernor decides GOMAXPROCS from samples.
@@ -74,13 +81,13 @@ type procsGovernor struct {
 func (g *procsGovernor) next(s procsSample) int {
 	p := float64(g.procs)
 	switch {
-	case g.procs < g.ceiling && s.load >= procsBusy*p && s.idle >= procsIdle && s.queued >= procsQueued:
+	case g.procs < g.ceiling && (s.load >= procsBusy*p || s.pressure) && s.idle >= procsIdle && s.queued >= procsQueued:
 		g.down = 0
 		if g.up++; g.up >= procsUpSamples {
 			g.up = 0
 			g.procs++
 		}
-	case g.procs > 1 && s.load < procsLight*(p-1):
+	case g.procs > 1 && s.load < procsLight*(p-1) && !s.pressure:
 		g.up = 0
 		if g.down++; g.down >= procsDownSamples {
 			g.down = 0
@@ -121,24 +128,50 @@ func governProcs(ctx context.Context, log zerolog.Logger, ceiling int, read func
 			set(p)
 			procsChanges.Add(1)
 			log.Debug().Int("procs", p).Float64("load_cores", s.load).Float64("idle_cores", s.idle).
-				Float64("queued", s.queued).Msg("go max procs changed")
+				Float64("queued", s.queued).Bool("pressure", s.pressure).Msg("go max procs changed")
 		}
 	}
 }
 
-// procsReader reads procsSamples from the process's rusage, /proc/stat and
-// the scheduler's latency histogram, as deltas since its previous read.
-type procsReader struct {
-	at      time.Time
-	cpu     time.Duration
-	idle    float64
-	idleOK  bool
-	lat     []uint64
-	samples []metrics.Sample
+// nodePressure is what the node counts that another P may relieve: times
+// it made clients wait for the log or dropped QoS 0 deliveries for a full
+// queue, and the log's syncs and the time they took.
+type nodePressure struct {
+	events   uint64
+	syncs    uint64
+	syncTime time.Duration
 }
 
-func newProcsReader() *procsReader {
-	return &procsReader{samples: []metrics.Sample{{Name: "/sched/latencies:seconds"}}}
+// Slow syncs: an fsync blocks its thread, and the P with it until the Go
+// runtime's monitor thread hands the P over (up to its sleep, 1 ms with
+// node.timer_slack and longer when it has been idle). On one P that stalls
+// the node for every sync of a slow disk (an SD card takes milliseconds),
+// while a fast one's (0.1-0.15 ms on the dev box) costs less than the hand
+// over would. Measured with syncs made to block 5 ms, fsync mode, 10
+// publishers waiting for each ack: one P 989 and 1350 msg/s against two Ps'
+// 1185 and 1432 (two pairs). The log spending procsSyncShare of the time in
+// syncs of procsSlowSync or more on average is pressure.
+const (
+	procsSlowSync  = time.Millisecond
+	procsSyncShare = 0.1
+)
+
+// procsReader reads procsSamples from the process's rusage, /proc/stat,
+// the scheduler's latency histogram and the node's pressure, as deltas
+// since its previous read.
+type procsReader struct {
+	at       time.Time
+	cpu      time.Duration
+	idle     float64
+	idleOK   bool
+	lat      []uint64
+	samples  []metrics.Sample
+	pressure func() nodePressure
+	pressed  nodePressure
+}
+
+func newProcsReader(pressure func() nodePressure) *procsReader {
+	return &procsReader{samples: []metrics.Sample{{Name: "/sched/latencies:seconds"}}, pressure: pressure}
 }
 
 // read returns the sample since the previous read. Where /proc/stat is
@@ -149,8 +182,12 @@ func (r *procsReader) read() procsSample {
 	now, cpu := time.Now(), processCPU()
 	idle, idleOK := machineIdle()
 	metrics.Read(r.samples)
+	pressed := r.pressure()
 	s := procsSample{idle: float64(runtime.NumCPU()), queued: 1}
 	if wall := now.Sub(r.at).Seconds(); !r.at.IsZero() && wall > 0 {
+		syncs, took := pressed.syncs-r.pressed.syncs, pressed.syncTime-r.pressed.syncTime
+		slow := syncs > 0 && took/time.Duration(syncs) >= procsSlowSync && took.Seconds() >= procsSyncShare*wall
+		s.pressure = pressed.events != r.pressed.events || slow
 		s.load = (cpu - r.cpu).Seconds() / wall
 		if idleOK && r.idleOK {
 			s.idle = (idle - r.idle) / wall
@@ -174,7 +211,7 @@ func (r *procsReader) read() procsSample {
 		}
 		r.lat = append(r.lat[:0], h.Counts...)
 	}
-	r.at, r.cpu, r.idle, r.idleOK = now, cpu, idle, idleOK
+	r.at, r.cpu, r.idle, r.idleOK, r.pressed = now, cpu, idle, idleOK, pressed
 	return s
 }
 

@@ -126,15 +126,6 @@ func serve(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if autoProcs(cfg) {
-		gctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			governProcs(gctx, logger, runtime.GOMAXPROCS(0), newProcsReader().read, func(p int) { runtime.GOMAXPROCS(p) })
-		}()
-		defer func() { cancel(); <-done }()
-	}
 	if err := runNode(ctx, cfg, logger, nil); err != nil {
 		logger.Error().Err(err).Msg("node failed")
 		return 1
@@ -182,6 +173,13 @@ func memoryLimit(cfg Config) int64 {
 // GOMAXPROCS environment variable, or the CPUs the node may run on).
 func maxProcs(cfg Config) int {
 	return runtimeSetting("GOMAXPROCS", cfg.Node.MaxProcs, 0, cfg.Storage.Profile)
+}
+
+// pressure is what the node counts that another P may relieve (procs.go).
+func (n *node) pressure() nodePressure {
+	s := n.broker.Stats()
+	syncs, took := n.store.SyncTime()
+	return nodePressure{events: s.IngestWaits + s.DroppedQoS0, syncs: syncs, syncTime: took}
 }
 
 // autoProcs reports whether governProcs chooses GOMAXPROCS: node.max_procs
@@ -232,6 +230,16 @@ func runNode(ctx context.Context, cfg Config, logger zerolog.Logger, ready chan<
 	}
 	if ready != nil {
 		ready <- n
+	}
+	if autoProcs(cfg) {
+		gctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			read := newProcsReader(n.pressure).read
+			governProcs(gctx, logger, runtime.GOMAXPROCS(0), read, func(p int) { runtime.GOMAXPROCS(p) })
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
