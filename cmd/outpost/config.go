@@ -78,9 +78,9 @@ type NodeConfig struct {
 	// MaxProcs is how many CPUs may run the node's Go code at once
 	// (GOMAXPROCS). 0 (default): as many as the node's load needs, from 1 up
 	// to the runtime's choice (every CPU the node may run on): procs.go
-	// adds one when the node keeps its CPUs busy or is held back (clients
-	// paused for the log, QoS 0 dropped, slow fsyncs) and the machine has a
-	// core idle, and gives it back when the load falls. Otherwise 1-1024, fixed.
+	// adds one when the node keeps its CPUs busy or is held back (QoS 0
+	// deliveries dropped, slow fsyncs) and the machine has a core idle, and
+	// gives it back when the load falls. Otherwise 1-1024, fixed.
 	// The GOMAXPROCS environment variable, when set, wins and is fixed too.
 	MaxProcs int `yaml:"max_procs"`
 }

@@ -32,13 +32,13 @@ import (
 // The governor adds a P when, two samples in a row, goroutines wait to run
 // (procsQueued of the scheduler's latency samples over procsWait), the
 // machine has half a core idle (procsIdle), and either the node keeps its
-// Ps busy (procsBusy of their time) or it is under pressure: it paused a
-// client's reads with max_pending_appends of its messages waiting for the
-// log, dropped a QoS 0 delivery for a full queue (which one P can do with
-// CPU to spare, when the subscriber's writer waits behind the readers), or
-// the log's syncs are slow (procsSlowSync).
-// With the cores busy with other work, another P only adds wake-ups and
-// takes CPU from that work. It takes a P away once the load has stayed
+// Ps busy (procsBusy of their time) or it is held back: it dropped a QoS 0
+// delivery for a full queue (which one P can do with CPU to spare, when the
+// subscriber's writer waits behind the readers), or the log's syncs are
+// slow (procsSlowSync). A client's reads paused on a full pipeline
+// (max_pending_appends) are not: a client with more messages in flight than
+// that pauses whatever the Ps. With the cores busy with other work, another
+// P only adds wake-ups and takes CPU from that work. It takes a P away once the load has stayed
 // under procsLight of one P fewer, without pressure, for procsDownSamples
 // samples (2 s). The gap between the two thresholds keeps it from
 // swinging: the same work costs more CPU on more Ps, not less.
@@ -133,9 +133,9 @@ func governProcs(ctx context.Context, log zerolog.Logger, ceiling int, read func
 	}
 }
 
-// nodePressure is what the node counts that another P may relieve: times
-// it made clients wait for the log or dropped QoS 0 deliveries for a full
-// queue, and the log's syncs and the time they took.
+// nodePressure is what the node counts that another P may relieve: QoS 0
+// deliveries dropped for a full queue, and the log's syncs and the time
+// they took.
 type nodePressure struct {
 	events   uint64
 	syncs    uint64

@@ -50,7 +50,7 @@ func TestProcsGovernorAddsAPOnlyWhenTheNodeNeedsItAndACoreIsFree(t *testing.T) {
 	if got := feed(g, saturated, waitRow, saturated, waitRow, saturated, light); got[len(got)-1] != 1 {
 		t.Fatalf("isolated busy samples: %v", got)
 	}
-	// Pressure (clients paused, QoS 0 dropped) with CPU to spare.
+	// Pressure (QoS 0 dropped, slow syncs) with CPU to spare.
 	g = &procsGovernor{procs: 1, ceiling: 2}
 	if got := feed(g, repeat(procsSample{load: 0.4, idle: 1.0, queued: 0.3, pressure: true}, 2)...); got[1] != 2 {
 		t.Fatalf("pressure: %v", got)

@@ -179,7 +179,7 @@ func maxProcs(cfg Config) int {
 func (n *node) pressure() nodePressure {
 	s := n.broker.Stats()
 	syncs, took := n.store.SyncTime()
-	return nodePressure{events: s.IngestWaits + s.DroppedQoS0, syncs: syncs, syncTime: took}
+	return nodePressure{events: s.DroppedQoS0, syncs: syncs, syncTime: took}
 }
 
 // autoProcs reports whether governProcs chooses GOMAXPROCS: node.max_procs
