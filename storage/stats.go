@@ -30,8 +30,8 @@ type CursorStats struct {
 	Dropped uint64 // records dropped by retention before this cursor passed them
 }
 
-// SyncTime returns the syncs issued and the time spent syncing, failed
-// syncs included, without Stats' directory walk.
+// SyncTime returns the syncs made (Stats.Syncs) and the time spent
+// syncing, failed attempts included, without Stats' directory walk.
 func (l *Log) SyncTime() (syncs uint64, d time.Duration) {
 	return l.st.syncs.Load(), time.Duration(l.st.syncNanos.Load())
 }

@@ -38,10 +38,10 @@ import (
 // slow (procsSlowSync). A client's reads paused on a full pipeline
 // (max_pending_appends) are not: a client with more messages in flight than
 // that pauses whatever the Ps. With the cores busy with other work, another
-// P only adds wake-ups and takes CPU from that work. It takes a P away once the load has stayed
-// under procsLight of one P fewer, without pressure, for procsDownSamples
-// samples (2 s). The gap between the two thresholds keeps it from
-// swinging: the same work costs more CPU on more Ps, not less.
+// P only adds wake-ups and takes CPU from that work. It takes a P away once
+// the load has stayed under procsLight of one P fewer, without pressure,
+// for procsDownSamples samples (2 s). The gap between the two thresholds
+// keeps it from swinging: the same work costs more CPU on more Ps, not less.
 const (
 	procsBusy        = 0.85
 	procsIdle        = 0.5
@@ -64,8 +64,8 @@ var (
 
 // procsSample is one interval's reading: the process's CPU use and the
 // machine's idle time in cores, the share of goroutines that waited longer
-// than procsWait to run, and whether the node made a client wait for the
-// log or dropped a QoS 0 delivery for a full queue (pressure).
+// than procsWait to run, and whether the node was held back (pressure: a
+// QoS 0 delivery dropped for a full queue, or slow syncs).
 type procsSample struct {
 	load, idle, queued float64
 	pressure           bool
