@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/firmware-sim/fleet"
-	"github.com/outpost-edge/outpost/firmware-sim/load"
+	"github.com/outpost-edge/outpost/internal/cputime"
 )
 
 func runCmd(ctx context.Context, args []string) error {
@@ -51,7 +51,7 @@ func runCmd(ctx context.Context, args []string) error {
 		defer cancel()
 	}
 	start := time.Now()
-	u0, s0 := load.CPUTimes()
+	u0, s0 := cputime.Process()
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	err = progress(f, *every, done)
@@ -82,7 +82,7 @@ func progress(f *fleet.Fleet, every time.Duration, done <-chan error) error {
 }
 
 func printSummary(name string, s fleet.Stats, d time.Duration, u0, s0 time.Duration) {
-	u1, s1 := load.CPUTimes()
+	u1, s1 := cputime.Process()
 	cpu := (u1 - u0 + s1 - s0).Seconds()
 	fmt.Printf("fleet %q: %d devices for %s\n", name, s.Devices, d.Round(time.Millisecond))
 	fmt.Printf("  published %d (%.1f msg/s), still buffered %d, dropped %d, errors %d, reconnects %d, commands %d\n",

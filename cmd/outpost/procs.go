@@ -9,10 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/internal/cputime"
 )
 
 // governProcs is node.max_procs' default, auto: `outpost serve` runs its Go
@@ -142,6 +143,13 @@ type nodePressure struct {
 	syncTime time.Duration
 }
 
+// pressure reads the node's nodePressure.
+func (n *node) pressure() nodePressure {
+	s := n.broker.Stats()
+	syncs, took := n.store.SyncTime()
+	return nodePressure{events: s.DroppedQoS0, syncs: syncs, syncTime: took}
+}
+
 // Slow syncs: an fsync blocks its thread, and the P with it until the Go
 // runtime's monitor thread hands the P over (up to its sleep, 1 ms with
 // node.timer_slack and longer when it has been idle). On one P that stalls
@@ -179,7 +187,8 @@ func newProcsReader(pressure func() nodePressure) *procsReader {
 // the runtime has no latency histogram, queued reads 1: neither holds the
 // governor back.
 func (r *procsReader) read() procsSample {
-	now, cpu := time.Now(), processCPU()
+	user, sys := cputime.Process()
+	now, cpu := time.Now(), user+sys
 	idle, idleOK := machineIdle()
 	metrics.Read(r.samples)
 	pressed := r.pressure()
@@ -213,15 +222,6 @@ func (r *procsReader) read() procsSample {
 	}
 	r.at, r.cpu, r.idle, r.idleOK, r.pressed = now, cpu, idle, idleOK, pressed
 	return s
-}
-
-// processCPU is the user and system time the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // machineIdle is the idle and iowait time of every CPU of the machine, in

@@ -175,13 +175,6 @@ func maxProcs(cfg Config) int {
 	return runtimeSetting("GOMAXPROCS", cfg.Node.MaxProcs, 0, cfg.Storage.Profile)
 }
 
-// pressure is what the node counts that another P may relieve (procs.go).
-func (n *node) pressure() nodePressure {
-	s := n.broker.Stats()
-	syncs, took := n.store.SyncTime()
-	return nodePressure{events: s.DroppedQoS0, syncs: syncs, syncTime: took}
-}
-
 // autoProcs reports whether governProcs chooses GOMAXPROCS: node.max_procs
 // 0 and no GOMAXPROCS in the environment.
 func autoProcs(cfg Config) bool {

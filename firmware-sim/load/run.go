@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/firmware-sim/mqttc"
+	"github.com/outpost-edge/outpost/internal/cputime"
 )
 
 // bench is the state of one run shared by its goroutines.
@@ -54,7 +55,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	log := o.Logger.With().Str("component", "load").Logger()
 	log.Debug().Int("publishers", len(pubs)).Int("subscribers", len(subs)).Msg("clients connected, starting")
-	u0, s0 := CPUTimes()
+	u0, s0 := cputime.Process()
 	b.start = time.Now()
 	var wg sync.WaitGroup
 	for i, p := range pubs {
@@ -70,7 +71,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	b.drain(ctx, r.Expected)
 	total := time.Since(b.start)
-	u1, s1 := CPUTimes()
+	u1, s1 := cputime.Process()
 	r.Received = b.received.Load()
 	var recvDur time.Duration
 	if last := b.lastRecv.Load(); last > 0 {

@@ -1,14 +1,14 @@
 //go:build unix
 
-package load
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// CPUTimes returns this process's user and system CPU time so far.
-func CPUTimes() (user, sys time.Duration) {
+// Process returns this process's user and system CPU time so far.
+func Process() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, 0
