@@ -81,10 +81,8 @@ func (g *ingest) submit(cl *mqtt.Client, pk *packets.Packet) bool {
 		return false
 	}
 	p.mu.Lock()
-	if len(p.q) >= g.b.opts.MaxPendingAppends {
-		g.b.stats.ingestWaits.Add(1)
-	}
 	for len(p.q) >= g.b.opts.MaxPendingAppends {
+		g.b.stats.ingestWaits.Add(1)
 		if p.space == nil {
 			p.space = make(chan struct{})
 		}

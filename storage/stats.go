@@ -43,9 +43,8 @@ func (l *Log) Stats() Stats {
 		DiskBytes: diskBytes(l.dir),
 		Appends:   l.st.appends.Load(), Appended: l.st.records.Load(),
 		Syncs: l.st.syncs.Load(), WALSyncs: l.st.walSyncs.Load(), Batches: l.st.batches.Load(), FullErrors: l.st.fullErrors.Load(), DropPrefix: l.st.dropPrefixes.Load(),
+		SyncSeconds: time.Duration(l.st.syncNanos.Load()).Seconds(),
 	}
-	_, d := l.SyncTime()
-	s.SyncSeconds = d.Seconds()
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Appended) / float64(s.Batches)
 	}

@@ -297,6 +297,19 @@ func (cl *Client) queue() chan *packets.Packet {
 	return q
 }
 
+// enqueue queues pk for the client's writer without blocking, and starts the writer; false when
+// the queue is full (outpost).
+func (cl *Client) enqueue(pk *packets.Packet) bool {
+	select {
+	case cl.queue() <- pk:
+		atomic.AddInt32(&cl.State.outboundQty, 1)
+		cl.startWriter()
+		return true
+	default:
+		return false
+	}
+}
+
 // queued returns the client's outbound queue, nil (empty, and never ready) if nothing was ever
 // queued.
 func (cl *Client) queued() chan *packets.Packet {

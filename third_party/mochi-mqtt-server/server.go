@@ -1120,31 +1120,21 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	queued := getPacket(out) // outpost: pooled, WriteLoop puts it back once written
-	q := cl.queue()
-	select {
-	case q <- queued:
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-		cl.startWriter()
+	if cl.enqueue(queued) {
 		return out, nil
-	default:
 	}
 	runtime.Gosched() // outpost: the writer may be ready to run and drain the queue
-	select {
-	case q <- queued:
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-		cl.startWriter()
-	default:
-		putPacket(queued)
-		atomic.AddInt64(&s.Info.MessagesDropped, 1)
-		cl.ops.hooks.OnPublishDropped(cl, pk)
-		if out.FixedHeader.Qos > 0 {
-			cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
-			cl.State.Inflight.IncreaseSendQuota()
-		}
-		return out, packets.ErrPendingClientWritesExceeded
+	if cl.enqueue(queued) {
+		return out, nil
 	}
-
-	return out, nil
+	putPacket(queued)
+	atomic.AddInt64(&s.Info.MessagesDropped, 1)
+	cl.ops.hooks.OnPublishDropped(cl, pk)
+	if out.FixedHeader.Qos > 0 {
+		cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
+		cl.State.Inflight.IncreaseSendQuota()
+	}
+	return out, packets.ErrPendingClientWritesExceeded
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {
