@@ -77,7 +77,8 @@ type NodeConfig struct {
 	TimerSlack time.Duration `yaml:"timer_slack"`
 	// MaxProcs is how many CPUs may run the node's Go code at once
 	// (GOMAXPROCS). 0 (default): as many as the node's load needs, from 1 up
-	// to the runtime's choice (every CPU the node may run on): procs.go
+	// to the cores the node may use (its affinity mask, or its cgroup's CPU
+	// limit rounded up, followed while it runs): procs.go
 	// adds one when the node keeps its CPUs busy or is held back (QoS 0
 	// deliveries dropped, slow fsyncs) and the machine has a core idle, and
 	// gives it back when the load falls. Otherwise 1-1024, fixed.
@@ -139,7 +140,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node.timer_slack: %v must be 0 (keep the slack the node was started with) or up to 100ms", c.Node.TimerSlack)
 	}
 	if c.Node.MaxProcs < 0 || c.Node.MaxProcs > 1024 {
-		return fmt.Errorf("node.max_procs: %d must be 0 (as many as the load needs, up to every CPU the node may run on) or 1-1024", c.Node.MaxProcs)
+		return fmt.Errorf("node.max_procs: %d must be 0 (as many as the load needs, up to the cores the node may use) or 1-1024", c.Node.MaxProcs)
 	}
 	if c.Node.GCPercent != 0 && (c.Node.GCPercent < 10 || c.Node.GCPercent > 1000) {
 		return fmt.Errorf("node.gc_percent: %d must be 0 (the storage profile's) or 10-1000", c.Node.GCPercent)

@@ -35,7 +35,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}{
 		{"node:\n  idd: x\n", "node.idd: unknown key"},
 		{"node:\n  gc_percent: 5\n", "node.gc_percent: 5 must be 0 (the storage profile's) or 10-1000"},
-		{"node:\n  max_procs: -1\n", "node.max_procs: -1 must be 0 (as many as the load needs, up to every CPU the node may run on) or 1-1024"},
+		{"node:\n  max_procs: -1\n", "node.max_procs: -1 must be 0 (as many as the load needs, up to the cores the node may use) or 1-1024"},
 		{"node:\n  memory_limit: 1000\n", "node.memory_limit: 1000 must be -1"},
 		{"node:\n  timer_slack: 1s\n", "node.timer_slack: 1s must be 0"},
 		{"node:\n  timer_slack: -1ms\n", "node.timer_slack: -1ms must be 0"},

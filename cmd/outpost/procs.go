@@ -13,12 +13,15 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/internal/cpulimit"
 	"github.com/outpost-edge/outpost/internal/cputime"
 )
 
 // governProcs is node.max_procs' default, auto: `outpost serve` runs its Go
-// code on as few Ps (GOMAXPROCS) as its load needs, from 1 up to the
-// runtime's own choice (every CPU the node may run on).
+// code on as few Ps (GOMAXPROCS) as its load needs, from 1 up to the cores
+// it may use (procsCeiling: the CPUs of its affinity mask, or its cgroup's
+// CPU limit rounded up when that is fewer; read again every procsLimitEvery
+// samples, so a limit changed while the node runs is followed).
 //
 // Why: with a P idle, the Go scheduler wakes that P's thread for almost
 // every goroutine that becomes ready (a client's packet read, an append
@@ -32,7 +35,8 @@ import (
 //
 // The governor adds a P when, two samples in a row, goroutines wait to run
 // (procsQueued of the scheduler's latency samples over procsWait), the
-// machine has half a core idle (procsIdle), and either the node keeps its
+// machine has half a core idle (procsIdle; under a cgroup CPU limit, half a
+// core of the limit unused too), and either the node keeps its
 // Ps busy (procsBusy of their time) or it is held back: it dropped a QoS 0
 // delivery for a full queue (which one P can do with CPU to spare, when the
 // subscriber's writer waits behind the readers), or the log's syncs are
@@ -51,6 +55,7 @@ const (
 	procsLight       = 0.6
 	procsUpSamples   = 2
 	procsDownSamples = 8
+	procsLimitEvery  = 4 // samples between readings of the CPU limit
 )
 
 // procsInterval is the sampling period (a variable for tests).
@@ -66,10 +71,14 @@ var (
 // procsSample is one interval's reading: the process's CPU use and the
 // machine's idle time in cores, the share of goroutines that waited longer
 // than procsWait to run, and whether the node was held back (pressure: a
-// QoS 0 delivery dropped for a full queue, or slow syncs).
+// QoS 0 delivery dropped for a full queue, or slow syncs). ceiling, when
+// not 0, is the cores the node may use, read with this sample, and quota
+// its cgroup's CPU limit in cores (0: none).
 type procsSample struct {
 	load, idle, queued float64
 	pressure           bool
+	ceiling            int
+	quota              float64
 }
 
 // procsGovernor decides GOMAXPROCS from samples.
@@ -80,9 +89,20 @@ type procsGovernor struct {
 
 // next takes one sample and returns the Ps to run with.
 func (g *procsGovernor) next(s procsSample) int {
+	if s.ceiling > 0 {
+		g.ceiling = s.ceiling
+		if g.procs > g.ceiling {
+			g.procs, g.up, g.down = g.ceiling, 0, 0
+			return g.procs
+		}
+	}
 	p := float64(g.procs)
+	idle := s.idle
+	if s.quota > 0 {
+		idle = min(idle, s.quota-s.load) // the machine may be idle and the node's limit spent
+	}
 	switch {
-	case g.procs < g.ceiling && (s.load >= procsBusy*p || s.pressure) && s.idle >= procsIdle && s.queued >= procsQueued:
+	case g.procs < g.ceiling && (s.load >= procsBusy*p || s.pressure) && idle >= procsIdle && s.queued >= procsQueued:
 		g.down = 0
 		if g.up++; g.up >= procsUpSamples {
 			g.up = 0
@@ -100,19 +120,17 @@ func (g *procsGovernor) next(s procsSample) int {
 	return g.procs
 }
 
-// governProcs runs the governor until ctx ends, starting at one P, and gives
-// the runtime's choice back when it ends. read returns the sample since its
-// previous call; set applies GOMAXPROCS.
+// governProcs runs the governor until ctx ends, starting at one P under
+// ceiling, and gives the runtime its own choice back when it ends. read
+// returns the sample since its previous call; set applies GOMAXPROCS, 0
+// meaning the runtime's default.
 func governProcs(ctx context.Context, log zerolog.Logger, ceiling int, read func() procsSample, set func(int)) {
-	if ceiling <= 1 {
-		return
-	}
-	g := &procsGovernor{procs: 1, ceiling: ceiling}
+	g := &procsGovernor{procs: 1, ceiling: max(ceiling, 1)}
 	set(1)
-	procsCeiling.Store(int32(ceiling))
+	procsCeiling.Store(int32(g.ceiling))
 	defer func() {
 		procsCeiling.Store(0)
-		set(ceiling)
+		set(0)
 	}()
 	read() // starts the deltas
 	t := time.NewTicker(procsInterval)
@@ -124,14 +142,30 @@ func governProcs(ctx context.Context, log zerolog.Logger, ceiling int, read func
 		case <-t.C:
 		}
 		s := read()
-		before := g.procs
-		if p := g.next(s); p != before {
+		before, ceilingBefore := g.procs, g.ceiling
+		p := g.next(s)
+		if g.ceiling != ceilingBefore {
+			procsCeiling.Store(int32(g.ceiling))
+			log.Info().Int("cores", g.ceiling).Int("was", ceilingBefore).Float64("cgroup_cpu_limit", s.quota).
+				Msg("the CPU the node may use changed; go max procs follows it")
+		}
+		if p != before {
 			set(p)
 			procsChanges.Add(1)
 			log.Debug().Int("procs", p).Float64("load_cores", s.load).Float64("idle_cores", s.idle).
 				Float64("queued", s.queued).Bool("pressure", s.pressure).Msg("go max procs changed")
 		}
 	}
+}
+
+// setProcs applies GOMAXPROCS p; 0 gives the runtime its default back (the
+// CPUs the node may use, which it then follows on its own).
+func setProcs(p int) {
+	if p == 0 {
+		runtime.SetDefaultGOMAXPROCS()
+		return
+	}
+	runtime.GOMAXPROCS(p)
 }
 
 // nodePressure is what the node counts that another P may relieve: QoS 0
@@ -176,10 +210,13 @@ type procsReader struct {
 	samples  []metrics.Sample
 	pressure func() nodePressure
 	pressed  nodePressure
+	limit    func() cpulimit.Limit // the CPU the node may use now
+	reads    int
+	quota    float64 // the last reading's cgroup limit
 }
 
-func newProcsReader(pressure func() nodePressure) *procsReader {
-	return &procsReader{samples: []metrics.Sample{{Name: "/sched/latencies:seconds"}}, pressure: pressure}
+func newProcsReader(pressure func() nodePressure, limit func() cpulimit.Limit) *procsReader {
+	return &procsReader{samples: []metrics.Sample{{Name: "/sched/latencies:seconds"}}, pressure: pressure, limit: limit}
 }
 
 // read returns the sample since the previous read. Where /proc/stat is
@@ -193,6 +230,12 @@ func (r *procsReader) read() procsSample {
 	metrics.Read(r.samples)
 	pressed := r.pressure()
 	s := procsSample{idle: float64(runtime.NumCPU()), queued: 1}
+	if r.reads%procsLimitEvery == 0 {
+		l := r.limit()
+		s.ceiling, r.quota = l.Cores(), l.Quota
+	}
+	r.reads++
+	s.quota = r.quota
 	if wall := now.Sub(r.at).Seconds(); !r.at.IsZero() && wall > 0 {
 		syncs, took := pressed.syncs-r.pressed.syncs, pressed.syncTime-r.pressed.syncTime
 		slow := syncs > 0 && took/time.Duration(syncs) >= procsSlowSync && took.Seconds() >= procsSyncShare*wall

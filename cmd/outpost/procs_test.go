@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/outpost-edge/outpost/internal/cpulimit"
 	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
@@ -67,6 +68,39 @@ func TestProcsGovernorAddsAPOnlyWhenTheNodeNeedsItAndACoreIsFree(t *testing.T) {
 		if got := feed(g, repeat(s, 40)...); got[len(got)-1] != 1 {
 			t.Errorf("%s: went to %d Ps", name, got[len(got)-1])
 		}
+	}
+}
+
+// TestProcsGovernorFollowsTheCPULimit: a lower ceiling takes the Ps above it
+// away at once, a higher one lets the load add them again, and under a
+// cgroup CPU limit an idle machine is no reason to add a P when the node's
+// limit is spent.
+func TestProcsGovernorFollowsTheCPULimit(t *testing.T) {
+	g := &procsGovernor{procs: 3, ceiling: 3}
+	lowered := saturated
+	lowered.ceiling = 1
+	if got := feed(g, lowered, saturated, saturated, saturated); got[0] != 1 || got[3] != 1 {
+		t.Fatalf("ceiling lowered to 1 under load: %v, want 1 at once and then no more", got)
+	}
+	raised := saturated
+	raised.ceiling = 2
+	if got := feed(g, raised, saturated, saturated); got[1] != 2 || got[2] != 2 {
+		t.Fatalf("ceiling raised to 2 under load: %v, want 2 after two samples", got)
+	}
+	if g.ceiling != 2 {
+		t.Fatalf("ceiling %d after samples without a reading, want the last read (2)", g.ceiling)
+	}
+	// One P busy, a core of the machine idle, but a 1.2-core quota: 0.2
+	// cores of it left.
+	g = &procsGovernor{procs: 1, ceiling: 2}
+	spent := procsSample{load: 1.0, idle: 1.0, queued: 0.3, quota: 1.2}
+	if got := feed(g, repeat(spent, 20)...); got[19] != 1 {
+		t.Fatalf("added a P with the cgroup's limit spent: %v", got)
+	}
+	g = &procsGovernor{procs: 1, ceiling: 2}
+	spare := procsSample{load: 1.0, idle: 1.0, queued: 0.3, quota: 2}
+	if got := feed(g, spare, spare); got[1] != 2 {
+		t.Fatalf("no P added with a core of the limit to spare: %v", got)
 	}
 }
 
@@ -133,7 +167,7 @@ func TestGovernProcsAppliesAndRestores(t *testing.T) {
 	if d := procsChanges.Load() - changes; d != 4 {
 		t.Errorf("%d changes counted, want 4 (two up, two down)", d)
 	}
-	want := []int{1, 2, 3, 2, 1, 3}
+	want := []int{1, 2, 3, 2, 1, 0} // 0: the runtime's default back
 	if len(sets) != len(want) {
 		t.Fatalf("set %v, want %v", sets, want)
 	}
@@ -147,17 +181,79 @@ func TestGovernProcsAppliesAndRestores(t *testing.T) {
 	}
 }
 
+// TestGovernProcsFollowsTheCeiling runs the loop with a ceiling that falls
+// and rises: the Ps follow, and so does the ceiling /api/v1/status shows.
+func TestGovernProcsFollowsTheCeiling(t *testing.T) {
+	defer func(d time.Duration) { procsInterval = d }(procsInterval)
+	procsInterval = time.Millisecond
+	at := func(ceiling int) procsSample { s := saturated; s.ceiling = ceiling; return s }
+	// The first read starts the deltas; the loop decides from the others.
+	script := []procsSample{light, saturated, saturated, saturated, saturated, at(1), saturated, at(2), saturated, saturated}
+	wantCeiling := []int32{3, 3, 3, 3, 3, 3, 1, 1, 2, 2}
+	var (
+		mu   sync.Mutex
+		sets []int
+		n    int
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	read := func() procsSample {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n > len(script) {
+			cancel()
+			return light
+		}
+		if got := procsCeiling.Load(); got != wantCeiling[n-1] {
+			t.Errorf("before sample %d: procsCeiling %d, want %d", n, got, wantCeiling[n-1])
+		}
+		return script[n-1]
+	}
+	set := func(p int) {
+		mu.Lock()
+		sets = append(sets, p)
+		mu.Unlock()
+	}
+	governProcs(ctx, zerolog.Nop(), 3, read, set)
+	want := []int{1, 2, 3, 1, 2, 0}
+	if len(sets) != len(want) {
+		t.Fatalf("set %v, want %v", sets, want)
+	}
+	for i := range want {
+		if sets[i] != want[i] {
+			t.Fatalf("set %v, want %v", sets, want)
+		}
+	}
+}
+
 func TestProcsReaderMeasuresTheProcess(t *testing.T) {
 	if _, ok := machineIdle(); !ok {
 		t.Skip("no /proc/stat (not Linux)")
 	}
 	var pressed atomic.Uint64
 	var syncs, syncTime atomic.Int64
+	limits := 0
 	r := newProcsReader(func() nodePressure {
 		return nodePressure{events: pressed.Load(), syncs: uint64(syncs.Load()), syncTime: time.Duration(syncTime.Load())}
+	}, func() cpulimit.Limit {
+		limits++
+		return cpulimit.Limit{CPUs: 4, Quota: 1.5}
 	})
-	if r.read().pressure {
+	first := r.read()
+	if first.pressure {
 		t.Error("pressure on the first read")
+	}
+	if first.ceiling != 2 || first.quota != 1.5 || limits != 1 {
+		t.Errorf("first read: ceiling %d quota %v (%d limit readings), want 2 and 1.5 from 4 CPUs under 1.5 cores",
+			first.ceiling, first.quota, limits)
+	}
+	for i := 1; i < procsLimitEvery; i++ {
+		if s := r.read(); s.ceiling != 0 || s.quota != 1.5 {
+			t.Errorf("read %d: ceiling %d quota %v, want no reading and the last quota", i, s.ceiling, s.quota)
+		}
+	}
+	if s := r.read(); s.ceiling != 2 || limits != 2 {
+		t.Errorf("read %d: ceiling %d after %d limit readings, want the limit read again", procsLimitEvery, s.ceiling, limits)
 	}
 	pressed.Add(3)
 	stop := time.Now().Add(300 * time.Millisecond)
@@ -219,23 +315,34 @@ func TestParseProcStatIdle(t *testing.T) {
 }
 
 // TestServeGovernsProcsByDefault: a child `outpost serve` with the default
-// node.max_procs says in its status that the governor runs, with the
-// runtime's choice as ceiling, and an idle node runs on one P.
+// node.max_procs says in its status that the governor runs, with the cores
+// the node may use as ceiling, and an idle node runs on one P.
 func TestServeGovernsProcsByDefault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	if os.Getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("GOMAXPROCS is set, or the runtime's choice is 1 P: the governor does not run")
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set: the governor does not run")
+	}
+	limit, err := cpulimit.Read()
+	if err != nil {
+		t.Fatal(err)
 	}
 	p := startProc(t, t.TempDir(), testnet.FreeAddr(t), testnet.FreeAddr(t), "--durability", "batch")
+	waitProcs(t, p.api, 1, limit.Cores())
+}
+
+// waitProcs waits up to 10 s for the node's status to show procs Ps under
+// ceiling.
+func waitProcs(t *testing.T, api string, procs, ceiling int) {
+	t.Helper()
 	var st struct {
 		Procs   int `json:"go_max_procs"`
 		Ceiling int `json:"go_max_procs_ceiling"`
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + p.api + "/api/v1/status")
+		resp, err := http.Get("http://" + api + "/api/v1/status")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,12 +351,11 @@ func TestServeGovernsProcsByDefault(t *testing.T) {
 		if err := json.Unmarshal(b, &st); err != nil {
 			t.Fatal(err, string(b))
 		}
-		if st.Ceiling == runtime.GOMAXPROCS(0) && st.Procs == 1 {
+		if st.Ceiling == ceiling && st.Procs == procs {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("idle node after 10 s: go_max_procs %d, go_max_procs_ceiling %d (want 1 and the runtime's %d)",
-				st.Procs, st.Ceiling, runtime.GOMAXPROCS(0))
+			t.Fatalf("after 10 s: go_max_procs %d, go_max_procs_ceiling %d; want %d and %d", st.Procs, st.Ceiling, procs, ceiling)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

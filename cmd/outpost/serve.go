@@ -25,6 +25,7 @@ import (
 	"github.com/outpost-edge/outpost/cluster"
 	"github.com/outpost-edge/outpost/edge"
 	"github.com/outpost-edge/outpost/edge/auth"
+	"github.com/outpost-edge/outpost/internal/cpulimit"
 	"github.com/outpost-edge/outpost/internal/timerslack"
 	"github.com/outpost-edge/outpost/storage"
 )
@@ -229,8 +230,12 @@ func runNode(ctx context.Context, cfg Config, logger zerolog.Logger, ready chan<
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			read := newProcsReader(n.pressure).read
-			governProcs(gctx, logger, runtime.GOMAXPROCS(0), read, func(p int) { runtime.GOMAXPROCS(p) })
+			limit, err := cpulimit.Read()
+			if err != nil {
+				logger.Warn().Err(err).Int("cores", limit.Cores()).Msg("the CPU limit is read in part; go max procs stays under what was read")
+			}
+			read := newProcsReader(n.pressure, func() cpulimit.Limit { l, _ := cpulimit.Read(); return l }).read
+			governProcs(gctx, logger, limit.Cores(), read, setProcs)
 		}()
 		defer func() { cancel(); <-done }()
 	}
