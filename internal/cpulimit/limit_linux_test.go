@@ -3,6 +3,7 @@
 package cpulimit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,8 +63,14 @@ func TestReadFollowsARealCgroupAndAffinity(t *testing.T) {
 	t.Cleanup(func() {
 		_ = child.Process.Kill()
 		_ = child.Wait()
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("remove the test cgroup: %v", err)
+		// A cgroup whose last task just exited may still be busy for a moment.
+		deadline := time.Now().Add(2 * time.Second)
+		for err := os.Remove(dir); err != nil; err = os.Remove(dir) {
+			if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+				t.Errorf("remove the test cgroup: %v", err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 	setQuota := func(quota int) { // microseconds per 100 ms; -1 for none
