@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -323,4 +326,77 @@ func TestOutpostWriteEntries(t *testing.T) {
 	check(db, "t", 300)
 	write("a", 20000, 5) // a reopened DB has commits: no Txn
 	check(db, "a", 20005)
+}
+
+// outpost (OUTPOST.md change 9): encodeEntry writes the same bytes as
+// upstream's, which wrote through io.MultiWriter(buf, crc32.New(...)), at
+// any offset of buf, and returns the same length.
+func TestOutpostEncodeEntryMatchesUpstream(t *testing.T) {
+	upstream := func(buf *bytes.Buffer, e *Entry) int {
+		h := header{klen: uint32(len(e.Key)), vlen: uint32(len(e.Value)), expiresAt: e.ExpiresAt, meta: e.meta, userMeta: e.UserMeta}
+		hash := crc32.New(y.CastagnoliCrcTable)
+		w := io.MultiWriter(buf, hash)
+		var he [maxHeaderSize]byte
+		sz := h.Encode(he[:])
+		y.Check2(w.Write(he[:sz]))
+		y.Check2(w.Write(e.Key))
+		y.Check2(w.Write(e.Value))
+		var c [crc32.Size]byte
+		binary.BigEndian.PutUint32(c[:], hash.Sum32())
+		y.Check2(buf.Write(c[:]))
+		return sz + len(e.Key) + len(e.Value) + len(c)
+	}
+	lf := &logFile{}
+	rng := rand.New(rand.NewSource(1))
+	var got, want bytes.Buffer
+	for i := range 2000 {
+		e := &Entry{
+			Key:       y.KeyWithTs([]byte(fmt.Sprintf("key-%d", rng.Intn(1<<20))), rng.Uint64()),
+			Value:     make([]byte, rng.Intn(3000)),
+			ExpiresAt: uint64(rng.Intn(2)) * rng.Uint64(),
+			meta:      byte(rng.Intn(256)),
+			UserMeta:  byte(rng.Intn(256)),
+		}
+		rng.Read(e.Value)
+		if i%100 == 0 { // entries at every offset of a buffer, as a batch encodes them
+			got.Reset()
+			want.Reset()
+		}
+		n, err := lf.encodeEntry(&got, e, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := upstream(&want, e); n != m || !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("entry %d: %d bytes, upstream %d; buffers equal: %v", i, n, m, bytes.Equal(got.Bytes(), want.Bytes()))
+		}
+	}
+}
+
+// outpost (OUTPOST.md change 9): the value log sends its value sizes to the
+// dynamic threshold only with VLogPercentile set, and the threshold still
+// follows them then; without it the threshold stays where it was set.
+func TestOutpostValueThresholdOnlyWhenDynamic(t *testing.T) {
+	for _, percentile := range []float64{0, 0.99} {
+		db, err := Open(DefaultOptions(t.TempDir()).WithLogger(nil).WithValueThreshold(32).WithVLogPercentile(percentile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2000 {
+			b := &request{Entries: []*Entry{{Key: y.KeyWithTs([]byte(fmt.Sprintf("k%d", i)), 1), Value: make([]byte, 500), meta: bitValuePointer}}}
+			if err := db.vlog.write([]*request{b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for percentile > 0 && db.valueThreshold() == 32 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := db.valueThreshold()
+		if percentile == 0 && got != 32 || percentile > 0 && got <= 32 {
+			t.Errorf("percentile %v: threshold %d after 2,000 values of 500 bytes (set: 32)", percentile, got)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

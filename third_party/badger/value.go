@@ -875,21 +875,34 @@ func (vlog *valueLog) write(reqs []*request) error {
 		return nil
 	}
 
-	buf := new(bytes.Buffer)
+	// outpost: the buffer is made for the first value that goes to the value
+	// log, and the value sizes are collected only for a dynamic threshold
+	// (VLogPercentile): every write made both, and sent the sizes to the
+	// threshold's goroutine, with values that all stay in the LSM tree and a
+	// threshold that never moves.
+	var buf *bytes.Buffer
+	dynamic := vlog.opt.VLogPercentile > 0
 	for i := range reqs {
 		b := reqs[i]
 		b.Ptrs = b.Ptrs[:0]
 		var written, bytesWritten int
-		valueSizes := make([]int64, 0, len(b.Entries))
+		var valueSizes []int64
+		if dynamic {
+			valueSizes = make([]int64, 0, len(b.Entries))
+		}
 		for j := range b.Entries {
-			buf.Reset()
-
 			e := b.Entries[j]
-			valueSizes = append(valueSizes, int64(len(e.Value)))
+			if dynamic {
+				valueSizes = append(valueSizes, int64(len(e.Value)))
+			}
 			if e.skipVlogAndSetThreshold(vlog.db.valueThreshold()) {
 				b.Ptrs = append(b.Ptrs, valuePointer{})
 				continue
 			}
+			if buf == nil {
+				buf = new(bytes.Buffer)
+			}
+			buf.Reset()
 			var p valuePointer
 
 			p.Fid = curlf.fid
@@ -922,7 +935,9 @@ func (vlog *valueLog) write(reqs []*request) error {
 		y.NumBytesWrittenVlogAdd(vlog.opt.MetricsEnabled, int64(bytesWritten))
 
 		vlog.numEntriesWritten += uint32(written)
-		vlog.db.threshold.update(valueSizes)
+		if dynamic {
+			vlog.db.threshold.update(valueSizes)
+		}
 		// We write to disk here so that all entries that are part of the same transaction are
 		// written to the same vlog file.
 		if err := toDisk(); err != nil {
