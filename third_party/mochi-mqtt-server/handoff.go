@@ -47,7 +47,7 @@ type handlers struct {
 // handoff is one packet, its fixed header read, for a handler goroutine.
 type handoff struct {
 	cl *Client
-	fh *packets.FixedHeader
+	fh packets.FixedHeader // a copy: the reader's is on its stack
 	h  ReadFn
 }
 
@@ -58,7 +58,7 @@ func (p *handlers) run(cl *Client, fh *packets.FixedHeader, h ReadFn) error {
 	if cl.State.handled == nil {
 		cl.State.handled = make(chan error, 1)
 	}
-	j := &handoff{cl: cl, fh: fh, h: h}
+	j := &handoff{cl: cl, fh: *fh, h: h}
 	select {
 	case p.work <- j:
 	default:
@@ -93,7 +93,7 @@ func (j *handoff) do() (err error) {
 			err = &HandlerPanic{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return j.cl.readAndHandle(j.fh, j.h)
+	return j.cl.readAndHandle(&j.fh, j.h)
 }
 
 // handle runs handed-off packets until it has waited handlerIdle for one, or the server closes.
