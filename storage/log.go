@@ -64,7 +64,8 @@ type Log struct {
 	first    uint64                  // oldest stored offset
 	next     uint64                  // offset of the next record to commit
 	logical  int64                   // bytes of stored records (keys + values)
-	notify   chan struct{}           // closed and replaced after each commit
+	notify   chan struct{}           // closed and replaced by the first commit after a waitCh
+	taken    bool                    // waitCh handed notify out since it was made
 	cursors  map[string]*cursorState // registered cursors
 	dirty    map[string]bool         // cursors to persist (deleted if absent from cursors)
 	blocked  bool                    // retention could not reach the budget: cursors hold it back
@@ -273,6 +274,7 @@ func (l *Log) NextOffset() uint64 {
 func (l *Log) waitCh() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.taken = true
 	return l.notify
 }
 

@@ -231,7 +231,8 @@ func (w *writer) run() {
 				continue
 			}
 		}
-		group := []*request{first}
+		group := make([]*request, 1, 8) // one allocation for a group of up to 8, not one per doubling
+		group[0] = first
 		size, count := first.size, first.count
 		yielded := false
 	gather:
@@ -820,8 +821,10 @@ func (w *writer) publish(b batch) {
 		l.lastTime = b.now
 		l.full = false
 	}
-	close(l.notify)
-	l.notify = make(chan struct{})
+	if l.taken { // otherwise nobody holds the channel: no new one per commit
+		close(l.notify)
+		l.notify, l.taken = make(chan struct{}), false
+	}
 	l.mu.Unlock()
 }
 
