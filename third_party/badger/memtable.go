@@ -342,46 +342,37 @@ func (lf *logFile) encodeEntry(buf *bytes.Buffer, e *Entry, offset uint32) (int,
 		userMeta:  e.UserMeta,
 	}
 
+	// outpost: the entry goes into buf, and its checksum is taken over what
+	// buf got. Upstream wrote through io.MultiWriter(buf, crc32.New(...)):
+	// the hash, the writer and the header that the interface call made
+	// escape were three allocations per entry.
+	start := buf.Len()
 	var headerEnc [maxHeaderSize]byte
 	sz := h.Encode(headerEnc[:])
-	if !lf.encryptionEnabled() {
-		// outpost: the entry goes into buf, and its checksum is taken over
-		// what buf got. Upstream wrote through io.MultiWriter(buf,
-		// crc32.New(...)): the hash, the writer and the header that the
-		// interface call made escape were three allocations per entry.
-		start := buf.Len()
-		buf.Write(headerEnc[:sz])
+	buf.Write(headerEnc[:sz])
+	// we'll encrypt only key and value.
+	if lf.encryptionEnabled() {
+		// TODO: no need to allocate the bytes. we can calculate the encrypted buf one by one
+		// since we're using ctr mode of AES encryption. Ordering won't changed. Need some
+		// refactoring in XORBlock which will work like stream cipher.
+		eBuf := make([]byte, 0, len(e.Key)+len(e.Value))
+		eBuf = append(eBuf, e.Key...)
+		eBuf = append(eBuf, e.Value...)
+		if err := y.XORBlockStream(
+			buf, eBuf, lf.dataKey.Data, lf.generateIV(offset)); err != nil {
+			return 0, y.Wrapf(err, "Error while encoding entry for vlog.")
+		}
+	} else {
+		// Encryption is disabled so writing directly to the buffer.
 		buf.Write(e.Key)
 		buf.Write(e.Value)
-		crc := crc32.Checksum(buf.Bytes()[start:], y.CastagnoliCrcTable)
-		var crcBuf [crc32.Size]byte
-		binary.BigEndian.PutUint32(crcBuf[:], crc)
-		buf.Write(crcBuf[:])
-		return sz + len(e.Key) + len(e.Value) + len(crcBuf), nil
-	}
-
-	hash := crc32.New(y.CastagnoliCrcTable)
-	writer := io.MultiWriter(buf, hash)
-
-	// encode header.
-	y.Check2(writer.Write(headerEnc[:sz]))
-	// we'll encrypt only key and value.
-	// TODO: no need to allocate the bytes. we can calculate the encrypted buf one by one
-	// since we're using ctr mode of AES encryption. Ordering won't changed. Need some
-	// refactoring in XORBlock which will work like stream cipher.
-	eBuf := make([]byte, 0, len(e.Key)+len(e.Value))
-	eBuf = append(eBuf, e.Key...)
-	eBuf = append(eBuf, e.Value...)
-	if err := y.XORBlockStream(
-		writer, eBuf, lf.dataKey.Data, lf.generateIV(offset)); err != nil {
-		return 0, y.Wrapf(err, "Error while encoding entry for vlog.")
 	}
 	// write crc32 hash.
 	var crcBuf [crc32.Size]byte
-	binary.BigEndian.PutUint32(crcBuf[:], hash.Sum32())
-	y.Check2(buf.Write(crcBuf[:]))
+	binary.BigEndian.PutUint32(crcBuf[:], crc32.Checksum(buf.Bytes()[start:], y.CastagnoliCrcTable))
+	buf.Write(crcBuf[:])
 	// return encoded length.
-	return len(headerEnc[:sz]) + len(e.Key) + len(e.Value) + len(crcBuf), nil
+	return sz + len(e.Key) + len(e.Value) + len(crcBuf), nil
 }
 
 // writeEncoded writes buf, entries encoded for lf.writeAt on, to the file

@@ -330,44 +330,56 @@ func TestOutpostWriteEntries(t *testing.T) {
 
 // outpost (OUTPOST.md change 9): encodeEntry writes the same bytes as
 // upstream's, which wrote through io.MultiWriter(buf, crc32.New(...)), at
-// any offset of buf, and returns the same length.
+// any offset of buf, with and without encryption, and returns the same
+// length.
 func TestOutpostEncodeEntryMatchesUpstream(t *testing.T) {
-	upstream := func(buf *bytes.Buffer, e *Entry) int {
+	upstream := func(lf *logFile, buf *bytes.Buffer, e *Entry, offset uint32) int {
 		h := header{klen: uint32(len(e.Key)), vlen: uint32(len(e.Value)), expiresAt: e.ExpiresAt, meta: e.meta, userMeta: e.UserMeta}
 		hash := crc32.New(y.CastagnoliCrcTable)
 		w := io.MultiWriter(buf, hash)
 		var he [maxHeaderSize]byte
 		sz := h.Encode(he[:])
 		y.Check2(w.Write(he[:sz]))
-		y.Check2(w.Write(e.Key))
-		y.Check2(w.Write(e.Value))
+		if lf.encryptionEnabled() {
+			kv := append(append([]byte{}, e.Key...), e.Value...)
+			y.Check(y.XORBlockStream(w, kv, lf.dataKey.Data, lf.generateIV(offset)))
+		} else {
+			y.Check2(w.Write(e.Key))
+			y.Check2(w.Write(e.Value))
+		}
 		var c [crc32.Size]byte
 		binary.BigEndian.PutUint32(c[:], hash.Sum32())
 		y.Check2(buf.Write(c[:]))
 		return sz + len(e.Key) + len(e.Value) + len(c)
 	}
-	lf := &logFile{}
 	rng := rand.New(rand.NewSource(1))
-	var got, want bytes.Buffer
-	for i := range 2000 {
-		e := &Entry{
-			Key:       y.KeyWithTs([]byte(fmt.Sprintf("key-%d", rng.Intn(1<<20))), rng.Uint64()),
-			Value:     make([]byte, rng.Intn(3000)),
-			ExpiresAt: uint64(rng.Intn(2)) * rng.Uint64(),
-			meta:      byte(rng.Intn(256)),
-			UserMeta:  byte(rng.Intn(256)),
-		}
-		rng.Read(e.Value)
-		if i%100 == 0 { // entries at every offset of a buffer, as a batch encodes them
-			got.Reset()
-			want.Reset()
-		}
-		n, err := lf.encodeEntry(&got, e, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m := upstream(&want, e); n != m || !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Fatalf("entry %d: %d bytes, upstream %d; buffers equal: %v", i, n, m, bytes.Equal(got.Bytes(), want.Bytes()))
+	key, iv := make([]byte, 32), make([]byte, 12)
+	rng.Read(key)
+	rng.Read(iv)
+	for _, lf := range []*logFile{{}, {dataKey: &pb.DataKey{Data: key}, baseIV: iv}} {
+		var got, want bytes.Buffer
+		for i := range 2000 {
+			e := &Entry{
+				Key:       y.KeyWithTs([]byte(fmt.Sprintf("key-%d", rng.Intn(1<<20))), rng.Uint64()),
+				Value:     make([]byte, rng.Intn(3000)),
+				ExpiresAt: uint64(rng.Intn(2)) * rng.Uint64(),
+				meta:      byte(rng.Intn(256)),
+				UserMeta:  byte(rng.Intn(256)),
+			}
+			rng.Read(e.Value)
+			if i%100 == 0 { // entries at every offset of a buffer, as a batch encodes them
+				got.Reset()
+				want.Reset()
+			}
+			offset := uint32(rng.Intn(1 << 30))
+			n, err := lf.encodeEntry(&got, e, offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := upstream(lf, &want, e, offset); n != m || !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("encrypted %v, entry %d: %d bytes, upstream %d; buffers equal: %v",
+					lf.encryptionEnabled(), i, n, m, bytes.Equal(got.Bytes(), want.Bytes()))
+			}
 		}
 	}
 }
