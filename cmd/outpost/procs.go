@@ -71,26 +71,25 @@ var (
 // procsSample is one interval's reading: the process's CPU use and the
 // machine's idle time in cores, the share of goroutines that waited longer
 // than procsWait to run, and whether the node was held back (pressure: a
-// QoS 0 delivery dropped for a full queue, or slow syncs). ceiling, when
-// not 0, is the cores the node may use, read with this sample, and quota
-// its cgroup's CPU limit in cores (0: none).
+// QoS 0 delivery dropped for a full queue, or slow syncs). limit, when not
+// nil, is the CPU the node may use, read with this sample.
 type procsSample struct {
 	load, idle, queued float64
 	pressure           bool
-	ceiling            int
-	quota              float64
+	limit              *cpulimit.Limit
 }
 
 // procsGovernor decides GOMAXPROCS from samples.
 type procsGovernor struct {
 	procs, ceiling int
-	up, down       int // consecutive samples that call for a change
+	quota          float64 // the cgroup's CPU limit in cores, as last read; 0 for none
+	up, down       int     // consecutive samples that call for a change
 }
 
 // next takes one sample and returns the Ps to run with.
 func (g *procsGovernor) next(s procsSample) int {
-	if s.ceiling > 0 {
-		g.ceiling = s.ceiling
+	if s.limit != nil {
+		g.ceiling, g.quota = s.limit.Cores(), s.limit.Quota
 		if g.procs > g.ceiling {
 			g.procs, g.up, g.down = g.ceiling, 0, 0
 			return g.procs
@@ -98,8 +97,8 @@ func (g *procsGovernor) next(s procsSample) int {
 	}
 	p := float64(g.procs)
 	idle := s.idle
-	if s.quota > 0 {
-		idle = min(idle, s.quota-s.load) // the machine may be idle and the node's limit spent
+	if g.quota > 0 {
+		idle = min(idle, g.quota-s.load) // the machine may be idle and the node's limit spent
 	}
 	switch {
 	case g.procs < g.ceiling && (s.load >= procsBusy*p || s.pressure) && idle >= procsIdle && s.queued >= procsQueued:
@@ -124,8 +123,8 @@ func (g *procsGovernor) next(s procsSample) int {
 // ceiling, and gives the runtime its own choice back when it ends. read
 // returns the sample since its previous call; set applies GOMAXPROCS, 0
 // meaning the runtime's default.
-func governProcs(ctx context.Context, log zerolog.Logger, ceiling int, read func() procsSample, set func(int)) {
-	g := &procsGovernor{procs: 1, ceiling: max(ceiling, 1)}
+func governProcs(ctx context.Context, log zerolog.Logger, limit cpulimit.Limit, read func() procsSample, set func(int)) {
+	g := &procsGovernor{procs: 1, ceiling: limit.Cores(), quota: limit.Quota}
 	set(1)
 	procsCeiling.Store(int32(g.ceiling))
 	defer func() {
@@ -146,7 +145,7 @@ func governProcs(ctx context.Context, log zerolog.Logger, ceiling int, read func
 		p := g.next(s)
 		if g.ceiling != ceilingBefore {
 			procsCeiling.Store(int32(g.ceiling))
-			log.Info().Int("cores", g.ceiling).Int("was", ceilingBefore).Float64("cgroup_cpu_limit", s.quota).
+			log.Info().Int("cores", g.ceiling).Int("was", ceilingBefore).Float64("cgroup_cpu_limit", g.quota).
 				Msg("the CPU the node may use changed; go max procs follows it")
 		}
 		if p != before {
@@ -212,7 +211,6 @@ type procsReader struct {
 	pressed  nodePressure
 	limit    func() cpulimit.Limit // the CPU the node may use now
 	reads    int
-	quota    float64 // the last reading's cgroup limit
 }
 
 func newProcsReader(pressure func() nodePressure, limit func() cpulimit.Limit) *procsReader {
@@ -232,10 +230,9 @@ func (r *procsReader) read() procsSample {
 	s := procsSample{idle: float64(runtime.NumCPU()), queued: 1}
 	if r.reads%procsLimitEvery == 0 {
 		l := r.limit()
-		s.ceiling, r.quota = l.Cores(), l.Quota
+		s.limit = &l
 	}
 	r.reads++
-	s.quota = r.quota
 	if wall := now.Sub(r.at).Seconds(); !r.at.IsZero() && wall > 0 {
 		syncs, took := pressed.syncs-r.pressed.syncs, pressed.syncTime-r.pressed.syncTime
 		slow := syncs > 0 && took/time.Duration(syncs) >= procsSlowSync && took.Seconds() >= procsSyncShare*wall

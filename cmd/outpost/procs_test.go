@@ -78,27 +78,30 @@ func TestProcsGovernorAddsAPOnlyWhenTheNodeNeedsItAndACoreIsFree(t *testing.T) {
 func TestProcsGovernorFollowsTheCPULimit(t *testing.T) {
 	g := &procsGovernor{procs: 3, ceiling: 3}
 	lowered := saturated
-	lowered.ceiling = 1
+	lowered.limit = &cpulimit.Limit{CPUs: 1}
 	if got := feed(g, lowered, saturated, saturated, saturated); got[0] != 1 || got[3] != 1 {
 		t.Fatalf("ceiling lowered to 1 under load: %v, want 1 at once and then no more", got)
 	}
 	raised := saturated
-	raised.ceiling = 2
+	raised.limit = &cpulimit.Limit{CPUs: 2}
 	if got := feed(g, raised, saturated, saturated); got[1] != 2 || got[2] != 2 {
 		t.Fatalf("ceiling raised to 2 under load: %v, want 2 after two samples", got)
 	}
-	if g.ceiling != 2 {
-		t.Fatalf("ceiling %d after samples without a reading, want the last read (2)", g.ceiling)
+	quota := light
+	quota.limit = &cpulimit.Limit{CPUs: 4, Quota: 1.5}
+	feed(g, quota, light, light)
+	if g.ceiling != 2 || g.quota != 1.5 {
+		t.Fatalf("ceiling %d, quota %v after samples without a reading, want the last read (2, 1.5)", g.ceiling, g.quota)
 	}
 	// One P busy, a core of the machine idle, but a 1.2-core quota: 0.2
 	// cores of it left.
-	g = &procsGovernor{procs: 1, ceiling: 2}
-	spent := procsSample{load: 1.0, idle: 1.0, queued: 0.3, quota: 1.2}
+	g = &procsGovernor{procs: 1, ceiling: 2, quota: 1.2}
+	spent := procsSample{load: 1.0, idle: 1.0, queued: 0.3}
 	if got := feed(g, repeat(spent, 20)...); got[19] != 1 {
 		t.Fatalf("added a P with the cgroup's limit spent: %v", got)
 	}
-	g = &procsGovernor{procs: 1, ceiling: 2}
-	spare := procsSample{load: 1.0, idle: 1.0, queued: 0.3, quota: 2}
+	g = &procsGovernor{procs: 1, ceiling: 2, quota: 2}
+	spare := procsSample{load: 1.0, idle: 1.0, queued: 0.3}
 	if got := feed(g, spare, spare); got[1] != 2 {
 		t.Fatalf("no P added with a core of the limit to spare: %v", got)
 	}
@@ -163,7 +166,7 @@ func TestGovernProcsAppliesAndRestores(t *testing.T) {
 		mu.Unlock()
 	}
 	changes := procsChanges.Load()
-	governProcs(ctx, zerolog.Nop(), 3, read, set)
+	governProcs(ctx, zerolog.Nop(), cpulimit.Limit{CPUs: 3}, read, set)
 	if d := procsChanges.Load() - changes; d != 4 {
 		t.Errorf("%d changes counted, want 4 (two up, two down)", d)
 	}
@@ -186,7 +189,7 @@ func TestGovernProcsAppliesAndRestores(t *testing.T) {
 func TestGovernProcsFollowsTheCeiling(t *testing.T) {
 	defer func(d time.Duration) { procsInterval = d }(procsInterval)
 	procsInterval = time.Millisecond
-	at := func(ceiling int) procsSample { s := saturated; s.ceiling = ceiling; return s }
+	at := func(cpus int) procsSample { s := saturated; s.limit = &cpulimit.Limit{CPUs: cpus}; return s }
 	// The first read starts the deltas; the loop decides from the others.
 	script := []procsSample{light, saturated, saturated, saturated, saturated, at(1), saturated, at(2), saturated, saturated}
 	wantCeiling := []int32{3, 3, 3, 3, 3, 3, 1, 1, 2, 2}
@@ -214,7 +217,7 @@ func TestGovernProcsFollowsTheCeiling(t *testing.T) {
 		sets = append(sets, p)
 		mu.Unlock()
 	}
-	governProcs(ctx, zerolog.Nop(), 3, read, set)
+	governProcs(ctx, zerolog.Nop(), cpulimit.Limit{CPUs: 3}, read, set)
 	want := []int{1, 2, 3, 1, 2, 0}
 	if len(sets) != len(want) {
 		t.Fatalf("set %v, want %v", sets, want)
@@ -243,17 +246,16 @@ func TestProcsReaderMeasuresTheProcess(t *testing.T) {
 	if first.pressure {
 		t.Error("pressure on the first read")
 	}
-	if first.ceiling != 2 || first.quota != 1.5 || limits != 1 {
-		t.Errorf("first read: ceiling %d quota %v (%d limit readings), want 2 and 1.5 from 4 CPUs under 1.5 cores",
-			first.ceiling, first.quota, limits)
+	if first.limit == nil || *first.limit != (cpulimit.Limit{CPUs: 4, Quota: 1.5}) || limits != 1 {
+		t.Errorf("first read: limit %v (%d limit readings), want 4 CPUs under 1.5 cores", first.limit, limits)
 	}
 	for i := 1; i < procsLimitEvery; i++ {
-		if s := r.read(); s.ceiling != 0 || s.quota != 1.5 {
-			t.Errorf("read %d: ceiling %d quota %v, want no reading and the last quota", i, s.ceiling, s.quota)
+		if s := r.read(); s.limit != nil {
+			t.Errorf("read %d: limit %v, want no reading", i, *s.limit)
 		}
 	}
-	if s := r.read(); s.ceiling != 2 || limits != 2 {
-		t.Errorf("read %d: ceiling %d after %d limit readings, want the limit read again", procsLimitEvery, s.ceiling, limits)
+	if s := r.read(); s.limit == nil || s.limit.Cores() != 2 || limits != 2 {
+		t.Errorf("read %d: limit %v after %d limit readings, want the limit read again", procsLimitEvery, s.limit, limits)
 	}
 	pressed.Add(3)
 	stop := time.Now().Add(300 * time.Millisecond)

@@ -235,7 +235,7 @@ func runNode(ctx context.Context, cfg Config, logger zerolog.Logger, ready chan<
 				logger.Warn().Err(err).Int("cores", limit.Cores()).Msg("the CPU limit is read in part; go max procs stays under what was read")
 			}
 			read := newProcsReader(n.pressure, func() cpulimit.Limit { l, _ := cpulimit.Read(); return l }).read
-			governProcs(gctx, logger, limit.Cores(), read, setProcs)
+			governProcs(gctx, logger, limit, read, setProcs)
 		}()
 		defer func() { cancel(); <-done }()
 	}

@@ -48,8 +48,7 @@ var errNoCgroup = errors.New("no cgroup CPU controller found")
 // and the v2 hierarchy has none); otherwise the v2 hierarchy. root prefixes
 // every path read (tests).
 func findCgroup(procCgroup, mountinfo []byte, root string) (cgroup, error) {
-	var v1Path, v2Path string
-	v1OK, v2OK := false, false
+	var v1Path, v2Path string // "" when /proc/PID/cgroup names none; a cgroup's path is at least "/"
 	for _, line := range strings.Split(string(procCgroup), "\n") {
 		id, rest, ok := strings.Cut(line, ":")
 		if !ok {
@@ -60,13 +59,12 @@ func findCgroup(procCgroup, mountinfo []byte, root string) (cgroup, error) {
 			continue
 		}
 		if id == "0" && ctrls == "" {
-			v2Path, v2OK = path, true
+			v2Path = path
 		} else if hasItem(ctrls, "cpu") {
-			v1Path, v1OK = path, true
+			v1Path = path
 		}
 	}
-	var v2Mount, v2Root string
-	v2Mounted := false
+	var v2Mount, v2Root string // the first cgroup2 mount; a mount point is never ""
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
@@ -82,19 +80,19 @@ func findCgroup(procCgroup, mountinfo []byte, root string) (cgroup, error) {
 		mroot, mpoint := unescape(f[3]), unescape(f[4])
 		switch g[0] {
 		case "cgroup":
-			if v1OK && hasItem(g[2], "cpu") {
+			if v1Path != "" && hasItem(g[2], "cpu") {
 				return cgroup{dirs: dirsUp(root+mpoint, relative(v1Path, mroot))}, nil
 			}
 		case "cgroup2":
-			if v2OK && !v2Mounted {
-				v2Mount, v2Root, v2Mounted = mpoint, mroot, true
+			if v2Path != "" && v2Mount == "" {
+				v2Mount, v2Root = mpoint, mroot
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return cgroup{}, fmt.Errorf("mountinfo: %w", err)
 	}
-	if v2Mounted {
+	if v2Mount != "" {
 		return cgroup{dirs: dirsUp(root+v2Mount, relative(v2Path, v2Root)), v2: true}, nil
 	}
 	return cgroup{}, errNoCgroup
