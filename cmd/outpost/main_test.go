@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,7 +18,8 @@ import (
 // binary's own timeout fires it makes each live `outpost` child print its
 // goroutines and copies the ones waiting on a lock or a send to stderr: a
 // hung child is otherwise invisible, since the timeout panic dumps only this
-// process.
+// process. The `outpost` binary the tests built (outpostBin) is removed at
+// the end.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	http.DefaultClient.Timeout = 30 * time.Second
@@ -26,7 +28,11 @@ func TestMain(m *testing.M) {
 			time.AfterFunc(d-time.Minute, dumpChildren) // the process exits first when tests finish in time
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 // children are the live `outpost` processes, with their log files.
