@@ -30,7 +30,7 @@ import (
 // cannot change while it runs (ETXTBSY). Cost: after each drop the code that
 // runs faults its pages back, about 11 MiB during a bench run, at most 180
 // minor faults of 64 KiB each (from the page cache) every 30 s. Dropping them
-// every 250 ms was measured and not kept (README, 2026-12-04): the peak is
+// every 250 ms was measured and not kept (scripts/RESULTS.md, 2026-12-04): the peak is
 // while clients connect, and a few faults map the pages back.
 //
 // Writable mappings (the binary's initialised data) are left alone: for a

@@ -28,7 +28,7 @@ import (
 // second, each wake-up a nanosleep that ends after the default slack of 50 us. With 1 ms each
 // sleep lasts about 1 ms: over 5 s of pipelined publishing the node made
 // 4.0k nanosleeps instead of 12.8k, and 16.5k context switches instead of
-// 33.7k. Measured on the 2-core dev box (README,
+// 33.7k. Measured on the 2-core dev box (scripts/RESULTS.md,
 // "What changed on 2026-12-03, late evening"): CPU per message 0.92x
 // pipelined, at 1.03x the rate, and 0.94x waiting for each ack.
 //
