@@ -150,6 +150,11 @@ func cliStatus(ctx context.Context, c *apiClient, o cliOptions, args []string, w
 	if o.json {
 		return printJSON(w, st)
 	}
+	return printStatus(w, st)
+}
+
+// printStatus is `outpost status` for people.
+func printStatus(w io.Writer, st statusDoc) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	up := time.Duration(st.UptimeSeconds * float64(time.Second)).Round(time.Second)
 	fmt.Fprintf(tw, "node\t%s (version %s, up %s)\n", st.Node, st.Version, up)
@@ -163,8 +168,12 @@ func cliStatus(ctx context.Context, c *apiClient, o cliOptions, args []string, w
 	if l.Full {
 		full = ", FULL: appends refused"
 	}
-	fmt.Fprintf(tw, "log\t%d records (offsets %d..%d), %s on disk, %d dropped%s\n",
-		l.Records, l.FirstOffset, l.NextOffset, humanBytes(l.DiskBytes), l.Dropped, full)
+	span := fmt.Sprintf("next offset %d", l.NextOffset)
+	if l.NextOffset > l.FirstOffset {
+		span = fmt.Sprintf("offsets %d-%d", l.FirstOffset, l.NextOffset-1)
+	}
+	fmt.Fprintf(tw, "log\t%d records (%s), %s on disk, %d dropped%s\n",
+		l.Records, span, humanBytes(l.DiskBytes), l.Dropped, full)
 	for _, b := range st.Bridges {
 		fmt.Fprintf(tw, "bridge %s\t%s, lag %d, oldest unsent %s\n", b.Name, b.State, b.Lag, b.OldestUnsentAge.Round(time.Second))
 	}

@@ -58,7 +58,7 @@ func TestCLIAgainstRunningNode(t *testing.T) {
 		err  []string // substrings of stderr
 	}{
 		{"status", []string{"status", api}, 0,
-			[]string{"cli-node", "durability", "none", "1 connected", "9 records (offsets 1..10)", "bridge cloud", "connected, lag 0"}, nil},
+			[]string{"cli-node", "durability", "none", "1 connected", "9 records (offsets 1-9)", "bridge cloud", "connected, lag 0"}, nil},
 		{"status json", []string{"status", api, "--json"}, 0, []string{`"node": "cli-node"`, `"NextOffset": 10`}, nil},
 		{"bridges", []string{"bridges", api}, 0, []string{"NAME", "OLDEST UNSENT", "cloud", "kafka", "connected", " 9 "}, nil},
 		{"log tail", []string{"log", "tail", api, "-n", "3"}, 0, []string{"7 ", "8 ", `9 `, `sensors/2/temp q1 "reading-8"`}, nil},
@@ -221,5 +221,31 @@ func TestCLILogTailFollow(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 || strings.Contains(out.String(), "other") || strings.Contains(out.String(), "skipped") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+}
+
+// TestPrintStatusLogSpan: the log line names the offsets held, first to last,
+// and only the next offset when the log holds none (a new log, or one whose
+// records retention dropped).
+func TestPrintStatusLogSpan(t *testing.T) {
+	for _, tc := range []struct {
+		first, next uint64
+		records     uint64
+		want        string
+	}{
+		{1, 1, 0, "0 records (next offset 1),"},
+		{1, 2, 1, "1 records (offsets 1-1),"},
+		{5, 10, 5, "5 records (offsets 5-9),"},
+		{10, 10, 0, "0 records (next offset 10),"},
+	} {
+		var out bytes.Buffer
+		var st statusDoc
+		st.Log.FirstOffset, st.Log.NextOffset, st.Log.Records = tc.first, tc.next, tc.records
+		if err := printStatus(&out, st); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("first %d next %d: %q does not contain %q", tc.first, tc.next, out.String(), tc.want)
+		}
 	}
 }
