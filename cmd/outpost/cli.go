@@ -172,8 +172,12 @@ func printStatus(w io.Writer, st statusDoc) error {
 	if l.NextOffset > l.FirstOffset {
 		span = fmt.Sprintf("offsets %d-%d", l.FirstOffset, l.NextOffset-1)
 	}
-	fmt.Fprintf(tw, "log\t%d records (%s), %s on disk, %d dropped%s\n",
-		l.Records, span, humanBytes(l.DiskBytes), l.Dropped, full)
+	noun := "records"
+	if l.Records == 1 {
+		noun = "record"
+	}
+	fmt.Fprintf(tw, "log\t%d %s (%s), %s on disk, %d dropped%s\n",
+		l.Records, noun, span, humanBytes(l.DiskBytes), l.Dropped, full)
 	for _, b := range st.Bridges {
 		fmt.Fprintf(tw, "bridge %s\t%s, lag %d, oldest unsent %s\n", b.Name, b.State, b.Lag, b.OldestUnsentAge.Round(time.Second))
 	}

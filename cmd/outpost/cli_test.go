@@ -234,7 +234,7 @@ func TestPrintStatusLogSpan(t *testing.T) {
 		want        string
 	}{
 		{1, 1, 0, "0 records (next offset 1),"},
-		{1, 2, 1, "1 records (offsets 1-1),"},
+		{1, 2, 1, "1 record (offsets 1-1),"},
 		{5, 10, 5, "5 records (offsets 5-9),"},
 		{10, 10, 0, "0 records (next offset 10),"},
 	} {
