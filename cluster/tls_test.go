@@ -16,11 +16,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/internal/testlog"
 )
 
 // clusterCA is a throw-away CA that issues node certificates as PEM files.
@@ -88,7 +89,7 @@ func (ca *clusterCA) node(t *testing.T, name string) TLSOptions {
 // another CA signed are refused (and logged).
 func TestDataPlaneTLS(t *testing.T) {
 	ca := newClusterCA(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	cut := newNetCut()
 	a := startNode(t, cut, nodeSpec{name: "a", filters: []string{"s/#"}, edit: func(o *Options) {
 		o.TLS = ca.node(t, "a")
@@ -134,7 +135,7 @@ func TestDataPlaneTLS(t *testing.T) {
 // join, and the refusing node logs the failed decryption.
 func TestWrongKeyIsRejectedAndLogged(t *testing.T) {
 	key := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
-	var logs syncBuffer
+	var logs testlog.Buffer
 	a := startNode(t, newNetCut(), nodeSpec{name: "a", edit: func(o *Options) {
 		o.SecretKey, o.Logger = key(1), zerolog.New(&logs)
 	}})
@@ -145,22 +146,4 @@ func TestWrongKeyIsRejectedAndLogged(t *testing.T) {
 	if n := len(b.c.Members()); n != 1 {
 		t.Fatalf("b joined a cluster with another key: %d members", n)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/outpost-edge/outpost/internal/testlog"
 	"github.com/outpost-edge/outpost/internal/testnet"
 )
 
@@ -209,7 +210,7 @@ func TestCLILogTailFollow(t *testing.T) {
 	publish("a/1", "before")
 	publish("b/1", "other")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb testlog.Buffer
 	done := make(chan int)
 	go func() {
 		done <- runCLI(ctx, []string{"log", "tail", "--http", nd.httpAddr(), "--topic", "a/#", "-n", "1", "--follow", "--interval", "20ms"}, &out, &errb)

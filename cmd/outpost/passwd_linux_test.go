@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/outpost-edge/outpost/internal/testlog"
 )
 
 // openPTY opens a pseudo-terminal pair: the controller (what a terminal
@@ -59,7 +61,7 @@ func TestReadPasswordFromTerminal(t *testing.T) {
 			err error
 		}
 		done := make(chan result, 1)
-		prompts := &syncBuffer{}
+		prompts := &testlog.Buffer{}
 		go func() {
 			pw, err := readPassword(tty, prompts)
 			done <- result{pw, err}
@@ -104,7 +106,7 @@ func TestReadPasswordFromTerminal(t *testing.T) {
 // waitPromptedEchoOff waits until readPassword has written its nth prompt
 // and tty's echo is off: it is waiting for the nth line. (Echo comes back on
 // between two lines, before the second prompt.)
-func waitPromptedEchoOff(t *testing.T, tty *os.File, prompts *syncBuffer, n int) {
+func waitPromptedEchoOff(t *testing.T, tty *os.File, prompts *testlog.Buffer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

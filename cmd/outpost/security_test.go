@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/edge/auth"
+	"github.com/outpost-edge/outpost/internal/testlog"
 )
 
 // loginAs connects to addr as client and user "user" with password pw over
@@ -145,24 +145,6 @@ func TestAPIGuard(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for concurrent log writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSecretsNeverAppear runs a node configured with every kind of secret
 // (a user's password, the HTTP token, bridge passwords inline, from a file
 // and from the environment), logs at debug level, makes clients log in with
@@ -219,7 +201,7 @@ bridges:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	n, err := startNode(cfg, zerolog.New(&logs).Level(zerolog.DebugLevel))
 	if err != nil {
 		t.Fatal(err)
