@@ -182,4 +182,11 @@
 // drop-oldest moves the cursor and counts the drop (Stats.Cursors[].Dropped,
 // logged once per episode), reject-new refuses appends with ErrFull instead
 // (max_age never rejects: under reject-new it waits for the cursors).
+//
+// max_age compares each record's ingest time with the wall clock, and also
+// never deletes what this process appended less than max_age ago by its
+// running (monotonic) clock (clock.go): a gateway without a real-time clock
+// stamps an outage's records with a stale time, and NTP's step forward, once
+// the uplink is back, would otherwise expire them before a bridge sends
+// them. Records that were in the log when it was opened go by their stamps.
 package storage

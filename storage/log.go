@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
@@ -75,7 +76,9 @@ type Log struct {
 
 	st stats
 
-	reclaimPending bool // retention goroutine only: deletes not yet reclaimed
+	reclaimPending bool      // retention goroutine only: deletes not yet reclaimed
+	opened         time.Time // Open's time, with its monotonic reading: retention's running clock
+	ages           *ageMarks // retention goroutine only
 
 	wal *walWatch // syncAll only: has a memtable WAL been created since its last listing?
 	// activeWAL is the newest memtable WAL (.mem) at syncAll's last listing,
@@ -134,6 +137,8 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.log.Info().Uint64("first", l.first).Uint64("next", l.next).Int64("bytes", l.logical).
 		Int("cursors", len(l.cursors)).Str("durability", string(opts.Durability)).Msg("log opened")
+	l.opened = time.Now()
+	l.ages = newAgeMarks(l.next, opts.MaxAge)
 	l.wal = newWALWatch(dir)
 	w := newWriter(l)
 	l.wg.Add(2)

@@ -96,15 +96,21 @@ func (l *Log) runRetention() {
 			}
 			continue
 		}
-		if err := l.retain(time.Now()); err != nil && !errors.Is(err, ErrClosed) {
+		now := time.Now()
+		if err := l.retain(now, now.Sub(l.opened)); err != nil && !errors.Is(err, ErrClosed) {
 			l.log.Warn().Err(err).Msg("retention")
 		}
 	}
 }
 
-// retain runs one retention pass at time now.
-func (l *Log) retain(now time.Time) error {
-	in, err := l.retentionInput(now)
+// retain runs one retention pass at wall time now, up after Open by the
+// running (monotonic) clock.
+func (l *Log) retain(now time.Time, up time.Duration) error {
+	if d := l.ages.step(now, up); d >= clockStep || d <= -clockStep {
+		l.log.Warn().Dur("step", d).Msg("the wall clock stepped: records logged before it carry times that far off" +
+			" (max_age counts the records this process appended by the time it has run)")
+	}
+	in, err := l.retentionInput(now, up)
 	if err != nil {
 		return err
 	}
@@ -129,7 +135,7 @@ func (l *Log) retain(now time.Time) error {
 	return nil
 }
 
-func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
+func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, error) {
 	l.mu.Lock()
 	in := retentionInput{
 		first: l.first, next: l.next, logical: l.logical, budget: l.budget(),
@@ -148,6 +154,22 @@ func (l *Log) retentionInput(now time.Time) (retentionInput, error) {
 		cut, err := l.OffsetAt(now.Add(-l.opts.MaxAge))
 		if err != nil {
 			return in, err
+		}
+		keep := max(l.ages.limit(in.next, up, l.opts.MaxAge), in.first)
+		if cut <= keep {
+			l.ages.holding = false
+		} else {
+			// Up to max_age/128 of records past max_age wait for the next
+			// mark anyway; say so only when records stamped well before
+			// that are kept.
+			if !l.ages.holding {
+				if far, err := l.OffsetAt(now.Add(-l.opts.MaxAge - l.ages.every - clockStep)); err == nil && far > keep {
+					l.ages.holding = true
+					l.log.Warn().Uint64("records", cut-keep).Dur("max_age", l.opts.MaxAge).
+						Msg("keeping records stamped more than max_age ago that this process appended less than max_age ago: the wall clock moved")
+				}
+			}
+			cut = keep
 		}
 		in.ageCut = cut
 	}
