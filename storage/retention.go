@@ -107,8 +107,7 @@ func (l *Log) runRetention() {
 // running (monotonic) clock.
 func (l *Log) retain(now time.Time, up time.Duration) error {
 	if d := l.ages.step(now, up); d >= clockStep || d <= -clockStep {
-		l.log.Warn().Dur("step", d).Msg("the wall clock stepped: records logged before it carry times that far off" +
-			" (max_age counts the records this process appended by the time it has run)")
+		l.logClockStep(d)
 	}
 	in, err := l.retentionInput(now, up)
 	if err != nil {
@@ -133,6 +132,21 @@ func (l *Log) retain(now time.Time, up time.Duration) error {
 		return l.submit(context.Background(), &request{done: newDone()})
 	}
 	return nil
+}
+
+// logClockStep says that the wall clock moved by d more than the running
+// clock did, and what that does to the records' ingest times.
+func (l *Log) logClockStep(d time.Duration) {
+	ev := l.log.Warn().Dur("step", d)
+	if l.opts.MaxAge > 0 {
+		ev = ev.Str("max_age", "counts the records this process appended by the time it has run")
+	}
+	if d > 0 {
+		ev.Msg("the wall clock stepped forward: records logged before the step carry ingest times up to that much too early")
+		return
+	}
+	ev.Msg("the wall clock stepped back: records logged before the step carry ingest times up to that much too late," +
+		" and new records carry the newest time logged until the clock passes it (ingest times never decrease)")
 }
 
 func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, error) {
