@@ -690,6 +690,48 @@ func TestWorkersAreShared(t *testing.T) {
 	}
 }
 
+// TestIdleWorkersEndUnderSteadyLoad: a burst starts a worker per publishing
+// device (their appends wait on a held log); once the log is back, devices
+// that keep publishing in turn, each every few tens of milliseconds, need
+// only a few workers, and the rest end within workerIdle. Handed out in turn,
+// every idle worker got a pipeline before its time ran out, and all 30 stayed
+// for as long as the devices published.
+func TestIdleWorkersEndUnderSteadyLoad(t *testing.T) {
+	old := workerIdle
+	workerIdle = 300 * time.Millisecond
+	t.Cleanup(func() { workerIdle = old })
+	n := startNode(t, t.TempDir(), nil)
+	g := gated(n)
+	const devices = 30
+	cs := make([]mqtt3.Client, devices)
+	toks := make([]mqtt3.Token, devices)
+	for i := range cs {
+		cs[i] = dialV3(t, n.addr, fmt.Sprint("dev-", i), true, nil)
+		toks[i] = cs[i].Publish(fmt.Sprint("dev/", i), 1, false, "burst")
+	}
+	eventually(t, 5*time.Second, func() bool { return n.b.ingest.workers.Load() == devices },
+		"%d workers for %d devices waiting on the log", n.b.ingest.workers.Load(), devices)
+	close(g.open)
+	for _, tok := range toks {
+		wait(t, tok)
+	}
+	// 30 devices in turn, one publish every 2 ms: each device every 60 ms,
+	// after its pipeline let its worker go (pipelineLinger), so each publish
+	// takes an idle worker, about 500 a second for 30 workers.
+	deadline := time.Now().Add(4 * workerIdle)
+	least := int32(devices)
+	for i := 0; time.Now().Before(deadline); i++ {
+		wait(t, cs[i%devices].Publish(fmt.Sprint("dev/", i%devices), 1, false, "steady"))
+		time.Sleep(2 * time.Millisecond)
+		if time.Until(deadline) < workerIdle {
+			least = min(least, n.b.ingest.workers.Load())
+		}
+	}
+	if least > 10 {
+		t.Fatalf("%d of %d workers still alive after %v of steady load that needs a few", least, devices, 3*workerIdle)
+	}
+}
+
 // TestRetainLocalDecidesRetention: a local retained publish is stored
 // through Events.RetainLocal with its log offset; one the cluster calls
 // superseded reaches live subscribers but is not retained, from a client or
