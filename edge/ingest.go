@@ -61,8 +61,8 @@ func (p *pipeline) stop() { p.once.Do(func() { close(p.done) }) }
 // channel's receivers are served first come, first served), every idle
 // worker got a pipeline before its time ran out while a second of the load
 // took more pipelines than there were workers: 2,000 devices at 1 Hz kept
-// the 782 workers a slow minute had started, with their stacks, for as long
-// as they published.
+// the thousand or so workers that a slow bridge drain had started (782 of
+// them idle at a time), with their stacks, for as long as they published.
 type ingest struct {
 	b       *Broker
 	closing chan struct{} // closed by close: idle workers end
