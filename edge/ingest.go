@@ -69,18 +69,15 @@ type ingest struct {
 	workers atomic.Int32  // workers alive
 
 	// mu guards pipes, idle and closed.
-	mu     sync.Mutex
-	pipes  map[*mqtt.Client]*pipeline
-	idle   []*idleWorker // the most recently idle last
+	mu    sync.Mutex
+	pipes map[*mqtt.Client]*pipeline
+	// idle are the idle workers, the most recently idle last, by the channel
+	// each waits on: start takes one off and sends it a pipeline, which its
+	// room for one takes without blocking.
+	idle   []chan *pipeline
 	closed bool
 
 	wg sync.WaitGroup
-}
-
-// idleWorker is a worker waiting for a pipeline: start sends one on p (room
-// for one) after taking the worker off ingest.idle, so a send never blocks.
-type idleWorker struct {
-	p chan *pipeline
 }
 
 func newIngest(b *Broker) *ingest {
@@ -159,7 +156,7 @@ func (g *ingest) start(p *pipeline) bool {
 		w := g.idle[n-1]
 		g.idle[n-1] = nil
 		g.idle = g.idle[:n-1]
-		w.p <- p
+		w <- p
 		return true
 	}
 	g.wg.Add(1)
@@ -181,7 +178,7 @@ func (g *ingest) worker(p *pipeline) {
 	defer w.linger.Stop()
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
-	me := &idleWorker{p: make(chan *pipeline, 1)}
+	me := make(chan *pipeline, 1) // this worker's place in g.idle
 	for {
 		g.run(p, &w)
 		g.mu.Lock()
@@ -193,7 +190,7 @@ func (g *ingest) worker(p *pipeline) {
 		g.mu.Unlock()
 		idle.Reset(workerIdle)
 		select {
-		case p = <-me.p:
+		case p = <-me:
 			continue
 		case <-idle.C:
 		case <-g.closing:
@@ -205,7 +202,7 @@ func (g *ingest) worker(p *pipeline) {
 			return
 		}
 		g.mu.Unlock()
-		p = <-me.p // start took this worker off the list as its time ran out: a pipeline is on its way
+		p = <-me // start took this worker off the list as its time ran out: a pipeline is on its way
 	}
 }
 

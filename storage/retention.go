@@ -170,22 +170,19 @@ func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, e
 			return in, err
 		}
 		keep := max(l.ages.limit(in.next, up, l.opts.MaxAge), in.first)
+		in.ageCut = min(cut, keep)
 		if cut <= keep {
 			l.ages.holding = false
-		} else {
+		} else if !l.ages.holding {
 			// Up to max_age/128 of records past max_age wait for the next
 			// mark anyway; say so only when records stamped well before
 			// that are kept.
-			if !l.ages.holding {
-				if far, err := l.OffsetAt(now.Add(-l.opts.MaxAge - l.ages.every - clockStep)); err == nil && far > keep {
-					l.ages.holding = true
-					l.log.Warn().Uint64("records", cut-keep).Dur("max_age", l.opts.MaxAge).
-						Msg("keeping records stamped more than max_age ago that this process appended less than max_age ago: the wall clock moved")
-				}
+			far, err := l.OffsetAt(now.Add(-l.opts.MaxAge - l.ages.every - clockStep))
+			if l.ages.holding = err == nil && far > keep; l.ages.holding {
+				l.log.Warn().Uint64("records", cut-keep).Dur("max_age", l.opts.MaxAge).
+					Msg("keeping records stamped more than max_age ago that this process appended less than max_age ago: the wall clock moved")
 			}
-			cut = keep
 		}
-		in.ageCut = cut
 	}
 	return in, nil
 }
