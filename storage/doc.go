@@ -10,7 +10,9 @@
 //     empties the log) and stamps ingest time and origin node id.
 //   - Reading: Read from an offset, and Reader, a tailing reader that blocks
 //     on a commit notification (no polling) and prefetches several batches
-//     per Badger iterator.
+//     per Badger iterator. A Reader's batches are bounded in records and in
+//     bytes (Record.MemSize), so a backlog of large payloads is not read
+//     into memory whole.
 //   - Chunks: one Badger entry holds consecutive records of one group
 //     commit, up to a block of 256 offsets and 16 KiB (chunk.go), so
 //     Badger's per-entry costs (iteration, index, compaction) are paid per

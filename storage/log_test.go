@@ -181,6 +181,69 @@ func TestTailReader(t *testing.T) {
 	}
 }
 
+// TestReaderBatchBytes: a Reader's batches and its prefetch are bounded by
+// bytes as well as by count, so tailing a backlog of large payloads holds a
+// few of them, not thousands; a record over the bound still comes, alone.
+func TestReaderBatchBytes(t *testing.T) {
+	l := openTest(t, "", nil)
+	sizes := []int{10 << 10, 100, 3000, 100 << 10, 10 << 10, 1, 20 << 10}
+	var want []int
+	for i := 0; i < 40; i++ {
+		recs := make([]Record, 0, len(sizes))
+		for _, n := range sizes {
+			recs = append(recs, Record{Topic: "cam/1", Payload: make([]byte, n+i)})
+			want = append(want, n+i)
+		}
+		if _, err := l.Append(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const bound = 32 << 10
+	r := l.NewReader(1)
+	r.SetBatch(20)
+	r.SetBatchBytes(bound)
+	var got []Record
+	for len(got) < len(want) {
+		recs, err := r.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := 0
+		for _, rc := range r.buf {
+			held += rc.MemSize()
+		}
+		size := 0
+		for _, rc := range recs {
+			size += rc.MemSize()
+			held += rc.MemSize()
+		}
+		switch {
+		case len(recs) > 20:
+			t.Fatalf("batch of %d records, bound 20", len(recs))
+		case len(recs) > 1 && size > bound:
+			t.Fatalf("batch of %d records and %d bytes, bound %d", len(recs), size, bound)
+		case held > prefetchBatches*bound+recs[0].MemSize():
+			t.Fatalf("reader holds %d bytes with a batch bound of %d", held, bound)
+		}
+		// Full: a batch cut from the prefetch stopped at a bound, not short
+		// of one (the prefetch's last batch may be short).
+		if last := recs[len(recs)-1].Offset; len(recs) < 20 && len(r.buf) > 0 {
+			if next := size + recordOverhead + len("cam/1") + len("node-a") + want[last]; next <= bound {
+				t.Fatalf("batch of %d records and %d bytes stopped short: offset %d would fit", len(recs), size, last+1)
+			}
+		}
+		got = append(got, recs...)
+	}
+	for i, rc := range got {
+		if rc.Offset != uint64(i+1) || len(rc.Payload) != want[i] {
+			t.Fatalf("record %d: offset %d, %d bytes; want offset %d, %d bytes", i, rc.Offset, len(rc.Payload), i+1, want[i])
+		}
+	}
+	if all, err := l.Read(context.Background(), 1, len(want)); err != nil || len(all) != len(want) {
+		t.Fatalf("Read without a bytes bound: %d records, %v; want %d", len(all), err, len(want))
+	}
+}
+
 func TestReaderContext(t *testing.T) {
 	l := openTest(t, "", nil)
 	r := l.NewReader(1)

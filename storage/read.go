@@ -12,6 +12,13 @@ import (
 // below FirstOffset starts at FirstOffset. It returns an empty slice and a nil
 // error when no such record exists yet.
 func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) {
+	return l.read(ctx, from, max, 0)
+}
+
+// read is Read that also stops before the records' MemSize passes maxBytes
+// (0: no bound); it always returns at least one record when one exists, so
+// a record larger than maxBytes is still read.
+func (l *Log) read(ctx context.Context, from uint64, max, maxBytes int) ([]Record, error) {
 	first, next := l.bounds()
 	from = maxU(from, first)
 	if max <= 0 || from >= next {
@@ -21,14 +28,16 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 		return nil, nil
 	}
 	n := int(min(uint64(max), next-from))
-	out := make([]Record, 0, n)
+	var out []Record // allocated at the first chunk, sized by its records
+	size := 0
+	full := func() bool { return len(out) == n || maxBytes > 0 && size >= maxBytes }
 	err := l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
 		if _, _, err := seekChunk(it, from); err != nil {
 			return err
 		}
-		for ; it.Valid() && len(out) < n; it.Next() {
+		for ; it.Valid() && !full(); it.Next() {
 			item := it.Item()
 			first, cnt, ok := parseLogKey(item.Key())
 			if !ok {
@@ -45,12 +54,15 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 			if err != nil {
 				return fmt.Errorf("read offset %d: %w", first, err)
 			}
+			if out == nil {
+				out = make([]Record, 0, capFor(n, maxBytes, len(v)/cnt))
+			}
 			err = chunkRecords(item.Key(), v, cnt, func(i int, b []byte) (bool, error) {
 				off := first + uint64(i)
 				if off < from {
 					return true, nil
 				}
-				if off >= next || len(out) == n {
+				if off >= next || full() {
 					return false, nil
 				}
 				rec, err := decodeRecord(b, true)
@@ -60,6 +72,12 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 				if err != nil {
 					return false, fmt.Errorf("read offset %d: %w", off, err)
 				}
+				sz := rec.MemSize()
+				if len(out) > 0 && maxBytes > 0 && size+sz > maxBytes {
+					size = maxBytes // full: this record would pass the bound
+					return false, nil
+				}
+				size += sz
 				out = append(out, rec)
 				return true, nil
 			})
@@ -70,6 +88,16 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]Record, error) 
 		return nil
 	})
 	return out, err
+}
+
+// capFor is the capacity for reading n records under maxBytes (0: none) when
+// a record's encoding is about enc bytes: a bound of bytes that comes first
+// would leave most of n slots of a pointerful struct allocated for nothing.
+func capFor(n, maxBytes, enc int) int {
+	if maxBytes <= 0 {
+		return n
+	}
+	return min(n, maxBytes/(recordOverhead+enc)*5/4+1)
 }
 
 func maxU(a, b uint64) uint64 { return max(a, b) }

@@ -8,8 +8,13 @@ import (
 // DefaultReaderBatch is the default maximum batch a Reader returns.
 const DefaultReaderBatch = 512
 
+// DefaultReaderBatchBytes is the default bound on a batch's MemSize: with
+// 1 MiB payloads a batch of 512 would hold half a GiB.
+const DefaultReaderBatchBytes = 1 << 20
+
 // prefetchBatches is how many batches a Reader reads from Badger at once:
-// one iterator and snapshot serve several Next calls.
+// one iterator and snapshot serve several Next calls. A Reader holds at
+// most prefetchBatches batches' bytes.
 const prefetchBatches = 8
 
 // Reader tails the log from a position. Next blocks until records exist at or
@@ -23,6 +28,7 @@ type Reader struct {
 	l     *Log
 	pos   uint64
 	batch int
+	bytes int      // bound on a batch's MemSize
 	buf   []Record // prefetched records, buf[0].Offset >= pos
 
 	closeOnce sync.Once
@@ -31,12 +37,19 @@ type Reader struct {
 
 // NewReader returns a Reader positioned at from.
 func (l *Log) NewReader(from uint64) *Reader {
-	return &Reader{l: l, pos: from, batch: DefaultReaderBatch, closed: make(chan struct{})}
+	return &Reader{l: l, pos: from, batch: DefaultReaderBatch, bytes: DefaultReaderBatchBytes, closed: make(chan struct{})}
 }
 
 // SetBatch sets the maximum number of records Next returns (n >= 1).
 func (r *Reader) SetBatch(n int) {
 	r.batch = max(n, 1)
+	r.buf = nil
+}
+
+// SetBatchBytes bounds the MemSize of the records Next returns (n >= 1); a
+// batch still holds one record larger than n.
+func (r *Reader) SetBatchBytes(n int) {
+	r.bytes = max(n, 1)
 	r.buf = nil
 }
 
@@ -50,14 +63,20 @@ func (r *Reader) Next(ctx context.Context) ([]Record, error) {
 		default:
 		}
 		if len(r.buf) > 0 {
-			n := min(r.batch, len(r.buf))
+			n, size := 1, r.buf[0].MemSize()
+			for n < min(r.batch, len(r.buf)) {
+				if size += r.buf[n].MemSize(); size > r.bytes {
+					break
+				}
+				n++
+			}
 			out := r.buf[:n:n]
 			r.buf = r.buf[n:]
 			r.pos = out[n-1].Offset + 1
 			return out, nil
 		}
 		wait := r.l.waitCh() // taken before reading: a commit after the read still wakes us
-		recs, err := r.l.Read(ctx, r.pos, r.batch*prefetchBatches)
+		recs, err := r.l.read(ctx, r.pos, r.batch*prefetchBatches, r.bytes*prefetchBatches)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,9 @@
 package storage
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Record is one message in the log. The log assigns Offset, Time (ingest
 // time, monotonic per log) and, when empty, Origin on Append.
@@ -51,4 +54,20 @@ type Properties struct {
 type UserProperty struct {
 	Key   string
 	Value string
+}
+
+// recordOverhead is what a Record costs in memory besides its strings and
+// slices.
+const recordOverhead = int(unsafe.Sizeof(Record{}))
+
+// MemSize is about how many bytes r holds in memory: the struct and the
+// bytes of its strings, payload and properties. Readers bound their
+// batches with it, so a backlog of large payloads is never read whole.
+func (r *Record) MemSize() int {
+	n := recordOverhead + len(r.Origin) + len(r.ClientID) + len(r.Topic) + len(r.Payload) +
+		len(r.Props.ContentType) + len(r.Props.ResponseTopic) + len(r.Props.CorrelationData)
+	for _, u := range r.Props.User {
+		n += int(unsafe.Sizeof(u)) + len(u.Key) + len(u.Value)
+	}
+	return n
 }
