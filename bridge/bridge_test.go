@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -273,6 +274,55 @@ func TestBridgeStallWatchdogReconnects(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	checkOrder(t, sink.messages())
+}
+
+// TestBridgeBoundsBufferBytes: draining a backlog of large payloads, the
+// bridge holds about BufferBytes of records, not its record counts' worth
+// (Window 64 and 18 read-ahead batches of 2048 would hold the whole 50 MiB
+// backlog here), and the drain still completes in order.
+func TestBridgeBoundsBufferBytes(t *testing.T) {
+	lg := openLog(t, t.TempDir())
+	defer lg.Close()
+	const n, size, buffer = 400, 128 << 10, 4 << 20
+	payload := make([]byte, size)
+	for i := 0; i < n; i++ {
+		if _, err := lg.Append(context.Background(), []storage.Record{{Topic: "cam/1", QoS: 1, Payload: payload}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heap := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	base := heap()
+	sink := newFakeSink()
+	sink.set(func(f *fakeSink) { f.hang = true })
+	o := testOptions("up")
+	o.BufferBytes = buffer
+	running(t, newBridge(t, lg, sink, o))
+	pending := func() (c int) { sink.set(func(f *fakeSink) { c = len(f.pending) }); return c }
+	upstreamtest.Eventually(t, 10*time.Second, "records in flight", func() bool { return pending() > 0 })
+	time.Sleep(300 * time.Millisecond) // the reader fills its read-ahead
+	held := heap() - base
+	inflight := pending()
+	t.Logf("in flight %d records of %d KiB; heap %.1f MiB above the idle log's, buffer_bytes %d MiB",
+		inflight, size>>10, float64(held)/(1<<20), buffer>>20)
+	if inflight > buffer/2/size+1 {
+		t.Fatalf("%d records of %d KiB in flight, over half of buffer_bytes %d", inflight, size>>10, buffer)
+	}
+	if held > 3*buffer {
+		t.Fatalf("the bridge holds %.1f MiB with buffer_bytes %d MiB", float64(held)/(1<<20), buffer>>20)
+	}
+	sink.release()
+	upstreamtest.Eventually(t, 20*time.Second, "drain", cursorAt(lg, "up", n+1))
+	msgs := sink.messages()
+	for i, m := range msgs {
+		if m.Record.Offset != uint64(i+1) || len(m.Record.Payload) != size {
+			t.Fatalf("message %d: offset %d, %d bytes", i, m.Record.Offset, len(m.Record.Payload))
+		}
+	}
 }
 
 func TestBridgeReplay(t *testing.T) {

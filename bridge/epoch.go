@@ -23,6 +23,9 @@ type epoch struct {
 	backlog    []storage.Record // read, not yet handed to the sink
 	committed  uint64
 	progressed bool
+	// inflightBytes is the MemSize of the records in flight; send keeps it
+	// under BufferBytes/2 (one record always goes).
+	inflightBytes int
 
 	cancel context.CancelFunc
 	recs   chan []storage.Record
@@ -40,9 +43,9 @@ func (b *Bridge) newEpoch() *epoch {
 		b: b, win: newWindow(from), committed: from, acks: newAckQueue(),
 		stall: stallWatch{timeout: b.opts.StallTimeout},
 		// Read-ahead: the log reader fetches several batches per Badger
-		// iteration and pauses while it does; 8 queued batches keep the
-		// sink fed through that pause.
-		recs: make(chan []storage.Record, 8), readc: make(chan error, 1), done: make(chan struct{}),
+		// iteration and pauses while it does; readAhead queued batches keep
+		// the sink fed through that pause.
+		recs: make(chan []storage.Record, readAhead), readc: make(chan error, 1), done: make(chan struct{}),
 	}
 	if b.opts.RateLimit > 0 {
 		e.rate = newRateLimit(b.opts.RateLimit, b.opts.RateLimit, now)
@@ -50,12 +53,22 @@ func (b *Bridge) newEpoch() *epoch {
 	return e
 }
 
+// readAhead is how many batches wait in epoch.recs. With the storage
+// reader's prefetch (8 batches), the batch in the reader's hand and the
+// backlog, about 18 batches are read ahead: batchBytes keeps them within
+// half of BufferBytes.
+const readAhead = 8
+
+// batchBytes bounds one batch's MemSize.
+func (o *Options) batchBytes() int { return o.BufferBytes / 2 / (readAhead + 10) }
+
 // read is the reader goroutine: it tails the log into e.recs.
 func (e *epoch) read(ctx context.Context, from uint64) {
 	defer close(e.done)
 	rd := e.b.lg.NewReader(from)
 	defer rd.Close()
 	rd.SetBatch(e.b.opts.ReadBatch)
+	rd.SetBatchBytes(e.b.opts.batchBytes())
 	for {
 		recs, err := rd.Next(ctx)
 		if err != nil {
@@ -83,7 +96,7 @@ func (e *epoch) run(ctx context.Context) error {
 		lost = w.Lost()
 	}
 	for {
-		if len(e.backlog) > 0 && e.win.inflight < e.b.opts.Window {
+		if len(e.backlog) > 0 && e.win.inflight < e.b.opts.Window && e.inflightBytes < e.b.opts.BufferBytes/2 {
 			if err := e.send(rctx); err != nil {
 				return err
 			}
@@ -128,6 +141,13 @@ func (e *epoch) run(ctx context.Context) error {
 // during which acks are not processed, stays far below the stall timeout.
 func (e *epoch) send(ctx context.Context) error {
 	n := min(e.b.opts.Window-e.win.inflight, len(e.backlog))
+	room := e.b.opts.BufferBytes/2 - e.inflightBytes // > 0: run checked
+	for i := 0; i < n; i++ {
+		if room -= e.backlog[i].MemSize(); room < 0 && i > 0 {
+			n = i
+			break
+		}
+	}
 	if e.rate != nil {
 		n = rateBatch(e.backlog[:n], e.b.opts.RateLimit/4)
 	}
@@ -151,6 +171,7 @@ func (e *epoch) send(ctx context.Context) error {
 		if ok && err == nil {
 			msgs = append(msgs, Message{Record: rec, Topic: dest, QoS: qos, Retain: retain})
 			bytes += len(rec.Payload)
+			e.inflightBytes += rec.MemSize()
 		}
 	}
 	if len(msgs) == 0 {
@@ -218,6 +239,7 @@ func (e *epoch) handleAcks(now time.Time) error {
 		switch it.res.Outcome {
 		case Acked:
 			if e.win.ack(off) {
+				e.inflightBytes -= it.msg.Record.MemSize()
 				e.b.sentRecords.Add(1)
 				e.b.sentBytes.Add(uint64(len(it.msg.Record.Payload)))
 				acked = true
@@ -226,7 +248,10 @@ func (e *epoch) handleAcks(now time.Time) error {
 			if err := e.deadLetter(*it.msg.Record, it.res.Err, now); err != nil {
 				return err
 			}
-			acked = e.win.ack(off) || acked
+			if e.win.ack(off) {
+				e.inflightBytes -= it.msg.Record.MemSize()
+				acked = true
+			}
 		default:
 			if retry == nil {
 				retry = fmt.Errorf("%w: offset %d: %v", ErrRetry, off, it.res.Err)

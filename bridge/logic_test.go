@@ -152,6 +152,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"kafka needs topics", func(o *Options) { o.Kind = KindKafka }, "rules[0].topic"},
 		{"bad filter", func(o *Options) { o.Rules = []Rule{{Filter: "a/#/b"}} }, "filter"},
 		{"rate", func(o *Options) { o.RateLimit = -1 }, "rate_limit"},
+		{"buffer", func(o *Options) { o.BufferBytes = 1000 }, "buffer_bytes 1000: must be >= 65536"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

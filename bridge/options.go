@@ -28,6 +28,11 @@ type Options struct {
 	Window int `yaml:"window"`
 	// ReadBatch is the most records read from the log at once.
 	ReadBatch int `yaml:"read_batch"`
+	// BufferBytes bounds the records the bridge holds in memory, by their
+	// storage.Record.MemSize: half of it in flight upstream, the rest read
+	// ahead of the sink. Record counts (Window, ReadBatch) alone would let a
+	// backlog of large payloads fill a gateway's memory during a drain.
+	BufferBytes int `yaml:"buffer_bytes"`
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts.
 	BackoffMin time.Duration `yaml:"backoff_min"`
 	BackoffMax time.Duration `yaml:"backoff_max"`
@@ -45,6 +50,10 @@ type Options struct {
 	Logger zerolog.Logger `yaml:"-"`
 }
 
+// minBufferBytes is the least BufferBytes: below it a drain would go a few
+// records at a time.
+const minBufferBytes = 64 << 10
+
 // DefaultOptions returns options that suit a gateway on a flaky uplink.
 func DefaultOptions() Options {
 	return Options{
@@ -54,9 +63,12 @@ func DefaultOptions() Options {
 		// duplicates a cut can cause.
 		Window: 1024,
 		// 2048 records per batch: Badger iterator set-up amortised (the
-		// storage reader fetches several batches per iteration) while the
-		// 8 batches queued ahead stay ~4 MiB with 100-byte payloads.
+		// storage reader fetches several batches per iteration).
 		ReadBatch: 2048,
+		// 16 MiB: 8 MiB read ahead is 466 KB batches, about 1,300 records
+		// with 100-byte payloads (a kfake drain is as fast as with 2048),
+		// or 3 records of 128 KiB.
+		BufferBytes: 16 << 20,
 		// 500 ms first retry; 1 min cap so a recovered uplink is noticed soon.
 		BackoffMin:     500 * time.Millisecond,
 		BackoffMax:     time.Minute,
@@ -85,6 +97,8 @@ func (o *Options) Validate() error {
 		return bad("window %d: must be >= 1", o.Window)
 	case o.ReadBatch < 1:
 		return bad("read_batch %d: must be >= 1", o.ReadBatch)
+	case o.BufferBytes < minBufferBytes:
+		return bad("buffer_bytes %d: must be >= %d (64 KiB)", o.BufferBytes, minBufferBytes)
 	case o.BackoffMin <= 0 || o.BackoffMax < o.BackoffMin:
 		return bad("backoff_min %v, backoff_max %v: need 0 < min <= max", o.BackoffMin, o.BackoffMax)
 	case o.ConnectTimeout <= 0:
