@@ -44,30 +44,38 @@ import (
 // listing the tree, and the index pages that the listing and the next
 // reads fault back in. So a pass advises the WAL and the tables it has not
 // advised before (flush outputs, and compaction outputs once in the tree).
-// It advises every table and value-log file only every fullEvery, or when
-// the process's mapped file pages grew by regrowBytes since the last pass:
-// a compaction reads its input tables through their maps (about 100 MiB at
-// a time under sustained writes), and a subscriber catching up reads the
-// log the same way. A table being written is not in the tree yet, but
-// Outpost's copy of Badger writes it with write(2), so its pages are in
-// the page cache, not mapped into the process; since 2026-12-04 it writes
-// the memtable WALs so too (its change 8), and a WAL's pages are mapped
-// only when a replay at start-up read them. So a read of the log faster
-// than 32 MB/s pays a full pass on every tick, up to 5.6% of a core with
-// 220 tables (BenchmarkReadCold, 1M records at about 3M records/s: 2.6-3.1M
-// with the trigger, 3.1-3.5M without, two runs each); a bridge catching up
-// reads at its uplink's pace, far slower. The binary's own pages count
-// too: the outpost command unmaps them every 30 s and the code that runs
-// maps a few MiB back, which can bring a full pass forward by one tick.
+// A table being written is not in the tree yet, but Outpost's copy of
+// Badger writes it with write(2), so its pages are in the page cache, not
+// mapped into the process; since 2026-12-04 it writes the memtable WALs so
+// too (its change 8), and a WAL's pages are mapped only when a replay at
+// start-up read them.
+//
+// A pass advises every table and value-log file only every fullEvery, or
+// when the process's mapped file pages grew by regrowBytes since their low
+// point after the last full pass: a compaction reads its input tables
+// through their maps (about 100 MiB at a time under sustained writes), a
+// subscriber catching up reads the log the same way, and Badger writes and
+// reads the value log (records of at least the value threshold, 64 KiB with
+// pi) through its map. On growth the value log goes first, as it needs no
+// listing of the tree, and the tables only if growth remains. So a read of
+// the log's tables pays a full pass for every 8 MiB it brings back: on
+// every tick above 32 MB/s, up to 5.6% of a core with 220 tables
+// (BenchmarkReadCold, 1M records at about 3M records/s: 2.6-3.1M with the
+// trigger, 3.1-3.5M without, two runs each). Until 2026-12-04 (late night)
+// growth counted from the last pass only, so pages coming back under 32
+// MB/s waited for the 30 s pass: 1,000 records of 256 KiB published in 18
+// s left 260 MiB of value log resident. The binary's own pages count too:
+// the outpost command unmaps them every 30 s and the code that runs maps a
+// few MiB back, which can bring a full pass forward.
 // Owned by the retention goroutine.
 type releaser struct {
 	l        *Log
 	advised  map[uint64]bool // tables advised, among those still mapped
 	fullDone time.Time
 	next     uint64 // the log's next offset at the last pass
-	// shared is the lowest of the process's mapped file pages (bytes) seen
-	// since the last pass, -1 when unknown.
-	shared int64
+	// low is the lowest of the process's mapped file pages (bytes) seen
+	// since the last full pass, -1 when unknown.
+	low int64
 	// noPageout: the kernel refused MADV_PAGEOUT (before 5.4); value-log
 	// pages are then left to the kernel.
 	noPageout bool
@@ -77,34 +85,58 @@ type releaser struct {
 // file, not only new tables, when the mapped pages did not regrow.
 const fullEvery = 30 * time.Second
 
-// regrowBytes: mapped file pages grown by this much since the last pass
-// make the next one a full pass.
+// regrowBytes: mapped file pages grown by this much since their low point
+// after the last full pass make the next pass advise the value log, and
+// every table too if that was not enough.
 const regrowBytes = 8 << 20
 
 func newReleaser(l *Log) *releaser {
-	return &releaser{l: l, advised: map[uint64]bool{}, shared: -1}
+	return &releaser{l: l, advised: map[uint64]bool{}, low: -1}
 }
 
 // pass runs one release pass at now, unless nothing was appended since the
 // last, the mapped file pages did not grow by regrowBytes, and no full pass
-// is due. It returns the bytes of mappings advised.
+// is due. Growth is counted from the lowest point since the last full pass,
+// so pages that come back slowly (a bridge reading the value log at its
+// uplink's pace, large records written at a few MiB/s) add up to a pass as
+// surely as a compaction's burst. A pass on growth advises the value log
+// first, which needs no listing of the tree, and the tables only when that
+// did not bring the growth back under regrowBytes. It returns the bytes of
+// mappings advised.
 func (r *releaser) pass(now time.Time) (int64, error) {
 	full := now.Sub(r.fullDone) >= fullEvery
-	shared := sharedBytes()
-	if shared >= 0 && (r.shared < 0 || shared < r.shared) {
-		r.shared = shared // the low point since the last pass
+	low := func(b int64) {
+		if b >= 0 && (r.low < 0 || b < r.low) {
+			r.low = b
+		}
 	}
-	full = full || shared >= 0 && shared-r.shared >= regrowBytes
+	shared := sharedBytes()
+	low(shared)
+	grown := shared >= 0 && shared-r.low >= regrowBytes
 	next := r.l.NextOffset()
-	if !full && next == r.next {
+	if !full && !grown && next == r.next {
 		return 0, nil
 	}
 	r.next = next
-	n, err := r.release(full)
-	if err == nil && full {
-		r.fullDone = now
+	var n int64
+	if grown && !full && !r.noPageout {
+		m, err := r.release(false, true)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if s := sharedBytes(); s >= 0 && s-r.low < regrowBytes {
+			low(s)
+			return n, nil
+		}
 	}
-	r.shared = sharedBytes()
+	all := full || grown
+	m, err := r.release(all, all)
+	n += m
+	if err == nil && all {
+		r.fullDone, r.low = now, -1 // a new low point from here
+	}
+	low(sharedBytes())
 	return n, err
 }
 
@@ -126,9 +158,9 @@ func sharedBytes() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// release advises the WAL, the value-log files, and the tables not advised
-// before (every table when all).
-func (r *releaser) release(all bool) (int64, error) {
+// release advises the WAL, the tables not advised before (every table when
+// all), and the value-log files when vlog.
+func (r *releaser) release(all, vlog bool) (int64, error) {
 	l := r.l
 	before, err := badgerMappings(l.dir)
 	if err != nil {
@@ -170,7 +202,7 @@ func (r *releaser) release(all bool) (int64, error) {
 				advice = unix.MADV_DONTNEED
 			}
 		case ".vlog":
-			if all && !r.noPageout {
+			if vlog && !r.noPageout {
 				advice = unix.MADV_PAGEOUT
 			}
 		}

@@ -129,7 +129,7 @@ func TestReleaseNewTablesUntilFull(t *testing.T) {
 			t.Fatalf("read %d of %d records: %v", len(got), n, err)
 		}
 	}
-	if _, err := r.release(false); err != nil { // every table is new to it
+	if _, err := r.release(false, false); err != nil { // every table is new to it
 		t.Fatal(err)
 	}
 	first := resident("after the first pass", ".sst")
@@ -138,13 +138,13 @@ func TestReleaseNewTablesUntilFull(t *testing.T) {
 	if read < 1<<20 || first > read/4 {
 		t.Fatalf("the first pass left %d KiB of %d KiB that a read brings back", first>>10, read>>10)
 	}
-	if _, err := r.release(false); err != nil {
+	if _, err := r.release(false, false); err != nil {
 		t.Fatal(err)
 	}
 	if again := resident("after a second pass, no table new", ".sst"); again < read/2 {
 		t.Fatalf("a pass with no new table released %d KiB of %d KiB: it advised every table", (read-again)>>10, read>>10)
 	}
-	if _, err := r.release(true); err != nil {
+	if _, err := r.release(true, true); err != nil {
 		t.Fatal(err)
 	}
 	if full := resident("after a full pass", ""); full > readFiles/4 {
@@ -191,6 +191,49 @@ func TestReleaseWhenMappedPagesRegrow(t *testing.T) {
 	}
 }
 
+// TestReleaseValueLogAsItGrows: records big enough for the value log,
+// appended 2 MiB between passes (under regrowBytes each, as large records
+// arriving at a few MiB/s), do not pile up in the value log's mapped pages
+// until the next full pass: growth adds up from its low point.
+func TestReleaseValueLogAsItGrows(t *testing.T) {
+	skipUnderEmulator(t)
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.noRelease = true })
+	r := newReleaser(l)
+	now := time.Now()
+	if _, err := r.pass(now); err != nil { // the first pass is a full one
+		t.Fatal(err)
+	}
+	payload := make([]byte, 4*l.prof.valueThreshold) // 256 KiB with pi: into the value log
+	const steps, perStep = 16, 8
+	var peak int64
+	for step := 0; step < steps; step++ {
+		for i := 0; i < perStep; i++ {
+			_, _ = rand.Read(payload)
+			if _, err := l.Append(context.Background(), []Record{{Topic: "cam", QoS: 1, Payload: payload}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now = now.Add(500 * time.Millisecond) // no full pass due: 8 s in all
+		if _, err := r.pass(now); err != nil {
+			t.Fatal(err)
+		}
+		b, err := mappedRSS(dir, ".vlog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, b)
+	}
+	written := int64(steps * perStep * len(payload))
+	t.Logf("%d MiB appended to the value log; at most %d KiB of it resident after a pass", written>>20, peak>>10)
+	if peak > 2*regrowBytes {
+		t.Fatalf("%d KiB of the value log resident after a pass, of %d MiB appended in steps of %d MiB", peak>>10, written>>20, perStep*len(payload)>>20)
+	}
+	if got, err := l.Read(context.Background(), 1, steps*perStep+1); err != nil || len(got) != steps*perStep {
+		t.Fatalf("read %d of %d records: %v", len(got), steps*perStep, err)
+	}
+}
+
 func init() { releaseChild = releaseChildMain }
 
 // releaseChildMain appends in batch mode, releases the WAL's pages (dirty:
@@ -219,7 +262,7 @@ func releaseChildMain(dir string) int {
 		}
 	}
 	before, err1 := mappedRSS(dir, ".mem")
-	_, err2 := newReleaser(l).release(false)
+	_, err2 := newReleaser(l).release(false, false)
 	after, err3 := mappedRSS(dir, ".mem")
 	if err := errors.Join(err1, err2, err3); err != nil {
 		fmt.Fprintln(os.Stderr, "release:", err)
@@ -348,7 +391,7 @@ func BenchmarkReleaseMapped(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		r := newReleaser(l)
 		for b.Loop() {
-			if _, err := r.release(true); err != nil {
+			if _, err := r.release(true, true); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -356,7 +399,7 @@ func BenchmarkReleaseMapped(b *testing.B) {
 	b.Run("new-only", func(b *testing.B) {
 		r := newReleaser(l)
 		for b.Loop() {
-			if _, err := r.release(false); err != nil {
+			if _, err := r.release(false, false); err != nil {
 				b.Fatal(err)
 			}
 		}
