@@ -1,4 +1,4 @@
-# Sourced by the measuring scripts (bench.sh, footprint.sh, sustained.sh).
+# Sourced by the measuring scripts (bench.sh, footprint.sh, sustained.sh, and cloud.sh for soak.sh and large-payloads.sh).
 #
 # free_port [PORT...] prints a loopback TCP port that nothing listens on and that is none of the PORTs given,
 # below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default), so no

@@ -11,18 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-30}
 devices=${2:-2000}
-mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-[ -x "$mosquitto" ] || { echo "soak: needs mosquitto as the cloud broker (apt-get install mosquitto)" >&2; exit 1; }
-
-make -s build
-bin=${OUTPOST_BIN:-bin/outpost}
-work=$(mktemp -d /tmp/outpost-soak.XXXXXX)
-. scripts/ports.sh
-mqtt_port=$(free_port)
-api_port=$(free_port "$mqtt_port")
-cloud_port=$(free_port "$mqtt_port" "$api_port")
-api=127.0.0.1:$api_port
-printf 'listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$cloud_port" >"$work/cloud.conf"
+. scripts/cloud.sh
+cloud_setup soak
 cat >"$work/outpost.yaml" <<EOF
 storage:
   max_bytes: 67108864
@@ -40,21 +30,8 @@ bridges:
     rules: [{filter: "factory/#", add_prefix: "site-1/"}]
     mqtt: {address: "127.0.0.1:$cloud_port", client_id: gateway-soak}
 EOF
-node= cloud= fleet=
-cleanup() {
-	[ -n "$fleet" ] && kill "$fleet" 2>/dev/null
-	[ -n "$cloud" ] && kill "$cloud" 2>/dev/null
-	[ -n "$node" ] && kill "$node" 2>/dev/null && wait "$node" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-"$bin" serve --config "$work/outpost.yaml" --data-dir "$work/data" --mqtt "127.0.0.1:$mqtt_port" --http "$api" \
-	>"$work/node.log" 2>&1 &
-node=$!
-"$mosquitto" -c "$work/cloud.conf" &
-cloud=$!
-for _ in $(seq 50); do curl -sf "http://$api/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://$api/readyz" >/dev/null || { echo "node did not become ready:" >&2; tail -20 "$work/node.log" >&2; exit 1; }
+cloud_up
+start_node
 bin/firmware-sim run --profile configs/fleet-factory.yaml --devices "$devices" --broker "127.0.0.1:$mqtt_port" \
 	--duration "${minutes}m" --progress 0 >"$work/fleet.log" 2>&1 &
 fleet=$!
@@ -68,10 +45,10 @@ start=$(date +%s) last=-30
 while kill -0 "$fleet" 2>/dev/null; do
 	t=$(($(date +%s) - start))
 	if (((t / 60) % 5 >= 3)); then # minutes 3 and 4 of every 5: the uplink is down
-		[ -n "$cloud" ] && { kill "$cloud"; wait "$cloud" 2>/dev/null || true; cloud=; }
+		cloud_down
 		uplink=down
 	else
-		[ -z "$cloud" ] && { "$mosquitto" -c "$work/cloud.conf" & cloud=$!; }
+		cloud_up
 		uplink=up
 	fi
 	if ((t - last >= 30)); then
