@@ -47,7 +47,11 @@ func decodeString(buf []byte, offset int) (string, int, error) {
 		return "", 0, ErrMalformedInvalidUTF8
 	}
 
-	return bytesToString(b), n, nil
+	// outpost: a copy, not bytesToString(b): a string that aliases the packet's
+	// buffer keeps all of it alive, payload included, for as long as the
+	// string lives (a queued delivery's topic, a retained message's, a
+	// cache keyed by topic).
+	return string(b), n, nil
 }
 
 // validUTF8 checks if the byte array contains valid UTF-8 characters.
