@@ -49,6 +49,7 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.ReceiveMaximum = opts.ReceiveMaximum
 	caps.MaximumInflight = opts.MaxInflight
+	caps.MaximumInflightBytes = opts.MaxInflightBytes
 	caps.MaximumClients = opts.MaxClients
 	caps.MaximumClientWritesPending = int32(opts.MaxQueued)
 	srv := mqtt.New(&mqtt.Options{
@@ -70,7 +71,7 @@ func New(opts Options) (*Broker, error) {
 	if int(opts.MaxInflight) < limit {
 		limit = int(opts.MaxInflight)
 	}
-	b.flow = newFlow(srv, limit)
+	b.flow = newFlow(srv, limit, opts.MaxInflightBytes/2)
 	b.ingest = newIngest(b)
 	b.state = newStateHook(opts.State, logger, opts.StateFlushInterval)
 	b.events = newEventsHook(b, opts.Events)

@@ -35,10 +35,14 @@ type roomSub struct {
 // pipelines fill, then their sockets).
 //
 // Offline persistent sessions do not hold publishers back: mochi queues for
-// them up to MaxInflight messages and counts what overflows.
+// them up to MaxInflight messages and MaxInflightBytes of payload, and
+// counts what overflows.
 type flow struct {
 	srv   *mqtt.Server
 	limit int // per-subscriber inflight bound before roomSlack
+	// bytes bounds a subscriber's inflight payload bytes: half of
+	// MaxInflightBytes, the rest left to deliveries that bypass the gate.
+	bytes int
 
 	// mu serialises check-then-deliver, so concurrent publishers cannot
 	// overshoot a subscriber's window together. It is held across inject,
@@ -62,8 +66,8 @@ type flow struct {
 	gen     atomic.Uint64
 }
 
-func newFlow(srv *mqtt.Server, limit int) *flow {
-	f := &flow{srv: srv, limit: limit, subs: map[string][]roomSub{}}
+func newFlow(srv *mqtt.Server, limit, bytes int) *flow {
+	f := &flow{srv: srv, limit: limit, bytes: bytes, subs: map[string][]roomSub{}}
 	ch := make(chan struct{})
 	f.room.Store(&ch)
 	return f
@@ -123,7 +127,8 @@ func (f *flow) deliver(pk *packets.Packet, done <-chan struct{}, inject func()) 
 func (f *flow) subscriptionsChanged() { f.gen.Add(1) }
 
 // hasRoom reports whether every online subscriber that would get pk at QoS
-// 1 or 2 can take one more inflight message. Caller holds f.mu.
+// 1 or 2 can take one more inflight message, by count and by bytes. Caller
+// holds f.mu.
 func (f *flow) hasRoom(pk *packets.Packet) bool {
 	for _, sub := range f.subscriptions(pk.TopicName) {
 		if !f.fits(sub, pk) {
@@ -178,5 +183,6 @@ func (f *flow) fits(sub roomSub, pk *packets.Packet) bool {
 	if limit < 1 {
 		limit = 1
 	}
-	return cl.State.Inflight.Len() < limit
+	n, bytes := cl.State.Inflight.LenBytes()
+	return n < limit && (n == 0 || bytes+len(pk.Payload) <= f.bytes)
 }

@@ -105,6 +105,14 @@ type Options struct {
 	// MaxInflight is how many QoS 1/2 messages the broker keeps queued for one
 	// session (online or offline). Default 8192, mochi's default.
 	MaxInflight uint16 `yaml:"max_inflight"`
+	// MaxInflightBytes bounds the payload bytes of the QoS 1/2 messages the
+	// broker keeps queued for one session, as MaxInflight bounds their
+	// count: 8192 camera frames of 256 KiB queued for one offline session
+	// would be 2 GiB. An offline session's deliveries past it are dropped and
+	// counted, like those past MaxInflight; an online subscriber's wait (the
+	// flow gate keeps half of it in flight at most). One message is always
+	// taken. Default 32 MiB.
+	MaxInflightBytes int `yaml:"max_inflight_bytes"`
 	// MaxQueued is how many packets wait to be written to one online client.
 	// QoS 1/2 deliveries never overflow it (the flow gate keeps at most half
 	// of it in flight per subscriber); QoS 0 deliveries beyond it are dropped
@@ -180,6 +188,7 @@ func DefaultOptions() Options {
 		MaxPacketSize:             1 << 20,
 		ReceiveMaximum:            1024,
 		MaxInflight:               8192,
+		MaxInflightBytes:          32 << 20,
 		MaxQueued:                 1024,
 		MaxPendingAppends:         64,
 		MaxClients:                10000,
@@ -246,6 +255,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("receive_maximum: must be 1 to 65535")
 	case o.MaxInflight == 0:
 		return fmt.Errorf("max_inflight: must be 1 to 65535")
+	case o.MaxInflightBytes < 64<<10:
+		return fmt.Errorf("max_inflight_bytes: %d is below 65536 (64 KiB)", o.MaxInflightBytes)
 	case o.MaxQueued < 16 || o.MaxQueued > 1<<20:
 		return fmt.Errorf("max_queued: %d is not between 16 and %d", o.MaxQueued, 1<<20)
 	case o.MaxPendingAppends < 1:

@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +46,11 @@ type stateHook struct {
 	// removed within one interval (most QoS 1 inflight entries) costs no
 	// write at all. Only the flushing goroutine (and start-up) touches it.
 	stored map[string]struct{}
+
+	// sent is the last stamp given to an inflight entry (Message.Sent):
+	// nanoseconds, strictly increasing, so a restart resends a session's
+	// queue in the order it was queued.
+	sent atomic.Int64
 
 	started atomic.Bool
 	stopc   chan struct{}
@@ -256,13 +263,27 @@ func endsWithConnection(cl *mqtt.Client) bool {
 	return cl.Properties.Clean
 }
 
-func (h *stateHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+func (h *stateHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
 	if endsWithConnection(cl) {
 		return
 	}
 	m := message(pk)
-	m.ID, m.T, m.Client, m.PacketID, m.Sent = inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, pk.PacketID, sent
+	m.ID, m.T, m.Client, m.PacketID, m.Sent = inflightKey(cl.ID, pk.PacketID), storage.InflightKey, cl.ID, pk.PacketID, h.stamp()
 	h.set(m.ID, m)
+}
+
+// stamp returns the time in nanoseconds, or one more than the last stamp if
+// that is not later.
+func (h *stateHook) stamp() int64 {
+	for {
+		last, now := h.sent.Load(), time.Now().UnixNano()
+		if now <= last {
+			now = last + 1
+		}
+		if h.sent.CompareAndSwap(last, now) {
+			return now
+		}
+	}
 }
 
 func (h *stateHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
@@ -322,6 +343,12 @@ func (h *stateHook) StoredRetainedMessages() ([]storage.Message, error) {
 	return scan[storage.Message](h, keyRetained)
 }
 
+// StoredInflightMessages returns the inflight entries in the order they were
+// queued (by stamp; entries of before 2026-12-04, late night, carry the
+// second they were sent and come first), since mochi resends a session's
+// queue in the order it loads it.
 func (h *stateHook) StoredInflightMessages() ([]storage.Message, error) {
-	return scan[storage.Message](h, keyInflight)
+	msgs, err := scan[storage.Message](h, keyInflight)
+	slices.SortStableFunc(msgs, func(a, b storage.Message) int { return cmp.Compare(a.Sent, b.Sent) })
+	return msgs, err
 }

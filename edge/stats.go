@@ -76,8 +76,10 @@ type Stats struct {
 	RejectedQoS0 uint64
 	// DroppedQoS0 counts QoS 0 deliveries dropped for a full subscriber queue.
 	DroppedQoS0 uint64
-	// DroppedQoS12 counts QoS 1/2 deliveries mochi dropped (offline sessions
-	// over max_inflight); the flow gate keeps it at zero for online ones.
+	// DroppedQoS12 counts QoS 1/2 deliveries mochi dropped: offline sessions
+	// over max_inflight or max_inflight_bytes (mochi's InflightDropped; not
+	// counted here before 2026-12-04, late night), and a full queue, which
+	// the flow gate keeps from happening to online ones.
 	DroppedQoS12 uint64
 	// FlowWaits counts how often a delivery waited for a slow subscriber.
 	FlowWaits uint64
@@ -119,7 +121,7 @@ func (b *Broker) Stats() Stats {
 		AppendHistogram:    make([]uint64, len(c.appendBucket)),
 		RejectedQoS0:       c.rejectedQoS0.Load(),
 		DroppedQoS0:        c.droppedQoS0.Load(),
-		DroppedQoS12:       c.droppedQoS12.Load(),
+		DroppedQoS12:       c.droppedQoS12.Load() + uint64(atomic.LoadInt64(&info.InflightDropped)),
 		FlowWaits:          c.flowWaits.Load(),
 		IngestWaits:        c.ingestWaits.Load(),
 		PanicsRecovered:    c.panics.Load(),

@@ -5,8 +5,8 @@
 package mqtt
 
 import (
+	"cmp"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -16,19 +16,27 @@ import (
 // Inflight is a map of InflightMessage keyed on packet id.
 type Inflight struct {
 	sync.RWMutex
-	internal            map[uint16]*packets.Packet // internal contains the inflight packets (outpost: pointers, recycled)
-	parked              []uint16                   // outpost: ids of the packets parked over the send quota, oldest first
-	sendMu              sync.Mutex                 // outpost: held by Client.sendParked, so parked packets leave in order
-	receiveQuota        int32                      // remaining inbound qos quota for flow control
-	sendQuota           int32                      // remaining outbound qos quota for flow control
-	maximumReceiveQuota int32                      // maximum allowed receive quota
-	maximumSendQuota    int32                      // maximum allowed send quota
+	internal            map[uint16]inflightSlot // internal contains the inflight packets (outpost: pooled pointers, with their order)
+	parked              []uint16                // outpost: ids of the packets parked over the send quota, oldest first
+	sendMu              sync.Mutex              // outpost: held by Client.sendParked, so parked packets leave in order
+	receiveQuota        int32                   // remaining inbound qos quota for flow control
+	sendQuota           int32                   // remaining outbound qos quota for flow control
+	maximumReceiveQuota int32                   // maximum allowed receive quota
+	maximumSendQuota    int32                   // maximum allowed send quota
+	bytes               int                     // outpost: payload bytes of the packets in internal
+	seq                 uint64                  // outpost: the last inflightSlot.seq given
+}
+
+// inflightSlot is a packet of an Inflight and when it was first set (outpost).
+type inflightSlot struct {
+	p   *packets.Packet
+	seq uint64
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
 func NewInflights() *Inflight {
 	return &Inflight{
-		internal: map[uint16]*packets.Packet{},
+		internal: map[uint16]inflightSlot{},
 	}
 }
 
@@ -40,17 +48,21 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	if p, ok := i.internal[m.PacketID]; ok {
+	if s, ok := i.internal[m.PacketID]; ok {
+		p := s.p
 		if m.Expiry < 0 && p.Expiry >= 0 {
 			i.parked = append(i.parked, m.PacketID)
 		}
+		i.bytes += len(m.Payload) - len(p.Payload)
 		*p = m
 		return false
 	}
+	i.bytes += len(m.Payload)
+	i.seq++
 	// outpost: pooled (pooledPackets). A map whose values are 800-byte packets stores each value
 	// out of line, so every Set allocated one. The pointers never leave the Inflight (callers get
 	// copies, under the lock), so Delete can hand a packet back.
-	i.internal[m.PacketID] = getPacket(m)
+	i.internal[m.PacketID] = inflightSlot{getPacket(m), i.seq}
 	if m.Expiry < 0 {
 		i.parked = append(i.parked, m.PacketID)
 	}
@@ -62,11 +74,25 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	i.RLock()
 	defer i.RUnlock()
 
-	if m, ok := i.internal[id]; ok {
-		return *m, true
+	if s, ok := i.internal[id]; ok {
+		return *s.p, true
 	}
 
 	return packets.Packet{}, false
+}
+
+// Bytes returns the payload bytes of the inflight messages (outpost).
+func (i *Inflight) Bytes() int {
+	i.RLock()
+	defer i.RUnlock()
+	return i.bytes
+}
+
+// LenBytes returns Len and Bytes under one lock (outpost).
+func (i *Inflight) LenBytes() (n, bytes int) {
+	i.RLock()
+	defer i.RUnlock()
+	return len(i.internal), i.bytes
 }
 
 // Len returns the size of the inflight messages map.
@@ -84,10 +110,11 @@ func (i *Inflight) Clone() *Inflight {
 	defer i.RUnlock()
 	for k, v := range i.internal {
 		p := new(packets.Packet)
-		*p = *v
-		c.internal[k] = p
+		*p = *v.p
+		c.internal[k] = inflightSlot{p, v.seq}
 	}
 	c.parked = append([]uint16(nil), i.parked...)
+	c.bytes, c.seq = i.bytes, i.seq
 	return c
 }
 
@@ -96,16 +123,20 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 	i.RLock()
 	defer i.RUnlock()
 
-	m := []packets.Packet{}
+	// outpost: in the order they were first set. v2.7.9 sorted by the low 16 bits of the creation
+	// second, so the messages queued within one second for an offline session came back on its
+	// reconnect in the map's random order.
+	slots := []inflightSlot{}
 	for _, v := range i.internal {
-		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, *v)
+		if !immediate || (immediate && v.p.Expiry < 0) {
+			slots = append(slots, v)
 		}
 	}
-
-	sort.Slice(m, func(i, j int) bool {
-		return uint16(m[i].Created) < uint16(m[j].Created)
-	})
+	slices.SortFunc(slots, func(a, b inflightSlot) int { return cmp.Compare(a.seq, b.seq) })
+	m := make([]packets.Packet, len(slots))
+	for k, v := range slots {
+		m[k] = *v.p
+	}
 
 	return m
 }
@@ -121,8 +152,8 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	i.RLock()
 	defer i.RUnlock()
 	for _, id := range i.parked {
-		if p, ok := i.internal[id]; ok && p.Expiry < 0 {
-			return *p, true
+		if s, ok := i.internal[id]; ok && s.p.Expiry < 0 {
+			return *s.p, true
 		}
 	}
 	return packets.Packet{}, false
@@ -138,9 +169,9 @@ func (i *Inflight) Unpark(expiry func(*packets.Packet) int64) (packets.Packet, b
 	for len(i.parked) > 0 {
 		id := i.parked[0]
 		i.parked = i.parked[1:]
-		if p, ok := i.internal[id]; ok && p.Expiry < 0 {
-			p.Expiry = expiry(p)
-			return *p, true
+		if s, ok := i.internal[id]; ok && s.p.Expiry < 0 {
+			s.p.Expiry = expiry(s.p)
+			return *s.p, true
 		}
 	}
 	i.parked = nil
@@ -152,13 +183,15 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	p, ok := i.internal[id]
+	s, ok := i.internal[id]
 	if !ok {
 		return false
 	}
+	p := s.p
 	if p.Expiry < 0 { // outpost: parked, so queued in parked too
 		i.parked = slices.DeleteFunc(i.parked, func(v uint16) bool { return v == id })
 	}
+	i.bytes -= len(p.Payload)
 	delete(i.internal, id)
 	putPacket(p)
 	return true

@@ -17,8 +17,8 @@ func TestInflightSet(t *testing.T) {
 
 	r := cl.State.Inflight.Set(packets.Packet{PacketID: 1})
 	require.True(t, r)
-	require.NotNil(t, cl.State.Inflight.internal[1])
-	require.NotEqual(t, 0, cl.State.Inflight.internal[1].PacketID)
+	require.NotNil(t, cl.State.Inflight.internal[1].p) // outpost: slots
+	require.NotEqual(t, 0, cl.State.Inflight.internal[1].p.PacketID)
 
 	r = cl.State.Inflight.Set(packets.Packet{PacketID: 1})
 	require.False(t, r)
@@ -75,11 +75,11 @@ func TestInflightDelete(t *testing.T) {
 	cl, _, _ := newTestClient()
 
 	cl.State.Inflight.Set(packets.Packet{PacketID: 3})
-	require.NotNil(t, cl.State.Inflight.internal[3])
+	require.NotNil(t, cl.State.Inflight.internal[3].p) // outpost: slots
 
 	r := cl.State.Inflight.Delete(3)
 	require.True(t, r)
-	require.Nil(t, cl.State.Inflight.internal[3]) // outpost: the map holds pointers
+	require.Nil(t, cl.State.Inflight.internal[3].p) // outpost: the map holds pointers
 
 	_, ok := cl.State.Inflight.Get(3)
 	require.False(t, ok)

@@ -805,3 +805,65 @@ func TestFullQueueLetsTheWriterRunBeforeDropping(t *testing.T) {
 	cl.Stop(nil)
 	require.Eventually(t, func() bool { return !cl.State.writing.Load() }, 5*time.Second, time.Millisecond, "the writer ends with the client")
 }
+
+// TestInflightBytesBoundTheStore: an Inflight counts the payload bytes it
+// holds through every Set, replacing Set, Delete and Clone, and
+// publishToClient takes no QoS 1 delivery past MaximumInflightBytes (one is
+// always taken). Without the bound 8,192 messages of 256 KiB fit the count
+// of an offline session: 2 GiB.
+func TestInflightBytesBoundTheStore(t *testing.T) {
+	in := NewInflights()
+	for id, n := range map[uint16]int{1: 10, 2: 20, 3: 30} {
+		in.Set(packets.Packet{PacketID: id, Payload: make([]byte, n)})
+	}
+	require.Equal(t, 60, in.Bytes())
+	in.Set(packets.Packet{PacketID: 2, FixedHeader: packets.FixedHeader{Type: packets.Pubrel}}) // a QoS 2 delivery's second phase
+	require.Equal(t, 40, in.Bytes())
+	require.True(t, in.Delete(1))
+	require.False(t, in.Delete(1))
+	require.Equal(t, 30, in.Bytes())
+	require.Equal(t, 30, in.Clone().Bytes())
+
+	s := newServer()
+	s.Options.Capabilities.MaximumInflightBytes = 1000
+	cl, _, _ := newTestClient()
+	cl.Stop(nil) // offline: deliveries are stored, not written
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "cam", Payload: make([]byte, 300)}
+	for i := 0; i < 5; i++ {
+		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "cam", Qos: 1}, pk)
+	}
+	require.Equal(t, 3, cl.State.Inflight.Len(), "3 x 300 bytes fit 1000")
+	require.Equal(t, 900, cl.State.Inflight.Bytes())
+	require.Equal(t, int64(2), atomic.LoadInt64(&s.Info.InflightDropped))
+
+	big := pk
+	big.Payload = make([]byte, 5000)
+	empty, _, _ := newTestClient()
+	empty.Stop(nil)
+	_, err := s.publishToClient(empty, packets.Subscription{Filter: "cam", Qos: 1}, big)
+	require.ErrorIs(t, err, packets.CodeDisconnect, "a message over the bound is taken when the store is empty")
+	require.Equal(t, 5000, empty.State.Inflight.Bytes())
+}
+
+// TestInflightGetAllInSetOrder: GetAll, which a reconnect resends from,
+// returns the packets in the order they were first set, whatever their ids
+// and creation seconds; v2.7.9 sorted by the creation second alone, so
+// messages queued within one second came back in the map's order.
+func TestInflightGetAllInSetOrder(t *testing.T) {
+	in := NewInflights()
+	var want []uint16
+	for k := 0; k < 300; k++ {
+		id := uint16(65000 + k*7919%300) // ids out of order, all created in one second
+		in.Set(packets.Packet{PacketID: id, Created: 1700000000})
+		want = append(want, id)
+	}
+	require.True(t, in.Delete(want[0]))
+	in.Set(packets.Packet{PacketID: want[0], Created: 1700000000}) // set again: now the newest
+	want = append(want[1:], want[0])
+	in.Set(packets.Packet{PacketID: want[5], FixedHeader: packets.FixedHeader{Type: packets.Pubrel}}) // replaced: keeps its place
+	var got []uint16
+	for _, pk := range in.Clone().GetAll(false) {
+		got = append(got, pk.PacketID)
+	}
+	require.Equal(t, want, got)
+}

@@ -53,6 +53,7 @@ type Capabilities struct {
 	maximumPacketID              uint32          // unexported, used for testing only
 	ReceiveMaximum               uint16          `yaml:"receive_maximum" json:"receive_maximum"`                   // maximum number of concurrent qos messages per client
 	MaximumInflight              uint16          `yaml:"maximum_inflight" json:"maximum_inflight"`                 // maximum number of qos > 0 messages can be stored, 0(=8192)-65535
+	MaximumInflightBytes         int             `yaml:"maximum_inflight_bytes" json:"maximum_inflight_bytes"`     // outpost: maximum payload bytes of the qos > 0 messages stored per client, no limit if 0
 	TopicAliasMaximum            uint16          `yaml:"topic_alias_maximum" json:"topic_alias_maximum"`           // maximum topic alias value
 	SharedSubAvailable           byte            `yaml:"shared_sub_available" json:"shared_sub_available"`         // support of shared subscriptions
 	MinimumProtocolVersion       byte            `yaml:"minimum_protocol_version" json:"minimum_protocol_version"` // minimum supported mqtt version
@@ -1087,6 +1088,14 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
+			return out, packets.ErrQuotaExceeded
+		}
+		// outpost: a byte bound too, so large messages queued for an offline session cannot fill the
+		// memory while the count allows thousands (one message is always taken).
+		if n := s.Options.Capabilities.MaximumInflightBytes; n > 0 && cl.State.Inflight.Len() > 0 &&
+			cl.State.Inflight.Bytes()+len(out.Payload) > n {
+			atomic.AddInt64(&s.Info.InflightDropped, 1)
+			s.Log.Warn("client store byte quota reached", "client", cl.ID, "listener", cl.Net.Listener)
 			return out, packets.ErrQuotaExceeded
 		}
 
