@@ -40,6 +40,7 @@ type pipeline struct {
 	// mu guards the fields below.
 	mu      sync.Mutex
 	q       []*packets.Packet
+	bytes   int           // payload bytes in q and in the batch its worker appends
 	running bool          // a worker drains q; at most one, so order holds
 	space   chan struct{} // closed when q shrinks; nil unless a submit waits
 }
@@ -93,7 +94,7 @@ func (g *ingest) submit(cl *mqtt.Client, pk *packets.Packet) bool {
 		return false
 	}
 	p.mu.Lock()
-	for len(p.q) >= g.b.opts.MaxPendingAppends {
+	for len(p.q) >= g.b.opts.MaxPendingAppends || p.bytes > 0 && p.bytes+len(pk.Payload) > g.b.opts.MaxPendingBytes {
 		g.b.stats.ingestWaits.Add(1)
 		if p.space == nil {
 			p.space = make(chan struct{})
@@ -114,6 +115,7 @@ func (g *ingest) submit(cl *mqtt.Client, pk *packets.Packet) bool {
 	default:
 	}
 	p.q = append(p.q, pk)
+	p.bytes += len(pk.Payload)
 	start := !p.running
 	p.running = true
 	p.mu.Unlock()
@@ -262,6 +264,18 @@ func (p *pipeline) take(batch []*packets.Packet) ([]*packets.Packet, bool) {
 	return batch, true
 }
 
+// appended takes n payload bytes, appended and delivered (or refused), off
+// p's pending bytes, and wakes a submit waiting for room.
+func (p *pipeline) appended(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bytes -= n
+	if p.space != nil {
+		close(p.space)
+		p.space = nil
+	}
+}
+
 // idle marks p as without a worker if nothing is queued (or p stopped) and
 // reports whether it did; the caller's worker then lets p go.
 func (p *pipeline) idle() bool {
@@ -317,11 +331,14 @@ func (g *ingest) run(p *pipeline, w *drain) {
 		}
 		batch := w.batch
 		recs := w.recs[:0]
+		bytes := 0
 		for i := range batch {
 			recs = append(recs, recordOf(p.cl.ID, batch[i]))
+			bytes += len(batch[i].Payload)
 		}
 		w.recs = recs
-		goOn := g.appendBatch(p, batch, recs)
+		goOn := g.appendBatch(p, batch, recs) // recycles the packets
+		p.appended(bytes)
 		clear(recs)  // drop payload references
 		clear(batch) // a parked worker keeps no packets alive
 		if !goOn {

@@ -516,6 +516,55 @@ func testSlowSubscriber(t *testing.T, warm bool) {
 	t.Logf("flow waits: %d", s.FlowWaits)
 }
 
+// TestPendingBytesBoundAClient: a client pipelining large messages has at
+// most max_pending_bytes of them waiting for the log (queued or in the
+// append), not max_pending_appends of them queued and as many appending;
+// then its reads stop. All are stored and acknowledged in order once the
+// log moves.
+func TestPendingBytesBoundAClient(t *testing.T) {
+	const size, total, bound = 64 << 10, 20, 256 << 10
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPendingBytes = bound })
+	g := gated(n)
+	c := dialV3(t, n.addr, "cam", true, nil)
+	toks := make([]mqtt3.Token, total)
+	for i := range toks {
+		p := make([]byte, size)
+		binary.BigEndian.PutUint32(p, uint32(i))
+		toks[i] = c.Publish("cam/1", 1, false, p)
+	}
+	pending := func() (queued, bytes int) {
+		n.b.ingest.mu.Lock()
+		defer n.b.ingest.mu.Unlock()
+		for _, p := range n.b.ingest.pipes {
+			p.mu.Lock()
+			queued, bytes = queued+len(p.q), bytes+p.bytes
+			p.mu.Unlock()
+		}
+		return queued, bytes
+	}
+	eventually(t, 5*time.Second, func() bool { return n.b.Stats().IngestWaits > 0 }, "the client's reads never paused")
+	time.Sleep(100 * time.Millisecond) // what more the node would read, it has read
+	if q, b := pending(); b > bound {
+		t.Fatalf("%d messages queued, %d bytes pending for the log: over max_pending_bytes %d", q, b, bound)
+	}
+	close(g.open)
+	for _, tok := range toks {
+		wait(t, tok)
+	}
+	recs := n.records(t)
+	if len(recs) != total {
+		t.Fatalf("%d records, want %d", len(recs), total)
+	}
+	for i, r := range recs {
+		if len(r.Payload) != size || binary.BigEndian.Uint32(r.Payload) != uint32(i) {
+			t.Fatalf("record %d: %d bytes, sequence %d", i, len(r.Payload), binary.BigEndian.Uint32(r.Payload))
+		}
+	}
+	if _, b := pending(); b != 0 {
+		t.Fatalf("%d bytes still counted pending after every message was stored", b)
+	}
+}
+
 // TestSessionQueueBoundedInBytes: max_inflight_bytes bounds what one
 // session holds, as max_inflight bounds the count. An offline session keeps
 // 1 MiB of 64 KiB messages and the rest are dropped and counted (they would

@@ -129,6 +129,12 @@ type Options struct {
 	// as 256 at QoS 0 and pipelined, peaked 5-6 MiB lower at QoS 0 (the ten
 	// queues full) and 2-3 MiB lower pipelined (2026-12-04, three pairs each).
 	MaxPendingAppends int `yaml:"max_pending_appends"`
+	// MaxPendingBytes bounds the payload bytes of one client's messages
+	// waiting for the log or being appended; when full, the broker stops
+	// reading from that client. Counts alone let a client pipelining 1 MiB
+	// messages hold 128 of them (MaxPendingAppends queued, as many in the
+	// append). One message always fits. Default 1 MiB.
+	MaxPendingBytes int `yaml:"max_pending_bytes"`
 	// MaxClients bounds connected clients. Default 10000: a Pi-class gateway.
 	MaxClients int64 `yaml:"max_clients"`
 	// SysInterval is how often $SYS topics are published. Default 10s.
@@ -191,6 +197,7 @@ func DefaultOptions() Options {
 		MaxInflightBytes:          32 << 20,
 		MaxQueued:                 1024,
 		MaxPendingAppends:         64,
+		MaxPendingBytes:           1 << 20,
 		MaxClients:                10000,
 		SysInterval:               10 * time.Second,
 		StateFlushInterval:        100 * time.Millisecond,
@@ -261,6 +268,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("max_queued: %d is not between 16 and %d", o.MaxQueued, 1<<20)
 	case o.MaxPendingAppends < 1:
 		return fmt.Errorf("max_pending_appends: must be at least 1")
+	case o.MaxPendingBytes < 1024:
+		return fmt.Errorf("max_pending_bytes: %d is below 1024", o.MaxPendingBytes)
 	case o.MaxClients < 1:
 		return fmt.Errorf("max_clients: must be at least 1")
 	case o.SysInterval < time.Second:
