@@ -253,8 +253,11 @@ func TestPipelinedPublishesKeepOrder(t *testing.T) {
 // the 3.1.1 client is not disconnected, every message is acknowledged,
 // stored once and delivered, in order.
 func TestBigMessagesQueuedTogetherAreStored(t *testing.T) {
-	// More pending than the default, so that one take is more than a log batch.
-	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPendingAppends = 256 })
+	// More pending than the defaults, so that one take is more than a log
+	// batch: max_pending_bytes of 1 MiB would stop the reads at 128 messages,
+	// those of the first take (taken before the gate, however many arrived)
+	// included.
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxPendingAppends, o.MaxPendingBytes = 256, 4<<20 })
 	g := gated(n)
 	sub := dialV5(t, n.addr, "sub", nil)
 	sub.subscribe(t, "big", 1)
