@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +75,79 @@ func TestChunkLayout(t *testing.T) {
 			if r.Offset != from+uint64(i) || string(r.Payload) != string(rec(int(r.Offset-1)).Payload) {
 				t.Fatalf("Read(%d)[%d] = offset %d payload %q", from, i, r.Offset, r.Payload)
 			}
+		}
+	}
+}
+
+// TestLargeRecordsAreChunksOfTheirOwn: a record over maxChunkBytes is a
+// chunk of its own, written from Append's buffer with its length prefix
+// (not copied into the group's chunk arena): the keys and values are those
+// of a chunk of one record, the records around it are chunked as before,
+// and every record reads back with its offset, time and payload, in both
+// write paths (a transaction, and WriteEntries for a group of appends only).
+func TestLargeRecordsAreChunksOfTheirOwn(t *testing.T) {
+	l := openTest(t, "", nil)
+	sizes := []int{100, 20 << 10, 100, 100, 100 << 10, 17 << 10, 50}
+	var recs []Record
+	for i, n := range sizes {
+		p := make([]byte, n)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		recs = append(recs, Record{Topic: "cam", QoS: 1, Payload: p})
+	}
+	if _, err := l.Append(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit("c", 1); err != nil { // a cursor: the next group goes through a transaction
+		t.Fatal(err)
+	}
+	if _, err := l.Append(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	// Per append: [100] [20K] [100 100] [100K] [17K] [50]
+	want := [][2]uint64{{1, 1}, {2, 1}, {3, 2}, {5, 1}, {6, 1}, {7, 1}}
+	for _, k := range want[:6] {
+		want = append(want, [2]uint64{k[0] + 7, k[1]})
+	}
+	if got := chunkKeys(t, l); !slices.Equal(got, want) {
+		t.Fatalf("chunks %v, want %v", got, want)
+	}
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			first, n, _ := parseLogKey(it.Item().Key())
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if n != 1 || len(v) <= maxChunkBytes {
+				continue
+			}
+			err = chunkRecords(it.Item().Key(), v, n, func(_ int, b []byte) (bool, error) {
+				rec, err := decodeRecord(b, false)
+				if err == nil && (rec.Offset != first || len(rec.Payload) != sizes[(first-1)%7]) {
+					err = fmt.Errorf("offset %d, %d payload bytes", rec.Offset, len(rec.Payload))
+				}
+				return true, err
+			})
+			if err != nil {
+				t.Errorf("chunk %d: %v", first, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Read(context.Background(), 1, 100)
+	if err != nil || len(got) != 14 {
+		t.Fatalf("read %d records: %v", len(got), err)
+	}
+	for i, r := range got {
+		if r.Offset != uint64(i+1) || r.Time.IsZero() || !bytes.Equal(r.Payload, recs[i%7].Payload) {
+			t.Fatalf("record %d: offset %d, time %v, %d payload bytes", i, r.Offset, r.Time, len(r.Payload))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,12 +22,17 @@ import (
 // request is one unit of work for the writer goroutine: records to append
 // and/or key writes. The writer fills first/err and closes done.
 type request struct {
-	vals  [][]byte // encoded records; the writer stamps offset and time
-	ops   []op     // other key writes, applied in the same transaction
-	sync  bool     // fsync mode must sync before done (appends and KV writes)
-	size  int64    // Badger's transaction size estimate
-	count int64    // Badger entries
-	bytes int64    // stored bytes the records add (keys + values)
+	vals [][]byte // encoded records; the writer stamps offset and time
+	// frames are, for the records of more than maxChunkBytes (nil for the
+	// others, or all nil), the record with its chunk length prefix in front:
+	// a chunk value of its own, written from buf, not copied into a chunk.
+	frames [][]byte
+	framed int64 // the bytes of the framed records, out of bytes
+	ops    []op  // other key writes, applied in the same transaction
+	sync   bool  // fsync mode must sync before done (appends and KV writes)
+	size   int64 // Badger's transaction size estimate
+	count  int64 // Badger entries
+	bytes  int64 // stored bytes the records add (keys + values)
 
 	// Retention deletes: when setFirst > 0 the meta first key and the
 	// published first offset move there and dropBytes leave the byte count.
@@ -50,16 +56,22 @@ func newDone() chan struct{} { return make(chan struct{}, 1) }
 // its caller received the writer's token: the writer no longer touches it.
 var requests = sync.Pool{New: func() any { return &request{done: newDone()} }}
 
+// framePad is the room Append leaves before each record for the length
+// prefix of a chunk (a uvarint of a length that fits in 32 bits), so a large
+// record becomes a chunk value of its own in place.
+const framePad = binary.MaxVarintLen32
+
 // maxPooledBuf bounds the encoding buffer a pooled request keeps.
 const maxPooledBuf = 64 << 10
 
 func (r *request) recycle() {
 	clear(r.vals)
+	clear(r.frames)
 	buf := r.buf
 	if cap(buf) > maxPooledBuf {
 		buf = nil
 	}
-	*r = request{vals: r.vals[:0], done: r.done, buf: buf[:0]}
+	*r = request{vals: r.vals[:0], frames: r.frames[:0], done: r.done, buf: buf[:0]}
 	requests.Put(r)
 }
 
@@ -94,7 +106,7 @@ func (l *Log) Append(ctx context.Context, recs []Record) ([]uint64, error) {
 	req.vals, req.sync = slices.Grow(req.vals[:0], len(recs))[:len(recs)], true
 	size := 0
 	for i := range recs {
-		size += encodedSize(&recs[i])
+		size += encodedSize(&recs[i]) + framePad
 	}
 	buf := slices.Grow(req.buf[:0], size)
 	for i := range recs {
@@ -103,11 +115,23 @@ func (l *Log) Append(ctx context.Context, recs []Record) ([]uint64, error) {
 		if r.Origin == "" {
 			r.Origin = l.opts.NodeID
 		}
+		buf = buf[:len(buf)+framePad] // room for a chunk length prefix
 		start := len(buf)
 		buf = EncodeRecord(buf, &r)
-		req.vals[i] = buf[start:len(buf):len(buf)]
-		req.add(logKey(0), req.vals[i], l.prof.valueThreshold)
-		req.bytes += 9 + int64(len(req.vals[i]))
+		v := buf[start:len(buf):len(buf)]
+		req.vals[i] = v
+		req.add(logKey(0), v, l.prof.valueThreshold)
+		req.bytes += 9 + int64(len(v))
+		if len(v) > maxChunkBytes {
+			if len(req.frames) == 0 {
+				req.frames = slices.Grow(req.frames[:0], len(recs))[:len(recs)]
+				clear(req.frames)
+			}
+			k := uvarintLen(uint64(len(v)))
+			binary.PutUvarint(buf[start-k:start], uint64(len(v)))
+			req.frames[i] = buf[start-k : len(buf) : len(buf)]
+			req.framed += 9 + int64(len(v))
+		}
 	}
 	req.buf = buf
 	if err := l.submit(ctx, req); err != nil {
@@ -575,9 +599,9 @@ func (w *writer) writeRecords(b *batch, group []*request) error {
 			continue
 		}
 		r.first = b.next
-		for _, v := range r.vals {
+		for i, v := range r.vals {
 			stamp(v, b.next, b.now)
-			_ = ck.add(v) // without a transaction add cannot fail
+			_ = ck.add(v, r.frame(i)) // without a transaction add cannot fail
 		}
 	}
 	_ = ck.flush()
@@ -599,8 +623,8 @@ func (w *writer) addStale(group []*request) {
 		if r.err != nil {
 			continue
 		}
-		for _, v := range r.vals {
-			_ = ck.add(v)
+		for i, v := range r.vals {
+			_ = ck.add(v, r.frame(i))
 		}
 	}
 	_ = ck.flush()
@@ -646,9 +670,9 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 		}
 		if records && len(r.vals) > 0 {
 			r.first = b.next
-			for _, v := range r.vals {
+			for i, v := range r.vals {
 				stamp(v, b.next, b.now)
-				if err = ck.add(v); err != nil {
+				if err = ck.add(v, r.frame(i)); err != nil {
 					break
 				}
 			}
@@ -676,7 +700,7 @@ func (w *writer) commitTxn(b *batch, group []*request, records bool) ([]string, 
 func (w *writer) newChunker(b *batch, group []*request, txn *badger.Txn) *chunker {
 	size := 0
 	for _, r := range group {
-		size += int(r.bytes) // 9 bytes of key per record: room for each length prefix
+		size += int(r.bytes - r.framed) // 9 bytes of key per record: room for each length prefix
 	}
 	arena := w.chunks[:0]
 	if cap(arena) < size {
@@ -732,8 +756,18 @@ type chunker struct {
 	vlogAt int
 }
 
-// add appends the record stamped with offset b.next and advances b.next.
-func (c *chunker) add(rec []byte) error {
+// add appends the record stamped with offset b.next and advances b.next. A
+// record with a frame (more than maxChunkBytes: a chunk of its own, as it
+// would be cut anyway) is written as its frame, not copied into the arena.
+func (c *chunker) add(rec, frame []byte) error {
+	if frame != nil {
+		if err := c.flush(); err != nil {
+			return err
+		}
+		k := chunkKey(c.b.next, 1)
+		c.b.next++
+		return c.put(k, frame)
+	}
 	if c.n > 0 && (c.b.next%maxChunk == 0 || len(c.arena)-c.start+len(rec) > maxChunkBytes) {
 		if err := c.flush(); err != nil {
 			return err
@@ -754,15 +788,27 @@ func (c *chunker) flush() error {
 		return nil
 	}
 	k := chunkKey(c.first, c.n)
-	v := c.arena[c.start:len(c.arena):len(c.arena)]
+	c.n = 0
+	return c.put(k, c.arena[c.start:len(c.arena):len(c.arena)])
+}
+
+// put writes one chunk.
+func (c *chunker) put(k, v []byte) error {
 	c.b.added += int64(len(k) + len(v))
 	c.b.vlog = c.b.vlog || len(v) >= c.vlogAt
-	c.n = 0
 	if c.txn == nil {
 		c.entries = append(c.entries, badger.NewEntry(k, v))
 		return nil
 	}
 	return c.txn.SetEntry(badger.NewEntry(k, v))
+}
+
+// frame is the frame of record i, or nil.
+func (r *request) frame(i int) []byte {
+	if i < len(r.frames) {
+		return r.frames[i]
+	}
+	return nil
 }
 
 func applyOps(txn *badger.Txn, r *request) error {
