@@ -10,6 +10,10 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	mstorage "github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/rs/zerolog"
+
+	"github.com/outpost-edge/outpost/storage"
 )
 
 // raw is an MQTT 5 client driven packet by packet, so a test chooses its
@@ -270,5 +274,39 @@ func TestSessionEndDeletesOnlyItsState(t *testing.T) {
 		if got := subs(id); got != 2 {
 			t.Fatalf("%s, whose session lasts, has %d stored subscriptions after dev's ended; want 2", id, got)
 		}
+	}
+}
+
+// TestInflightStampsGoOnPastStoredOnes: the state hook's stamps, which order
+// a session's stored queue, go on from the newest stored one when the clock
+// is behind it (a gateway without a real-time clock restarting before NTP),
+// so what is queued after the restart sorts after what was queued before.
+func TestInflightStampsGoOnPastStoredOnes(t *testing.T) {
+	so := storage.DefaultOptions()
+	so.Durability, so.NodeID = storage.DurabilityNone, "n"
+	l, err := storage.Open(t.TempDir(), so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv := l.KV("edge")
+	ahead := time.Now().Add(time.Hour).UnixNano()
+	for i, sent := range []int64{ahead, ahead - 5} {
+		m := mstorage.Message{ID: inflightKey("dev", uint16(i+1)), T: mstorage.InflightKey, Client: "dev", PacketID: uint16(i + 1), Sent: sent}
+		v, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kv.Put(m.ID, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newStateHook(kv, zerolog.Nop(), time.Second)
+	msgs, err := h.StoredInflightMessages()
+	if err != nil || len(msgs) != 2 || msgs[0].PacketID != 2 || msgs[1].PacketID != 1 {
+		t.Fatalf("stored queue %+v, %v: want packet 2 then 1, by stamp", msgs, err)
+	}
+	if s := h.stamp(); s <= ahead {
+		t.Fatalf("stamp %d after loading one of %d: a message queued now would be resent before it", s, ahead)
 	}
 }

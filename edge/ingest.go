@@ -42,7 +42,7 @@ type pipeline struct {
 	q       []*packets.Packet
 	bytes   int           // payload bytes in q and in the batch its worker appends
 	running bool          // a worker drains q; at most one, so order holds
-	space   chan struct{} // closed when q shrinks; nil unless a submit waits
+	space   chan struct{} // closed when q or bytes shrink; nil unless a submit waits
 }
 
 func (p *pipeline) stop() { p.once.Do(func() { close(p.done) }) }

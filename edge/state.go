@@ -346,9 +346,15 @@ func (h *stateHook) StoredRetainedMessages() ([]storage.Message, error) {
 // StoredInflightMessages returns the inflight entries in the order they were
 // queued (by stamp; entries of before 2026-12-04, late night, carry the
 // second they were sent and come first), since mochi resends a session's
-// queue in the order it loads it.
+// queue in the order it loads it. Mochi calls it once, at start-up, before
+// any delivery.
 func (h *stateHook) StoredInflightMessages() ([]storage.Message, error) {
 	msgs, err := scan[storage.Message](h, keyInflight)
 	slices.SortStableFunc(msgs, func(a, b storage.Message) int { return cmp.Compare(a.Sent, b.Sent) })
+	if n := len(msgs); n > 0 && msgs[n-1].Sent > h.sent.Load() {
+		// Stamps go on from the newest stored one, should the clock now be
+		// behind it (a gateway without a real-time clock, before NTP).
+		h.sent.Store(msgs[n-1].Sent)
+	}
 	return msgs, err
 }
