@@ -29,8 +29,8 @@ func (l *Log) read(ctx context.Context, from uint64, max, maxBytes int) ([]Recor
 	}
 	n := int(min(uint64(max), next-from))
 	var out []Record // allocated at the first chunk, sized by its records
-	size := 0
-	full := func() bool { return len(out) == n || maxBytes > 0 && size >= maxBytes }
+	size, over := 0, false // over: the next record would pass maxBytes
+	full := func() bool { return len(out) == n || over || maxBytes > 0 && size >= maxBytes }
 	err := l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
@@ -74,7 +74,7 @@ func (l *Log) read(ctx context.Context, from uint64, max, maxBytes int) ([]Recor
 				}
 				sz := rec.MemSize()
 				if len(out) > 0 && maxBytes > 0 && size+sz > maxBytes {
-					size = maxBytes // full: this record would pass the bound
+					over = true
 					return false, nil
 				}
 				size += sz

@@ -81,14 +81,7 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	return packets.Packet{}, false
 }
 
-// Bytes returns the payload bytes of the inflight messages (outpost).
-func (i *Inflight) Bytes() int {
-	i.RLock()
-	defer i.RUnlock()
-	return i.bytes
-}
-
-// LenBytes returns Len and Bytes under one lock (outpost).
+// LenBytes returns Len and the payload bytes of the inflight messages, under one lock (outpost).
 func (i *Inflight) LenBytes() (n, bytes int) {
 	i.RLock()
 	defer i.RUnlock()

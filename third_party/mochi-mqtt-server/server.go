@@ -1084,7 +1084,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if out.FixedHeader.Qos > 0 {
-		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
+		held, bytes := cl.State.Inflight.LenBytes() // outpost: one lock for both bounds
+		if held >= int(s.Options.Capabilities.MaximumInflight) {
 			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
@@ -1092,8 +1093,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		}
 		// outpost: a byte bound too, so large messages queued for an offline session cannot fill the
 		// memory while the count allows thousands (one message is always taken).
-		if n := s.Options.Capabilities.MaximumInflightBytes; n > 0 && cl.State.Inflight.Len() > 0 &&
-			cl.State.Inflight.Bytes()+len(out.Payload) > n {
+		if n := s.Options.Capabilities.MaximumInflightBytes; n > 0 && held > 0 && bytes+len(out.Payload) > n {
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store byte quota reached", "client", cl.ID, "listener", cl.Net.Listener)
 			return out, packets.ErrQuotaExceeded
