@@ -28,7 +28,7 @@ func (l *Log) read(ctx context.Context, from uint64, max, maxBytes int) ([]Recor
 		return nil, nil
 	}
 	n := int(min(uint64(max), next-from))
-	var out []Record // allocated at the first chunk, sized by its records
+	var out []Record       // allocated at the first chunk, sized by its records
 	size, over := 0, false // over: the next record would pass maxBytes
 	full := func() bool { return len(out) == n || over || maxBytes > 0 && size >= maxBytes }
 	err := l.view(func(txn *badger.Txn) error {
