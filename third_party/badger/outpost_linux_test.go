@@ -84,3 +84,90 @@ func TestOutpostWALDiskFull(t *testing.T) {
 	}
 	t.Logf("%d entries stored, then: %v", stored, werr)
 }
+
+// outpost (OUTPOST.md, change 10): on a full file system a write of values
+// big enough for the value log returns ENOSPC, and the refused entries are
+// not stored; once there is room again, the next writes go where the refused
+// ones would have, and everything stored reads back, also after a reopen.
+// Upstream copied entries into a mapping of the sparse value log file, and
+// the process died of SIGBUS when the file system had no room for a page.
+func TestOutpostValueLogDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	opts := DefaultOptions(mnt).WithLogger(nil).WithMemTableSize(1 << 20).
+		WithValueLogFileSize(8 << 20).WithValueThreshold(1 << 10).WithNumMemtables(1)
+	db, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if db != nil {
+			_ = db.Close()
+		}
+	}()
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key%06d", i)) }
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 64<<10) }
+	write := func(from, to int) (int, error) {
+		for i := from; i < to; i++ {
+			if err := db.WriteEntries([]*Entry{NewEntry(key(i), val(i))}); err != nil {
+				return i, err
+			}
+		}
+		return to, nil
+	}
+	stored, werr := write(0, 64) // 4 MB: twice the file system
+	if werr == nil {
+		t.Fatal("4 MB of values written to a 2 MiB file system")
+	}
+	if !errors.Is(werr, unix.ENOSPC) {
+		t.Fatalf("WriteEntries: %v, want ENOSPC", werr)
+	}
+	if stored == 0 {
+		t.Fatal("nothing stored before the file system filled")
+	}
+	t.Logf("%d values of 64 KiB stored, then: %v", stored, werr)
+	check := func(n int) {
+		t.Helper()
+		err := db.View(func(txn *Txn) error {
+			for i := range n {
+				it, err := txn.Get(key(i))
+				if err != nil {
+					return fmt.Errorf("stored key %d: %w", i, err)
+				}
+				if v, err := it.ValueCopy(nil); err != nil || !bytes.Equal(v, val(i)) {
+					return fmt.Errorf("stored key %d: wrong value (%v)", i, err)
+				}
+			}
+			if _, err := txn.Get(key(n)); !errors.Is(err, ErrKeyNotFound) {
+				return fmt.Errorf("refused key %d: %v, want ErrKeyNotFound", n, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(stored)
+	if out, err := exec.Command("mount", "-o", "remount,size=32m", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v %s", err, out)
+	}
+	more, err := write(stored, stored+16)
+	if err != nil {
+		t.Fatalf("after room was made: %v", err)
+	}
+	check(more)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(opts); err != nil {
+		db = nil
+		t.Fatal(err)
+	}
+	check(more)
+}

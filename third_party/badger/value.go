@@ -475,6 +475,10 @@ type valueLog struct {
 	numEntriesWritten uint32
 	opt               Options
 
+	// wbuf holds an entry that writeEntry encodes whole (outpost, OUTPOST.md
+	// change 10); used by the one writer (writeMu).
+	wbuf bytes.Buffer
+
 	garbageCh    chan struct{}
 	discardStats *discardStats
 }
@@ -837,28 +841,6 @@ func (vlog *valueLog) write(reqs []*request) error {
 		}
 	}()
 
-	write := func(buf *bytes.Buffer) error {
-		if buf.Len() == 0 {
-			return nil
-		}
-
-		n := uint32(buf.Len())
-		endOffset := vlog.writableLogOffset.Add(n)
-		// Increase the file size if we cannot accommodate this entry.
-		// [Aman] Should this be >= or just >? Doesn't make sense to extend the file if it big enough already.
-		if int(endOffset) >= len(curlf.Data) {
-			if err := curlf.Truncate(int64(endOffset)); err != nil {
-				return err
-			}
-		}
-
-		start := int(endOffset - n)
-		y.AssertTrue(copy(curlf.Data[start:], buf.Bytes()) == int(n))
-
-		curlf.size.Store(endOffset)
-		return nil
-	}
-
 	toDisk := func() error {
 		if vlog.woffset() > uint32(vlog.opt.ValueLogFileSize) ||
 			vlog.numEntriesWritten > vlog.opt.ValueLogMaxEntries {
@@ -875,12 +857,11 @@ func (vlog *valueLog) write(reqs []*request) error {
 		return nil
 	}
 
-	// outpost: the buffer is made for the first value that goes to the value
-	// log, and the value sizes are collected only for a dynamic threshold
-	// (VLogPercentile): every write made both, and sent the sizes to the
+	// outpost: the value sizes are collected only for a dynamic threshold
+	// (VLogPercentile): every write collected them, and sent them to the
 	// threshold's goroutine, with values that all stay in the LSM tree and a
-	// threshold that never moves.
-	var buf *bytes.Buffer
+	// threshold that never moves. Entries are written by writeEntry
+	// (OUTPOST.md, change 10).
 	dynamic := vlog.opt.VLogPercentile > 0
 	for i := range reqs {
 		b := reqs[i]
@@ -899,10 +880,6 @@ func (vlog *valueLog) write(reqs []*request) error {
 				b.Ptrs = append(b.Ptrs, valuePointer{})
 				continue
 			}
-			if buf == nil {
-				buf = new(bytes.Buffer)
-			}
-			buf.Reset()
 			var p valuePointer
 
 			p.Fid = curlf.fid
@@ -915,21 +892,17 @@ func (vlog *valueLog) write(reqs []*request) error {
 			// in a temporary variable and reassign it after writing to the value log.
 			tmpMeta := e.meta
 			e.meta = e.meta &^ (bitTxn | bitFinTxn)
-			plen, err := curlf.encodeEntry(buf, e, p.Offset) // Now encode the entry into buffer.
+			plen, err := vlog.writeEntry(curlf, e, p.Offset)
+			// Restore the meta.
+			e.meta = tmpMeta
 			if err != nil {
 				return err
 			}
-			// Restore the meta.
-			e.meta = tmpMeta
 
 			p.Len = uint32(plen)
 			b.Ptrs = append(b.Ptrs, p)
-			if err := write(buf); err != nil {
-				return err
-			}
 			written++
-			bytesWritten += buf.Len()
-			// No need to flush anything, we write to file directly via mmap.
+			bytesWritten += plen
 		}
 		y.NumWritesVlogAdd(vlog.opt.MetricsEnabled, int64(written))
 		y.NumBytesWrittenVlogAdd(vlog.opt.MetricsEnabled, int64(bytesWritten))
