@@ -279,10 +279,12 @@ func putPacket(p *packets.Packet) {
 }
 
 // writeBuffers holds WritePacket's encoding buffers (outpost); one that grew past maxPooledWrite
-// for a big packet is left to the GC.
+// for a big packet is left to the GC. maxPooledWrite has room for a packet of 1 MiB, the largest
+// Outpost takes by default: with 64 KiB, each delivery of a large message allocated its buffer,
+// grew it and cleared it (OUTPOST.md, change 9).
 var writeBuffers = mempool.NewBuffer(maxPooledWrite)
 
-const maxPooledWrite = 64 << 10
+const maxPooledWrite = 2 << 20
 
 // queue returns the client's outbound queue, made on first use (outpost): a device that is never
 // sent anything does not hold MaximumClientWritesPending slots (8 KiB at the default 1024).
