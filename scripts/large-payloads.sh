@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Large payloads through store-and-forward: COUNT QoS 1 messages of SIZE bytes (defaults 1000 and 262144) published
 # one by one with mosquitto_pub while the node's MQTT bridge cannot reach its uplink, then drained to a local
-# mosquitto (the "cloud"). Records of 64 KiB and more go to Badger's value log, which Badger writes and reads through a
-# memory map, so this shows what the node holds for them: its peak RSS after logging and after the drain, the
-# resident value-log pages at the most (sampled every 0.1 s during the drain), and the drain's time. The README's
-# "Footprint" has the figures of 2026-12-04.
+# mosquitto (the "cloud"). Records of 64 KiB and more go to Badger's value log, which is memory-mapped (Outpost's
+# copy of Badger writes it with pwritev and reads the log's records with pread since 2026-12-04, midnight), so this
+# shows what the node holds for them: its peak RSS after logging and after the drain, the resident value-log pages at
+# the most (sampled every 0.1 s during the drain), and the drain's time. The README's "Footprint" has the figures.
 #   scripts/large-payloads.sh [COUNT] [SIZE]
 # Needs mosquitto and mosquitto-clients. Set OUTPOST_BIN to measure another outpost binary.
 set -euo pipefail

@@ -140,14 +140,15 @@
 // written since the previous pass (flushes, compactions); every 30 s, or as
 // soon as the process's mapped file pages have grown by 8 MiB since their
 // low point after the last such pass (a compaction reading its input
-// tables, a subscriber catching up, records of 64 KiB or more read from the
-// value log), the value-log files', then, if growth remains,
+// tables, a subscriber catching up, Badger's value-log GC reading a value
+// log file), the value-log files', then, if growth remains,
 // those of every table. Until 2026-12-04 (late night) the 8 MiB counted
 // from the previous pass only, so pages coming back under 32 MB/s waited
 // for the 30 s pass: 1,000 records of 256 KiB took the node to 276 MiB of
 // RSS (32 MiB since). Since 2026-12-04 (midnight) Badger writes the value
-// log with pwritev, not through its map (its OUTPOST.md, change 10), so
-// appends map none of its pages; reads do. A table
+// log with pwritev and Read's ValueCopy reads it with pread, not through its
+// map (its OUTPOST.md, changes 10 and 11), so appends and reads map none of
+// its pages; the value-log GC and OffsetAt's probes still do. A table
 // Badger is writing joins the tree only when its compaction ends, but
 // Outpost's copy of Badger writes it with write(2), not through its map
 // (until 2026-12-03, night: Outpost's copy of ristretto dropped its pages as

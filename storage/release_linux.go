@@ -54,9 +54,10 @@ import (
 // when the process's mapped file pages grew by regrowBytes since their low
 // point after the last full pass: a compaction reads its input tables
 // through their maps (about 100 MiB at a time under sustained writes), a
-// subscriber catching up reads the log the same way, and Badger reads the
-// value log (records of at least the value threshold, 64 KiB with pi)
-// through its map (it writes it with pwritev since 2026-12-04, midnight). On growth the value log goes first, as it needs no
+// subscriber catching up reads the log the same way, and Badger's value-log
+// GC reads a value log file (records of at least the value threshold, 64 KiB
+// with pi) through its map (appends write it with pwritev and Read reads it
+// with pread since 2026-12-04, midnight). On growth the value log goes first, as it needs no
 // listing of the tree, and the tables only if growth remains. So a read of
 // the log's tables pays a full pass for every 8 MiB it brings back: on
 // every tick above 32 MB/s, up to 5.6% of a core with 220 tables
@@ -97,8 +98,7 @@ func newReleaser(l *Log) *releaser {
 // pass runs one release pass at now, unless nothing was appended since the
 // last, the mapped file pages did not grow by regrowBytes, and no full pass
 // is due. Growth is counted from the lowest point since the last full pass,
-// so pages that come back slowly (a bridge reading the value log at its
-// uplink's pace) add up to a pass as
+// so pages that come back slowly add up to a pass as
 // surely as a compaction's burst. A pass on growth advises the value log
 // first, which needs no listing of the tree, and the tables only when that
 // did not bring the growth back under regrowBytes. It returns the bytes of

@@ -4,6 +4,7 @@ package storage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // mappedRSS is the resident bytes of Badger's files under dir mapped into
@@ -192,11 +195,13 @@ func TestReleaseWhenMappedPagesRegrow(t *testing.T) {
 }
 
 // TestReleaseValueLogAsItGrows: records big enough for the value log, read
-// back 2 MiB between passes (under regrowBytes each, as a bridge drains large
-// records to an uplink of a few MiB/s), do not pile up in the value log's
-// mapped pages until the next full pass: growth adds up from its low point.
-// Appends map no pages of the value log (Badger writes it with pwritev: its
-// OUTPOST.md, change 10); reads fault them in through the mapping.
+// through its mapping 2 MiB between passes (under regrowBytes each), do not
+// pile up in the value log's mapped pages until the next full pass: growth
+// adds up from its low point. Appends and Read map no pages of the value log
+// (Badger writes it with pwritev and ValueCopy reads it with pread: its
+// OUTPOST.md, changes 10 and 11), and Read is checked for that here; Badger's
+// value-log GC and Item.Value (OffsetAt's probes) still read through the
+// mapping, as this test does.
 func TestReleaseValueLogAsItGrows(t *testing.T) {
 	skipUnderEmulator(t)
 	dir := t.TempDir()
@@ -219,11 +224,14 @@ func TestReleaseValueLogAsItGrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	var peak int64
+	if got, err := l.Read(context.Background(), 1, steps*perStep); err != nil || len(got) != steps*perStep {
+		t.Fatalf("read %d of %d records: %v", len(got), steps*perStep, err)
+	}
+	if b, err := mappedRSS(dir, ".vlog"); err != nil || b > written/4 {
+		t.Fatalf("%d KiB of the value log resident after Read read %d MiB (%v): Read maps its pages", b>>10, written>>20, err)
+	}
 	for step := 0; step < steps; step++ {
-		got, err := l.Read(context.Background(), uint64(step*perStep+1), perStep)
-		if err != nil || len(got) != perStep {
-			t.Fatalf("read %d of %d records: %v", len(got), perStep, err)
-		}
+		readMapped(t, l, uint64(step*perStep+1), perStep)
 		now = now.Add(500 * time.Millisecond) // no full pass due: 8 s in all
 		if _, err := r.pass(now); err != nil {
 			t.Fatal(err)
@@ -234,9 +242,40 @@ func TestReleaseValueLogAsItGrows(t *testing.T) {
 		}
 		peak = max(peak, b)
 	}
-	t.Logf("%d MiB read from the value log; at most %d KiB of it resident after a pass", written>>20, peak>>10)
+	t.Logf("%d MiB read through the value log's mapping; at most %d KiB of it resident after a pass", written>>20, peak>>10)
 	if peak > 2*regrowBytes {
 		t.Fatalf("%d KiB of the value log resident after a pass, of %d MiB read in steps of %d MiB", peak>>10, written>>20, perStep*len(payload)>>20)
+	}
+}
+
+// readMapped reads n chunks from offset from on through Badger's mapping of
+// its files (Item.Value), reading every byte of each value.
+func readMapped(t *testing.T, l *Log, from uint64, n int) {
+	t.Helper()
+	err := l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
+		defer it.Close()
+		if _, _, err := seekChunk(it, from); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if !it.Valid() {
+				return fmt.Errorf("%d of %d chunks from offset %d", i, n, from)
+			}
+			if err := it.Item().Value(func(v []byte) error {
+				if bytes.Count(v, []byte{0}) == len(v) { // reads every byte
+					return fmt.Errorf("chunk %d of %d from offset %d is zeros", i, n, from)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			it.Next()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

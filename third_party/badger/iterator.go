@@ -112,6 +112,15 @@ func (item *Item) ValueCopy(dst []byte) ([]byte, error) {
 	if item.status == prefetched {
 		return y.SafeCopy(dst, item.val), item.err
 	}
+	// outpost (OUTPOST.md change 11): a value in the value log is read with
+	// pread, not copied out of the file's mapping.
+	if item.meta&bitValuePointer != 0 {
+		var vp valuePointer
+		vp.Decode(item.vptr)
+		if v, ok := item.txn.db.vlog.readCopy(vp, dst); ok {
+			return v, nil
+		}
+	}
 	buf, cb, err := item.yieldItemValue()
 	defer runCallback(cb)
 	return y.SafeCopy(dst, buf), err
