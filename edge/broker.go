@@ -50,6 +50,7 @@ func New(opts Options) (*Broker, error) {
 	caps.ReceiveMaximum = opts.ReceiveMaximum
 	caps.MaximumInflight = opts.MaxInflight
 	caps.MaximumInflightBytes = opts.MaxInflightBytes
+	caps.MaximumRetainedBytes = opts.MaxRetainedBytes
 	caps.MaximumClients = opts.MaxClients
 	caps.MaximumClientWritesPending = int32(opts.MaxQueued)
 	srv := mqtt.New(&mqtt.Options{

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/outpost-edge/outpost/storage"
 )
@@ -320,6 +321,92 @@ func TestRetainedSurvivesRestart(t *testing.T) {
 	m := sub.expect(t, 1)[0]
 	if string(m.Payload) != "online" || !m.Retain {
 		t.Fatalf("got %q retain=%v", m.Payload, m.Retain)
+	}
+}
+
+// TestRetainedBytesBound: retained messages that would take the retained
+// ones past max_retained_bytes are delivered and logged but not retained,
+// and counted; clearing a topic makes room; what was kept, and only that,
+// survives a restart.
+func TestRetainedBytesBound(t *testing.T) {
+	const bound = 64 << 10
+	n := startNode(t, t.TempDir(), func(o *Options) { o.MaxRetainedBytes = bound })
+	sys := int64(0) // mochi's $SYS topics, retained too, which do not count
+	for topic := range n.b.srv.Topics.Retained.GetAll() {
+		if strings.HasPrefix(topic, mqtt.SysPrefix) {
+			sys++
+		}
+	}
+	live := dialV5(t, n.addr, "live", nil)
+	live.subscribe(t, "status/#", 1)
+	pub := dialV5(t, n.addr, "pub", nil)
+	payload := bytes.Repeat([]byte("x"), 1000)
+	topic := func(i int) string { return fmt.Sprintf("status/dev%02d", i) }
+	retain := func(topic string, payload []byte) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := pub.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Retain: true, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const total = 40
+	for i := 0; i < total; i++ {
+		retain(topic(i), payload)
+	}
+	live.expect(t, total) // every one delivered
+	cost := int64(mqtt.RetainedOverhead + len(topic(0)) + len(payload))
+	kept := int(bound / cost) // 21: 3,060 bytes each, 1,276 bytes left
+	eventually(t, 5*time.Second, func() bool {
+		s := n.b.Stats()
+		return s.Retained-sys == int64(kept) && s.RetainedRefused == uint64(total-kept)
+	}, "retained %d and refused %d, want %d and %d", n.b.Stats().Retained-sys, n.b.Stats().RetainedRefused, kept, total-kept)
+	if s := n.b.Stats(); s.RetainedBytes != int64(kept)*cost {
+		t.Fatalf("RetainedBytes %d, want %d", s.RetainedBytes, int64(kept)*cost)
+	}
+	if recs := n.records(t); len(recs) != total {
+		t.Fatalf("%d records logged, want all %d", len(recs), total)
+	}
+	// A late subscriber gets the first ones, in which a bigger payload may
+	// not replace one but an equal one may, and a clear makes room for a
+	// new topic.
+	retain(topic(1), bytes.Repeat([]byte("y"), 3000)) // 2,000 bytes more: past the bound
+	retain(topic(2), bytes.Repeat([]byte("z"), 1000))
+	retain(topic(0), nil)
+	retain("status/new", payload[:10])
+	live.expect(t, 4)
+	eventually(t, 5*time.Second, func() bool { return n.b.Stats().RetainedRefused == uint64(total-kept)+1 },
+		"refused %d, want %d", n.b.Stats().RetainedRefused, total-kept+1)
+	want := map[string]string{"status/new": string(payload[:10]), topic(2): strings.Repeat("z", 1000)}
+	for i := 1; i < kept; i++ {
+		if i != 2 {
+			want[topic(i)] = string(payload)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		late := dialV5(t, n.addr, "late-"+when, nil)
+		late.subscribe(t, "status/#", 1)
+		got := map[string]string{}
+		for _, m := range late.expect(t, len(want)) {
+			got[m.Topic] = string(m.Payload)
+		}
+		select {
+		case m := <-late.msgs:
+			t.Fatalf("%s: a retained message past the bound: %s", when, m.Topic)
+		case <-time.After(200 * time.Millisecond):
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("%s: retained %s is %.8q (%d bytes), want %.8q", when, k, got[k], len(got[k]), v)
+			}
+		}
+	}
+	check("before")
+	n.restart()
+	check("after")
+	if s := n.b.Stats(); s.Retained-sys != int64(len(want)) || s.RetainedBytes > bound {
+		t.Fatalf("after the restart: %d retained, %d bytes; want %d, at most %d", s.Retained-sys, s.RetainedBytes, len(want), bound)
 	}
 }
 

@@ -61,10 +61,15 @@ type Stats struct {
 	MessagesIn [3]uint64
 	BytesIn    uint64
 	// MessagesOut and BytesOut count what mochi sent to clients.
-	MessagesOut   uint64
-	BytesOut      uint64
-	Retained      int64
-	Subscriptions int64
+	MessagesOut uint64
+	BytesOut    uint64
+	Retained    int64
+	// RetainedBytes is the retained messages' memory as MaxRetainedBytes
+	// counts it; RetainedRefused counts messages delivered but not retained
+	// because they would have passed it.
+	RetainedBytes   int64
+	RetainedRefused uint64
+	Subscriptions   int64
 	// AppendCalls, AppendErrors and AppendSeconds describe log appends;
 	// AppendHistogram[i] counts appends no slower than AppendBuckets[i] (the
 	// last entry counts the slower rest).
@@ -113,7 +118,9 @@ func (b *Broker) Stats() Stats {
 		BytesIn:            c.bytesIn.Load(),
 		MessagesOut:        uint64(atomic.LoadInt64(&info.MessagesSent)),
 		BytesOut:           uint64(atomic.LoadInt64(&info.BytesSent)),
-		Retained:           atomic.LoadInt64(&info.Retained),
+		Retained:           int64(b.srv.Topics.Retained.Len()), // mochi's Info.Retained moves only on a client's retain
+		RetainedBytes:      b.srv.Topics.RetainedCost(),
+		RetainedRefused:    uint64(b.srv.Topics.RetainedRefused()),
 		Subscriptions:      atomic.LoadInt64(&info.Subscriptions),
 		AppendCalls:        c.appendCalls.Load(),
 		AppendErrors:       c.appendErrors.Load(),

@@ -46,6 +46,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"mqtt:\n  max_packet_size: lots\n", "mqtt.max_packet_size: cannot unmarshal"},
 		{"storage:\n  sync_interval: soon\n", "storage.sync_interval"},
 		{"mqtt:\n  max_queued: 3\n", "mqtt.max_queued: 3 is not between 16 and"},
+		{"mqtt:\n  max_retained_bytes: 1000\n", "mqtt.max_retained_bytes: 1000 is below 65536 (64 KiB)"},
 		{"log:\n  level: loud\n", `log.level: "loud" is not one of`},
 		{"bogus: 1\n", "bogus: unknown key"},
 		{"bridges:\n  - name: up\n    kind: kafka\n    rules: [{filter: '#', topic: t}]\n", "bridges[0].kafka: kind kafka needs a kafka section"},

@@ -28,6 +28,8 @@ func newCollector(n *node) *collector {
 		"out":            d("mqtt_messages_sent_total", "PUBLISH packets sent to clients."),
 		"bytes_out":      d("mqtt_sent_bytes_total", "Bytes sent to clients."),
 		"retained":       d("mqtt_retained_messages", "Retained messages held."),
+		"retained_bytes": d("mqtt_retained_bytes", "Memory of the retained messages as max_retained_bytes counts it: topic, payload and 2 KiB each."),
+		"ret_refused":    d("mqtt_retained_refused_total", "Messages delivered but not retained: the retained messages would have passed max_retained_bytes."),
 		"subs":           d("mqtt_subscriptions", "Active subscriptions."),
 		"dropped":        d("mqtt_deliveries_dropped_total", "Deliveries dropped for a full subscriber queue.", "qos"),
 		"rejected":       d("mqtt_rejected_qos0_total", "QoS 0 messages lost because the log append failed."),
@@ -101,6 +103,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("out", float64(b.MessagesOut))
 	counter("bytes_out", float64(b.BytesOut))
 	gauge("retained", float64(b.Retained))
+	gauge("retained_bytes", float64(b.RetainedBytes))
+	counter("ret_refused", float64(b.RetainedRefused))
 	gauge("subs", float64(b.Subscriptions))
 	counter("dropped", float64(b.DroppedQoS0), "0")
 	counter("dropped", float64(b.DroppedQoS12), "1+")

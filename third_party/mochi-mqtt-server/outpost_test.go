@@ -869,3 +869,78 @@ func TestInflightGetAllInSetOrder(t *testing.T) {
 }
 
 func bytesOf(in *Inflight) int { _, b := in.LenBytes(); return b }
+
+// retainHook counts the retained messages the server hands its hooks.
+type retainHook struct {
+	HookBase
+	retained atomic.Int64
+}
+
+func (h *retainHook) Provides(b byte) bool { return b == OnRetainMessage }
+func (h *retainHook) OnRetainMessage(*Client, packets.Packet, int64) {
+	h.retained.Add(1)
+}
+
+// TestRetainedBytesBoundTheIndex (OUTPOST.md change 18): the index's
+// retained cost follows every way a retained packet comes and goes (set,
+// replaced, cleared, expired; $SYS topics cost nothing), and the server
+// retains no packet that would take it past MaximumRetainedBytes: it counts
+// the refusal and does not hand the packet to its hooks (Outpost's state hook
+// would store it). Clearing, and replacing with a packet no bigger, always
+// pass, so a node can get back under a bound that was lowered.
+func TestRetainedBytesBoundTheIndex(t *testing.T) {
+	retained := func(topic string, n int) packets.Packet {
+		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Retain: true},
+			TopicName: topic, Payload: bytes.Repeat([]byte{'p'}, n), ProtocolVersion: 5}
+	}
+	cost := func(topic string, n int) int64 { return int64(len(topic)+n) + RetainedOverhead }
+
+	x := NewTopicsIndex()
+	require.Equal(t, int64(1), x.RetainMessage(retained("a/b", 100)))
+	require.Equal(t, int64(1), x.RetainMessage(retained("a/c", 300)))
+	require.Equal(t, int64(1), x.RetainMessage(retained(SysPrefix+"/broker/uptime", 10)))
+	require.Equal(t, cost("a/b", 100)+cost("a/c", 300), x.RetainedCost())
+	require.Equal(t, int64(1), x.RetainMessage(retained("a/b", 50)))
+	require.Equal(t, cost("a/b", 50)+cost("a/c", 300), x.RetainedCost())
+	require.Equal(t, int64(-1), x.RetainMessage(retained("a/c", 0)))
+	require.Equal(t, int64(0), x.RetainMessage(retained("a/none", 0)))
+	require.Equal(t, cost("a/b", 50), x.RetainedCost())
+
+	bound := cost("a/b", 50) + cost("a/d", 500)
+	_, ok := x.RetainMessageWithin(retained("a/d", 501), bound)
+	require.False(t, ok, "one byte past the bound")
+	require.Equal(t, cost("a/b", 50), x.RetainedCost())
+	_, ok = x.RetainMessageWithin(retained("a/d", 500), bound)
+	require.True(t, ok, "up to the bound")
+	_, ok = x.RetainMessageWithin(retained("a/d", 501), bound)
+	require.False(t, ok, "a bigger replacement past the bound")
+	_, ok = x.RetainMessageWithin(retained("a/d", 400), bound/2)
+	require.True(t, ok, "a smaller replacement, over a lowered bound")
+	_, ok = x.RetainMessageWithin(retained("a/b", 0), 1)
+	require.True(t, ok, "a clear, over any bound")
+	require.Equal(t, cost("a/d", 400), x.RetainedCost())
+	_, ok = x.RetainMessageWithin(retained(SysPrefix+"/broker/time", 100), 1)
+	require.True(t, ok, "$SYS topics are the broker's own")
+
+	s := newServer()
+	h := new(retainHook)
+	require.NoError(t, s.AddHook(h, nil))
+	s.Options.Capabilities.MaximumRetainedBytes = 3 * cost("t/00", 1000)
+	cl, _, _ := newTestClient()
+	for i := 0; i < 5; i++ {
+		s.retainMessage(cl, retained(fmt.Sprintf("t/%02d", i), 1000))
+	}
+	require.Equal(t, int64(3), h.retained.Load(), "the hooks get the retained ones only")
+	require.Equal(t, int64(2), s.Topics.RetainedRefused())
+	require.Equal(t, 3*cost("t/00", 1000), s.Topics.RetainedCost())
+	require.Equal(t, int64(3), atomic.LoadInt64(&s.Info.Retained))
+
+	// Expiry clears through the index, so the cost follows.
+	old := retained("t/00", 1000)
+	old.Expiry = time.Now().Unix() - 1
+	s.Topics.RetainMessage(old)
+	s.clearExpiredRetainedMessages(time.Now().Unix())
+	require.Equal(t, 2*cost("t/00", 1000), s.Topics.RetainedCost())
+	_, ok = s.Topics.Retained.Get("t/00")
+	require.False(t, ok)
+}

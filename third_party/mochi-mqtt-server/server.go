@@ -54,6 +54,7 @@ type Capabilities struct {
 	ReceiveMaximum               uint16          `yaml:"receive_maximum" json:"receive_maximum"`                   // maximum number of concurrent qos messages per client
 	MaximumInflight              uint16          `yaml:"maximum_inflight" json:"maximum_inflight"`                 // maximum number of qos > 0 messages can be stored, 0(=8192)-65535
 	MaximumInflightBytes         int             `yaml:"maximum_inflight_bytes" json:"maximum_inflight_bytes"`     // outpost: maximum payload bytes of the qos > 0 messages stored per client, no limit if 0
+	MaximumRetainedBytes         int64           `yaml:"maximum_retained_bytes" json:"maximum_retained_bytes"`     // outpost: maximum RetainedCost of all retained messages, no limit if 0
 	TopicAliasMaximum            uint16          `yaml:"topic_alias_maximum" json:"topic_alias_maximum"`           // maximum topic alias value
 	SharedSubAvailable           byte            `yaml:"shared_sub_available" json:"shared_sub_available"`         // support of shared subscriptions
 	MinimumProtocolVersion       byte            `yaml:"minimum_protocol_version" json:"minimum_protocol_version"` // minimum supported mqtt version
@@ -998,7 +999,18 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 	}
 
 	out := pk.Copy(false)
-	r := s.Topics.RetainMessage(out)
+	r, ok := s.Topics.RetainMessageWithin(out, s.Options.Capabilities.MaximumRetainedBytes)
+	if !ok { // outpost (OUTPOST.md change 18): over MaximumRetainedBytes; delivered, not retained
+		if n := s.Topics.RetainedRefused(); n == 1 || n%1000 == 0 {
+			origin := pk.Origin
+			if origin == "" {
+				origin = cl.ID
+			}
+			s.Log.Warn("message not retained: the retained messages would pass maximum_retained_bytes",
+				"topic", pk.TopicName, "client", origin, "refused", n, "limit", s.Options.Capabilities.MaximumRetainedBytes)
+		}
+		return
+	}
 	s.hooks.OnRetainMessage(cl, pk, r)
 	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
 }
@@ -1735,6 +1747,9 @@ func (s *Server) loadRetained(v []storage.Message) {
 	for _, msg := range v {
 		s.Topics.RetainMessage(msg.ToPacket())
 	}
+	// outpost (OUTPOST.md change 18): the count follows the loaded messages;
+	// upstream left it at 0 until the next retained publish.
+	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
 }
 
 // clearExpiredClients deletes all clients which have been disconnected for longer
@@ -1769,7 +1784,9 @@ func (s *Server) clearExpiredRetainedMessages(now int64) {
 			now-pk.Created > s.Options.Capabilities.MaximumMessageExpiryInterval
 
 		if expired || enforced {
-			s.Topics.Retained.Delete(filter)
+			// outpost: cleared as an empty retained message clears it, so the
+			// index's retained cost follows (upstream deleted the map entry).
+			s.Topics.RetainMessage(packets.Packet{TopicName: filter})
 			s.hooks.OnRetainedExpired(filter)
 		}
 	}
