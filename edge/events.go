@@ -126,6 +126,10 @@ func (b *Broker) Retain(ctx context.Context, rec storage.Record) error {
 			b.log.Warn().Str("topic", rec.Topic).Int64("refused", n).Int64("max_retained_bytes", b.opts.MaxRetainedBytes).
 				Msg("a peer's message not retained: the retained messages would pass max_retained_bytes")
 		}
+		if r == -1 { // the topic's earlier message was cleared
+			pk.Payload = nil
+			b.state.OnRetainMessage(b.inline, pk, r)
+		}
 		return ctx.Err()
 	}
 	b.state.OnRetainMessage(b.inline, pk, r)

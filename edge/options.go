@@ -117,8 +117,9 @@ type Options struct {
 	// the broker holds all of, each counted as its topic, its payload and
 	// 2 KiB for the broker's own structures (measured: 2,013 bytes for a
 	// three-level topic). A retained message that would take them past it
-	// is delivered but not retained, counted and logged; clearing a topic
-	// or replacing its message by one no bigger always works. Before
+	// is delivered but not retained, counted and logged, and the message
+	// its topic had retained is cleared (it would be stale); clearing a
+	// topic or replacing its message by one no bigger always works. Before
 	// 2026-12-04 (midnight) nothing bounded them: a device retaining on a
 	// new topic every second would grow the node by about 170 MiB a day
 	// (86,400 x 2 KiB). Default 32 MiB (about 15,000 retained status

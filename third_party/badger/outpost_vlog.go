@@ -25,9 +25,8 @@ const vlogKeepBuf = 1 << 20
 // process. Here the header, key, value and checksum go to the file in one
 // pwritev on Linux, straight from the entry (the value is copied once, by the
 // kernel); with encryption the entry is encoded into vlog.wbuf and written
-// from there. A refused write (ENOSPC,
-// reachable through %w) leaves the offset where it was, so the next write
-// goes over what it left.
+// from there. A refused write (ENOSPC, reachable through %w) leaves the
+// offset where it was, so the next write goes over what it left.
 func (vlog *valueLog) writeEntry(lf *logFile, e *Entry, offset uint32) (int, error) {
 	h := header{
 		klen:      uint32(len(e.Key)),
@@ -91,7 +90,8 @@ func (vlog *valueLog) readCopy(vp valuePointer, dst []byte) ([]byte, bool) {
 		return nil, false
 	}
 	defer lf.lock.RUnlock()
-	if lf.encryptionEnabled() || vp.Len < crc32.Size || uint64(vp.Offset)+uint64(vp.Len) > uint64(lf.size.Load()) {
+	// The smallest entry: meta, user meta, three varints and the checksum.
+	if lf.encryptionEnabled() || vp.Len < 5+crc32.Size || uint64(vp.Offset)+uint64(vp.Len) > uint64(lf.size.Load()) {
 		return nil, false
 	}
 	inDst := cap(dst) >= int(vp.Len)
@@ -112,7 +112,7 @@ func (vlog *valueLog) readCopy(vp valuePointer, dst []byte) ([]byte, bool) {
 	}
 	var h header
 	hlen := h.Decode(body)
-	if uint64(len(body)-hlen) < uint64(h.klen)+uint64(h.vlen) {
+	if hlen < 5 || hlen > len(body) || uint64(len(body)-hlen) < uint64(h.klen)+uint64(h.vlen) {
 		return nil, false
 	}
 	start := hlen + int(h.klen)

@@ -870,14 +870,19 @@ func TestInflightGetAllInSetOrder(t *testing.T) {
 
 func bytesOf(in *Inflight) int { _, b := in.LenBytes(); return b }
 
-// retainHook counts the retained messages the server hands its hooks.
+// retainHook counts the retained messages the server hands its hooks, and
+// the clears.
 type retainHook struct {
 	HookBase
-	retained atomic.Int64
+	retained, cleared atomic.Int64
 }
 
 func (h *retainHook) Provides(b byte) bool { return b == OnRetainMessage }
-func (h *retainHook) OnRetainMessage(*Client, packets.Packet, int64) {
+func (h *retainHook) OnRetainMessage(_ *Client, pk packets.Packet, r int64) {
+	if r == -1 && len(pk.Payload) == 0 {
+		h.cleared.Add(1)
+		return
+	}
 	h.retained.Add(1)
 }
 
@@ -886,8 +891,9 @@ func (h *retainHook) OnRetainMessage(*Client, packets.Packet, int64) {
 // replaced, cleared, expired; $SYS topics cost nothing), and the server
 // retains no packet that would take it past MaximumRetainedBytes: it counts
 // the refusal and does not hand the packet to its hooks (Outpost's state hook
-// would store it). Clearing, and replacing with a packet no bigger, always
-// pass, so a node can get back under a bound that was lowered.
+// would store it), and clears the topic's stale packet, for the hooks too.
+// Clearing, and replacing with a packet no bigger, always pass, so a node can
+// get back under a bound that was lowered.
 func TestRetainedBytesBoundTheIndex(t *testing.T) {
 	retained := func(topic string, n int) packets.Packet {
 		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Retain: true},
@@ -907,18 +913,25 @@ func TestRetainedBytesBoundTheIndex(t *testing.T) {
 	require.Equal(t, cost("a/b", 50), x.RetainedCost())
 
 	bound := cost("a/b", 50) + cost("a/d", 500)
-	_, ok := x.RetainMessageWithin(retained("a/d", 501), bound)
+	r, ok := x.RetainMessageWithin(retained("a/d", 501), bound)
 	require.False(t, ok, "one byte past the bound")
+	require.Equal(t, int64(0), r, "nothing was there to clear")
 	require.Equal(t, cost("a/b", 50), x.RetainedCost())
 	_, ok = x.RetainMessageWithin(retained("a/d", 500), bound)
 	require.True(t, ok, "up to the bound")
-	_, ok = x.RetainMessageWithin(retained("a/d", 501), bound)
-	require.False(t, ok, "a bigger replacement past the bound")
 	_, ok = x.RetainMessageWithin(retained("a/d", 400), bound/2)
 	require.True(t, ok, "a smaller replacement, over a lowered bound")
+	require.Equal(t, cost("a/b", 50)+cost("a/d", 400), x.RetainedCost())
+	r, ok = x.RetainMessageWithin(retained("a/d", 501), bound)
+	require.False(t, ok, "a bigger replacement past the bound")
+	require.Equal(t, int64(-1), r, "the topic's stale packet is cleared")
+	_, had := x.Retained.Get("a/d")
+	require.False(t, had)
+	require.Equal(t, cost("a/b", 50), x.RetainedCost())
 	_, ok = x.RetainMessageWithin(retained("a/b", 0), 1)
 	require.True(t, ok, "a clear, over any bound")
-	require.Equal(t, cost("a/d", 400), x.RetainedCost())
+	require.Equal(t, int64(0), x.RetainedCost())
+	require.Equal(t, int64(2), x.RetainedRefused())
 	_, ok = x.RetainMessageWithin(retained(SysPrefix+"/broker/time", 100), 1)
 	require.True(t, ok, "$SYS topics are the broker's own")
 
@@ -934,6 +947,11 @@ func TestRetainedBytesBoundTheIndex(t *testing.T) {
 	require.Equal(t, int64(2), s.Topics.RetainedRefused())
 	require.Equal(t, 3*cost("t/00", 1000), s.Topics.RetainedCost())
 	require.Equal(t, int64(3), atomic.LoadInt64(&s.Info.Retained))
+	s.retainMessage(cl, retained("t/02", 1001)) // past the bound: t/02's packet goes, for the hooks too
+	require.Equal(t, int64(1), h.cleared.Load())
+	require.Equal(t, int64(2), atomic.LoadInt64(&s.Info.Retained))
+	s.retainMessage(cl, retained("t/02", 1000))
+	require.Equal(t, int64(4), h.retained.Load())
 
 	// Expiry clears through the index, so the cost follows.
 	old := retained("t/00", 1000)

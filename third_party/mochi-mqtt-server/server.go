@@ -1009,6 +1009,12 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 			s.Log.Warn("message not retained: the retained messages would pass maximum_retained_bytes",
 				"topic", pk.TopicName, "client", origin, "refused", n, "limit", s.Options.Capabilities.MaximumRetainedBytes)
 		}
+		if r == -1 { // the topic's earlier packet was cleared: the hooks forget it too
+			cleared := pk
+			cleared.Payload = nil
+			s.hooks.OnRetainMessage(cl, cleared, r)
+			atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
+		}
 		return
 	}
 	s.hooks.OnRetainMessage(cl, pk, r)

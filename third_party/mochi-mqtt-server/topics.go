@@ -518,14 +518,15 @@ func (x *TopicsIndex) RetainMessage(pk packets.Packet) int64 {
 	return r
 }
 
-// RetainMessageWithin is RetainMessage, except that it stores nothing,
-// counts the refusal and returns false when pk has a payload and would take
-// the retained packets' RetainedCost past maxBytes (0: no bound) (outpost,
-// OUTPOST.md change 18).
-// Clearing a topic, and replacing its packet by one that costs no more,
-// always succeed, so a node over the bound (lowered since its retained
-// packets were stored) can still get under it.
-func (x *TopicsIndex) RetainMessageWithin(pk packets.Packet, maxBytes int64) (int64, bool) {
+// RetainMessageWithin is RetainMessage, except that when pk has a payload
+// and would take the retained packets' RetainedCost past maxBytes (0: no
+// bound) it does not retain pk, counts the refusal and returns false
+// (outpost, OUTPOST.md change 18). The topic's earlier packet, if any, is
+// cleared then (r is -1), since a late subscriber would take that stale
+// packet for the topic's latest. Clearing a topic, and replacing its packet
+// by one that costs no more, always succeed, so a node over the bound
+// (lowered since its retained packets were stored) can still get under it.
+func (x *TopicsIndex) RetainMessageWithin(pk packets.Packet, maxBytes int64) (r int64, ok bool) {
 	x.root.Lock()
 	defer x.root.Unlock()
 
@@ -538,7 +539,7 @@ func (x *TopicsIndex) RetainMessageWithin(pk packets.Packet, maxBytes int64) (in
 		cost := RetainedCost(&pk)
 		if maxBytes > 0 && cost > oldCost && x.retainedCost-oldCost+cost > maxBytes {
 			x.refused.Add(1)
-			return 0, false
+			return x.clearRetained(pk.TopicName, old, had, oldCost), false
 		}
 		n := x.set(pk.TopicName, 0)
 		n.Lock()
@@ -549,20 +550,28 @@ func (x *TopicsIndex) RetainMessageWithin(pk packets.Packet, maxBytes int64) (in
 		return 1, true
 	}
 
+	return x.clearRetained(pk.TopicName, old, had, oldCost), true
+}
+
+// clearRetained clears topic's retained packet old (had: there was one),
+// which cost oldCost, under root's lock; it returns -1 when one was there,
+// as RetainMessage does, else 0 (outpost: upstream's clearing path of
+// RetainMessage).
+func (x *TopicsIndex) clearRetained(topic string, old packets.Packet, had bool, oldCost int64) int64 {
 	var out int64
 	if had && len(old.Payload) > 0 && old.FixedHeader.Retain {
 		out = -1 // if a retained packet existed, return -1
 	}
 
-	n := x.set(pk.TopicName, 0)
+	n := x.set(topic, 0)
 	n.Lock()
 	defer n.Unlock()
 	n.retainPath = ""
-	x.Retained.Delete(pk.TopicName) // [MQTT-3.3.1-6] [MQTT-3.3.1-7]
+	x.Retained.Delete(topic) // [MQTT-3.3.1-6] [MQTT-3.3.1-7]
 	x.retainedCost -= oldCost
 	x.trim(n)
 
-	return out, true
+	return out
 }
 
 // set creates a topic address in the index and returns the final particle.
