@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -68,6 +70,83 @@ func TestRetentionMaxAge(t *testing.T) {
 	if recs, err := r.Next(context.Background()); err != nil || len(recs) != 1 || recs[0].Offset != 101 {
 		t.Fatalf("reader from 1 after drop: %+v %v", recs, err)
 	}
+}
+
+// TestRetentionMaxBytesLargeRecords is TestRetentionMaxBytes with records
+// big enough for Badger's value log (256 KiB with pi): the disk comes back
+// only as the value-log GC deletes value-log files at least half garbage
+// (never the one being written), so it settles within max_bytes plus three
+// value-log files (48 MiB with pi: 80-84 MiB with a max_bytes of 48 MiB,
+// 144 MiB appended); without the GC it would keep them all. Every record
+// still in the log reads back intact, before and after a reopen (Badger
+// writes the value log with pwritev and Read reads it with pread: its
+// OUTPOST.md, changes 10 and 11; the GC rewrites live records).
+func TestRetentionMaxBytesLargeRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 144 MiB (-short)")
+	}
+	const maxBytes = 48 << 20
+	dir := t.TempDir()
+	opts := func(o *Options) { o.MaxBytes = maxBytes; o.RetentionInterval = 50 * time.Millisecond }
+	l := openTest(t, dir, opts)
+	size := 4 * int(l.prof.valueThreshold)
+	payload := func(off uint64) []byte { // its offset, then bytes derived from it
+		p := make([]byte, size)
+		binary.BigEndian.PutUint64(p, off)
+		r := rand.NewChaCha8([32]byte{byte(off), byte(off >> 8), byte(off >> 16)})
+		_, _ = r.Read(p[8:])
+		return p
+	}
+	total := 3 * maxBytes / size // 3 x max_bytes
+	peak := int64(0)
+	for i := 1; i <= total; i++ {
+		offs, err := l.Append(context.Background(), []Record{{Topic: "cam", QoS: 1, Payload: payload(uint64(i))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if offs[0] != uint64(i) {
+			t.Fatalf("record %d got offset %d", i, offs[0])
+		}
+		peak = max(peak, l.Stats().DiskBytes)
+	}
+	var st Stats
+	bound := maxBytes + 3*l.prof.vlogFile
+	deadline := time.Now().Add(60 * time.Second)
+	for st = l.Stats(); st.DiskBytes > bound; st = l.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("disk bytes stay above max_bytes and three value-log files (%d MiB): %+v", bound>>20, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("max_bytes %d MiB, %d records of %d KiB (%d MiB): peak disk %d MiB, settled %d MiB, first offset %d",
+		maxBytes>>20, total, size>>10, total*size>>20, peak>>20, st.DiskBytes>>20, st.FirstOffset)
+	if st.FirstOffset <= 1 {
+		t.Fatal("nothing deleted")
+	}
+	check := func(l *Log, when string) {
+		t.Helper()
+		first, next := l.Stats().FirstOffset, l.NextOffset()
+		if next != uint64(total+1) {
+			t.Fatalf("%s: next offset %d, want %d", when, next, total+1)
+		}
+		for from := first; from < next; {
+			recs, err := l.Read(context.Background(), from, 16)
+			if err != nil || len(recs) == 0 {
+				t.Fatalf("%s: read from %d: %d records, %v", when, from, len(recs), err)
+			}
+			for _, r := range recs {
+				if r.Offset != from || !bytes.Equal(r.Payload, payload(r.Offset)) {
+					t.Fatalf("%s: record %d (want %d) differs", when, r.Offset, from)
+				}
+				from++
+			}
+		}
+	}
+	check(l, "before the reopen")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(openTest(t, dir, opts), "after the reopen")
 }
 
 // TestRetentionMaxBytes appends well past max_bytes and checks, by measuring
