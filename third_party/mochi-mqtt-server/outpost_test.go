@@ -962,3 +962,22 @@ func TestRetainedBytesBoundTheIndex(t *testing.T) {
 	_, ok = s.Topics.Retained.Get("t/00")
 	require.False(t, ok)
 }
+
+// TestDeliveriesShareThePayload (OUTPOST.md change 19): every subscriber's
+// delivery, queued and stored, shares the published packet's payload instead
+// of a copy each.
+func TestDeliveriesShareThePayload(t *testing.T) {
+	s := newServer()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "cam", Payload: bytes.Repeat([]byte{'p'}, 1000)}
+	for i := 0; i < 2; i++ {
+		cl, _, _ := newTestClient()
+		cl.Stop(nil) // offline: the delivery is stored
+		out, _ := s.publishToClient(cl, packets.Subscription{Filter: "cam", Qos: 1}, pk)
+		require.Equal(t, pk.Payload, out.Payload)
+		require.True(t, &out.Payload[0] == &pk.Payload[0], "delivery %d has a copy of the payload", i)
+		stored, ok := cl.State.Inflight.Get(out.PacketID)
+		require.True(t, ok)
+		require.True(t, &stored.Payload[0] == &pk.Payload[0], "stored delivery %d has a copy of the payload", i)
+	}
+	require.Equal(t, bytes.Repeat([]byte{'p'}, 1000), pk.Payload)
+}

@@ -1066,7 +1066,12 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return pk, nil // [MQTT-3.8.3-3]
 	}
 
+	// outpost (OUTPOST.md change 19): the delivery shares pk's payload, which nothing writes to;
+	// upstream copied it for every subscriber.
+	payload := pk.Payload
+	pk.Payload = nil
 	out := pk.Copy(false)
+	pk.Payload, out.Payload = payload, payload
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return out, packets.ErrNotAuthorized
 	}
