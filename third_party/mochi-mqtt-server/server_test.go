@@ -2047,7 +2047,11 @@ func TestPublishToClientServerDowngradeQos(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 2}, pkx)
-		time.Sleep(time.Microsecond * 100)
+		// outpost: close once the client's writer has written the packet; a fixed 100 us
+		// did not always cover it on a loaded machine (OUTPOST.md, change 7).
+		for i := 0; i < 50000 && atomic.LoadInt64(&cl.ops.info.MessagesSent) == 0; i++ {
+			time.Sleep(time.Microsecond * 100)
+		}
 		_ = w.Close()
 	}()
 
@@ -2076,7 +2080,11 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pkx)
-		time.Sleep(time.Microsecond * 100)
+		// outpost: close once the client's writer has written the packet; a fixed 100 us
+		// did not always cover it on a loaded machine (OUTPOST.md, change 7).
+		for i := 0; i < 50000 && atomic.LoadInt64(&cl.ops.info.MessagesSent) == 0; i++ {
+			time.Sleep(time.Microsecond * 100)
+		}
 		_ = w.Close()
 	}()
 
