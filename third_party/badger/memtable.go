@@ -376,7 +376,8 @@ func (lf *logFile) encodeEntry(buf *bytes.Buffer, e *Entry, offset uint32) (int,
 }
 
 // writeEncoded writes buf, entries encoded for lf.writeAt on, to the file
-// with write(2), followed by the zeroed header that zeroNextEntry wrote, and
+// with write(2), followed by the zeroed header that upstream's zeroNextEntry
+// wrote (bootstrap writes one after the file's header), and
 // moves writeAt past them (outpost, OUTPOST.md change 8). Upstream's
 // writeEntry copied each entry into the mapping: each page first written so
 // was a page fault, and in fsync mode each sync's writeback write-protected
@@ -592,17 +593,18 @@ loop:
 	return validEndOffset, nil
 }
 
-// Zero out the next entry to deal with any crashes.
-func (lf *logFile) zeroNextEntry() {
-	z.ZeroOut(lf.Data, int(lf.writeAt), int(lf.writeAt+maxHeaderSize))
-}
-
 func (lf *logFile) open(path string, flags int, fsize int64) error {
 	mf, ferr := z.OpenMmapFile(path, flags, int(fsize))
 	lf.MmapFile = mf
 
 	if ferr == z.NewFile {
 		if err := lf.bootstrap(); err != nil {
+			// outpost (OUTPOST.md change 12): the mapping and the descriptor
+			// go with the file; upstream kept both, and so the removed file's
+			// space (on a full disk, where bootstrap now fails).
+			_ = z.Munmap(mf.Data)
+			_ = mf.Fd.Close()
+			lf.MmapFile = nil
 			os.Remove(path)
 			return err
 		}
@@ -669,10 +671,17 @@ func (lf *logFile) bootstrap() error {
 	lf.baseIV = buf[8:]
 	y.AssertTrue(len(lf.baseIV) == 12)
 
-	// Copy over to the logFile.
-	y.AssertTrue(vlogHeaderSize == copy(lf.Data[0:], buf))
-
-	// Zero out the next entry.
-	lf.zeroNextEntry()
+	// outpost (OUTPOST.md change 12): the header goes to the file with
+	// write(2), followed by the zeroed header of the first entry, which
+	// upstream copied into the mapping: the file is new and sparse, so that
+	// copy was a page fault that allocated a block, and on a full file
+	// system a SIGBUS; WriteAt returns ENOSPC (reachable through %w), and
+	// open removes the file. The mapping reads the header back.
+	y.AssertTrue(lf.writeAt == vlogHeaderSize)
+	head := make([]byte, vlogHeaderSize+maxHeaderSize)
+	copy(head, buf)
+	if _, err := lf.Fd.WriteAt(head, 0); err != nil {
+		return fmt.Errorf("while writing the header of %s: %w", lf.path, err)
+	}
 	return nil
 }

@@ -287,3 +287,114 @@ func TestOutpostValueCopyReadsWithPread(t *testing.T) {
 		})
 	}
 }
+
+// outpost (OUTPOST.md, change 12): a value-log file created on a full file
+// system gets ENOSPC for its header, and the write that needed it fails with
+// ENOSPC; the entries stored before read back, and once there is room the
+// value log goes on into a new file, also after a reopen. Upstream copied
+// the header into the new file's mapping, and the process died of SIGBUS.
+func TestOutpostNewLogFileDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	// A file size that is not a page multiple: the write that passes it,
+	// and so rotates the value log, can stay in a page the file already has.
+	const fileSize = 1<<20 + 2048
+	opts := DefaultOptions(mnt).WithLogger(nil).WithMemTableSize(4 << 20).
+		WithValueLogFileSize(fileSize).WithValueThreshold(1 << 10).WithNumMemtables(1)
+	db, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if db != nil {
+			_ = db.Close()
+		}
+	}()
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key%06d", i)) }
+	val := func(i, n int) []byte { return bytes.Repeat([]byte{byte(i)}, n) }
+	sizes := map[int]int{}
+	write := func(i, n int) error {
+		sizes[i] = n
+		return db.WriteEntries([]*Entry{NewEntry(key(i), val(i, n))})
+	}
+	i := 0
+	for ; db.vlog.woffset() < 1<<20-70<<10; i++ {
+		if err := write(i, 60<<10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ; db.vlog.woffset() <= 1<<20+900; i++ {
+		if err := write(i, 1100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fid, off := db.vlog.maxFid, db.vlog.woffset()
+	if off > fileSize {
+		t.Fatalf("the value log rotated already (offset %d)", off)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	ballast := mnt + "/ballast"
+	if err := os.WriteFile(ballast, make([]byte, st.Bavail*uint64(st.Bsize)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Statfs(mnt, &st); err != nil || st.Bavail != 0 {
+		t.Fatalf("%d blocks left after the ballast (%v)", st.Bavail, err)
+	}
+	werr := write(i, 1100) // passes fileSize in the last page: a new file is due
+	delete(sizes, i)
+	if !errors.Is(werr, unix.ENOSPC) {
+		t.Fatalf("the write that rotates the value log on a full file system: %v, want ENOSPC", werr)
+	}
+	if db.vlog.maxFid != fid {
+		t.Fatalf("value log file %d made on a full file system (was %d)", db.vlog.maxFid, fid)
+	}
+	t.Logf("offset %d in file %d, then: %v", off, fid, werr)
+	check := func(when string) {
+		t.Helper()
+		err := db.View(func(txn *Txn) error {
+			for k, n := range sizes {
+				it, err := txn.Get(key(k))
+				if err != nil {
+					return fmt.Errorf("key %d: %w", k, err)
+				}
+				if v, err := it.ValueCopy(nil); err != nil || !bytes.Equal(v, val(k, n)) {
+					return fmt.Errorf("key %d: wrong value (%v)", k, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
+	check("on the full file system")
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	for j := i + 1; j < i+40; j++ {
+		if err := write(j, 60<<10); err != nil {
+			t.Fatalf("after room was made: %v", err)
+		}
+	}
+	if db.vlog.maxFid == fid {
+		t.Fatal("no new value log file after room was made")
+	}
+	check("after room was made")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(opts); err != nil {
+		db = nil
+		t.Fatal(err)
+	}
+	check("after a reopen")
+}
