@@ -120,17 +120,12 @@ func (b *Broker) Retain(ctx context.Context, rec storage.Record) error {
 	}
 	pk := packetOf(&rec)
 	pk.FixedHeader.Retain = true
-	r, ok := b.srv.Topics.RetainMessageWithin(pk.Copy(false), b.opts.MaxRetainedBytes)
-	if !ok { // as mochi's retainMessage does for a local one
-		if n := b.srv.Topics.RetainedRefused(); n == 1 || n%1000 == 0 {
-			b.log.Warn().Str("topic", rec.Topic).Int64("refused", n).Int64("max_retained_bytes", b.opts.MaxRetainedBytes).
-				Msg("a peer's message not retained: the retained messages would pass max_retained_bytes")
-		}
-		if r == -1 { // the topic's earlier message was cleared
-			pk.Payload = nil
-			b.state.OnRetainMessage(b.inline, pk, r)
-		}
+	r, ok := b.srv.RetainWithin(rec.Origin, pk.Copy(false)) // mochi logs a refusal
+	if !ok && r != -1 {
 		return ctx.Err()
+	}
+	if !ok { // the topic's earlier message was cleared
+		pk.Payload = nil
 	}
 	b.state.OnRetainMessage(b.inline, pk, r)
 	return ctx.Err()

@@ -998,27 +998,37 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 		return
 	}
 
-	out := pk.Copy(false)
-	r, ok := s.Topics.RetainMessageWithin(out, s.Options.Capabilities.MaximumRetainedBytes)
-	if !ok { // outpost (OUTPOST.md change 18): over MaximumRetainedBytes; delivered, not retained
-		if n := s.Topics.RetainedRefused(); n == 1 || n%1000 == 0 {
-			origin := pk.Origin
-			if origin == "" {
-				origin = cl.ID
-			}
-			s.Log.Warn("message not retained: the retained messages would pass maximum_retained_bytes",
-				"topic", pk.TopicName, "client", origin, "refused", n, "limit", s.Options.Capabilities.MaximumRetainedBytes)
-		}
-		if r == -1 { // the topic's earlier packet was cleared: the hooks forget it too
-			cleared := pk
-			cleared.Payload = nil
-			s.hooks.OnRetainMessage(cl, cleared, r)
-			atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
-		}
+	origin := pk.Origin
+	if origin == "" {
+		origin = cl.ID
+	}
+	r, ok := s.RetainWithin(origin, pk.Copy(false))
+	if !ok && r != -1 {
 		return
+	}
+	if !ok { // the topic's earlier packet was cleared: the hooks forget it too
+		pk.Payload = nil
 	}
 	s.hooks.OnRetainMessage(cl, pk, r)
 	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
+}
+
+// RetainWithin retains pk, published by client origin, within
+// Capabilities.MaximumRetainedBytes (outpost, OUTPOST.md change 18), and
+// returns what TopicsIndex.RetainMessageWithin does: on a refusal ok is
+// false, r is -1 when the topic's earlier packet was cleared, and the first
+// refusal and every 1,000th are logged. It calls no hooks: retainMessage
+// hands the outcome to them, and Outpost to its state hook for a peer's
+// packet.
+func (s *Server) RetainWithin(origin string, pk packets.Packet) (r int64, ok bool) {
+	r, ok = s.Topics.RetainMessageWithin(pk, s.Options.Capabilities.MaximumRetainedBytes)
+	if !ok {
+		if n := s.Topics.RetainedRefused(); n == 1 || n%1000 == 0 {
+			s.Log.Warn("message not retained: the retained messages would pass maximum_retained_bytes",
+				"topic", pk.TopicName, "client", origin, "refused", n, "limit", s.Options.Capabilities.MaximumRetainedBytes)
+		}
+	}
+	return r, ok
 }
 
 // publishToSubscribers publishes a publish packet to all subscribers with matching topic filters.
