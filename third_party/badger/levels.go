@@ -704,7 +704,8 @@ func (s *levelsController) subcompact(it y.Iterator, kr keyRange, cd compactDef,
 	discardStats := make(map[uint32]int64)
 	updateStats := func(vs y.ValueStruct) {
 		// We don't need to store/update discard stats when badger is running in Disk-less mode.
-		if s.kv.opt.InMemory {
+		// outpost: nor when the caller counts them (WithCallerDiscards, OUTPOST.md change 13).
+		if s.kv.opt.InMemory || s.kv.opt.CallerDiscards {
 			return
 		}
 		if vs.Meta&bitValuePointer > 0 {

@@ -81,6 +81,9 @@ type Options struct {
 	// When set, checksum will be validated for each entry read from the value log file.
 	VerifyValueChecksum bool
 
+	// outpost: see WithCallerDiscards (OUTPOST.md, change 13).
+	CallerDiscards bool
+
 	// Encryption related options.
 	EncryptionKey                 []byte        // encryption key
 	EncryptionKeyRotationDuration time.Duration // key rotation duration
@@ -490,6 +493,23 @@ func (opt Options) WithMaxLevels(val int) Options {
 // which is set to 1 MB too.
 func (opt Options) WithValueThreshold(val int64) Options {
 	opt.ValueThreshold = val
+	return opt
+}
+
+// WithCallerDiscards returns a new Options value with CallerDiscards set to
+// the given value (outpost, OUTPOST.md change 13).
+//
+// When set, compactions do not count the value-log bytes of the versions they
+// drop. The caller counts what it deletes instead, with DB.AddDiscard, and
+// DB.RecountDiscards counts every value-log file again from the live keys.
+// For a caller that deletes with tombstones and DropPrefix, compactions
+// count a deleted value late (when they merge its tombstone with it), or
+// never (a table that DropPrefix drops whole is not read), so the value-log
+// GC saw the garbage late or never.
+//
+// The default value of CallerDiscards is false.
+func (opt Options) WithCallerDiscards(b bool) Options {
+	opt.CallerDiscards = b
 	return opt
 }
 

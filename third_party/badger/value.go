@@ -190,6 +190,8 @@ func (vlog *valueLog) rewrite(f *logFile) error {
 	vlog.db.gcActive.Store(true)
 	defer vlog.db.gcActive.Store(false)
 
+	floor := vlog.db.readFloor() // outpost (OUTPOST.md, change 13): see the lookup in fe
+
 	wb := make([]*Entry, 0, 1000)
 	var size int64
 
@@ -205,7 +207,11 @@ func (vlog *valueLog) rewrite(f *logFile) error {
 			return nil
 		}
 
-		vs, err := vlog.db.get(e.Key)
+		// outpost (OUTPOST.md, change 13): looked up at the read floor, not at
+		// the entry's own version, which found the entry even when a newer
+		// version (a tombstone, say) hid it from every reader: the GC wrote
+		// deleted values back. A version above the entry's is discarded below.
+		vs, err := vlog.db.get(y.KeyWithTs(y.ParseKey(e.Key), max(floor, y.ParseTs(e.Key))))
 		if err != nil {
 			return err
 		}
@@ -1012,47 +1018,44 @@ func (vlog *valueLog) readValueBytes(vp valuePointer) ([]byte, *logFile, error) 
 	return buf, lf, err
 }
 
+// pickLog returns the value-log file, other than the one being written, whose
+// discardable share of its size is the largest, if that share is at least
+// discardRatio. outpost (OUTPOST.md, change 13): upstream took the file with
+// the most discardable bytes and gave up when that one fell short of the
+// ratio, so a small file all garbage (the last one before a restart, say)
+// waited behind a big one half garbage, for ever if the big one stayed so.
 func (vlog *valueLog) pickLog(discardRatio float64) *logFile {
 	vlog.filesLock.RLock()
 	defer vlog.filesLock.RUnlock()
 
-LOOP:
-	// Pick a candidate that contains the largest amount of discardable data
-	fid, discard := vlog.discardStats.MaxDiscard()
-
-	// MaxDiscard will return fid=0 if it doesn't have any discard data. The
-	// vlog files start from 1.
-	if fid == 0 {
-		vlog.opt.Debugf("No file with discard stats")
+	var best *logFile
+	var bestShare float64
+	for _, d := range vlog.discardStats.all() {
+		lf, ok := vlog.filesMap[d.fid]
+		if !ok {
+			// This file was deleted but it's discard stats increased because of compactions. The file
+			// doesn't exist so we don't need to do anything.
+			vlog.discardStats.Update(d.fid, -1)
+			continue
+		}
+		if d.fid >= vlog.maxFid {
+			continue // Don't pick the file being written.
+		}
+		fi, err := lf.Fd.Stat()
+		if err != nil {
+			vlog.opt.Errorf("Unable to get stats for value log fid: %d err: %+v", d.fid, err)
+			return nil
+		}
+		if share := float64(d.discard) / float64(max(fi.Size(), 1)); share > bestShare {
+			best, bestShare = lf, share
+		}
+	}
+	if best == nil || bestShare < discardRatio {
+		vlog.opt.Debugf("No value log file with a discardable share of %.2f or more (best %.2f)", discardRatio, bestShare)
 		return nil
 	}
-	lf, ok := vlog.filesMap[fid]
-	// This file was deleted but it's discard stats increased because of compactions. The file
-	// doesn't exist so we don't need to do anything. Skip it and retry.
-	if !ok {
-		vlog.discardStats.Update(fid, -1)
-		goto LOOP
-	}
-	// We have a valid file.
-	fi, err := lf.Fd.Stat()
-	if err != nil {
-		vlog.opt.Errorf("Unable to get stats for value log fid: %d err: %+v", fi, err)
-		return nil
-	}
-	if thr := discardRatio * float64(fi.Size()); float64(discard) < thr {
-		vlog.opt.Debugf("Discard: %d less than threshold: %.0f for file: %s",
-			discard, thr, fi.Name())
-		return nil
-	}
-	if fid < vlog.maxFid {
-		vlog.opt.Infof("Found value log max discard fid: %d discard: %d\n", fid, discard)
-		lf, ok := vlog.filesMap[fid]
-		y.AssertTrue(ok)
-		return lf
-	}
-
-	// Don't randomly pick any value log file.
-	return nil
+	vlog.opt.Infof("Found value log fid: %d with a discardable share of %.2f\n", best.fid, bestShare)
+	return best
 }
 
 func discardEntry(e Entry, vs y.ValueStruct, db *DB) bool {
