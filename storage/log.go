@@ -77,6 +77,7 @@ type Log struct {
 	st stats
 
 	reclaimPending bool      // retention goroutine only: deletes not yet reclaimed
+	gcFailed       string    // retention goroutine only: the last value-log GC error logged
 	opened         time.Time // Open's time, with its monotonic reading: retention's running clock
 	ages           *ageMarks // retention goroutine only
 
@@ -134,6 +135,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := l.recover(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: recover: %w", dir, err)
+	}
+	if err := db.RecountDiscards(); err != nil {
+		// The value-log GC then finds only what retention deletes from now on.
+		l.log.Warn().Err(err).Msg("value log: garbage not recounted")
 	}
 	l.log.Info().Uint64("first", l.first).Uint64("next", l.next).Int64("bytes", l.logical).
 		Int("cursors", len(l.cursors)).Str("durability", string(opts.Durability)).Msg("log opened")

@@ -256,7 +256,8 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithValueThreshold(p.valueThreshold).
 		WithBlockSize(blockBytes).
 		WithNumCompactors(p.compactors).
-		WithCompactL0OnClose(false)
+		WithCompactL0OnClose(false).
+		WithCallerDiscards(true) // retention counts the values it deletes (Log.deleteOldest)
 	bo.NumVersionsToKeep = 1
 	switch cmp.Or(o.Compression, p.compression) {
 	case CompressionSnappy:

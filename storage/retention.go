@@ -211,7 +211,16 @@ func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
 	if err := l.submit(context.Background(), req); err != nil {
 		return 0, err
 	}
+	for _, d := range c.discards {
+		l.db.AddDiscard(d.fid, d.n)
+	}
 	return c.freed, nil
+}
+
+// discard is the value-log bytes of one file that a cut deletes.
+type discard struct {
+	fid uint32
+	n   int64
 }
 
 // cutResult is what findCut found.
@@ -221,6 +230,12 @@ type cutResult struct {
 	cut    uint64   // the new first offset
 	freed  int64    // bytes of the deleted chunks holding records >= first
 	tail   [][]byte // keys of the deleted chunks in the last block walked
+	// discards are the value-log entries of the deleted chunks, by file.
+	// Badger's compactions do not count them (WithCallerDiscards): they would
+	// count a tombstoned value only once they merge its tombstone with it,
+	// and a table that DropPrefix drops whole not at all, so the value-log GC
+	// saw the garbage late or never.
+	discards []discard
 }
 
 // findCut walks chunks from the oldest and returns the new first offset per
@@ -253,6 +268,13 @@ func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
 				block, c.tail = b, c.tail[:0]
 			}
 			c.tail = append(c.tail, it.Item().KeyCopy(nil))
+			if fid, n, ok := it.Item().ValueLogEntry(); ok {
+				if k := len(c.discards) - 1; k >= 0 && c.discards[k].fid == fid {
+					c.discards[k].n += int64(n)
+				} else {
+					c.discards = append(c.discards, discard{fid, int64(n)})
+				}
+			}
 		}
 		return nil
 	})
@@ -313,15 +335,36 @@ func (l *Log) moveCursorsLocked(first uint64) {
 	}
 }
 
+// gcRatio is the deleted share of a value-log file at which the value-log
+// GC deletes it, rewriting the rest: nine tenths, so that the GC rewrites at
+// most a tenth of a file (an SD card's wear). Retention counts each value it
+// deletes (deleteOldest), and deletes oldest first, so files fill with
+// garbage in order.
+const gcRatio = 0.9
+
 // reclaim runs value-log GC for values stored outside the LSM tree (64 KiB
-// and more); DropPrefix has already freed the LSM tree's space.
+// and more); DropPrefix has already freed the LSM tree's space. A GC that
+// fails is tried again on the next pass.
 func (l *Log) reclaim() {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {
 		return
 	}
-	l.reclaimPending = false
-	for l.db.RunValueLogGC(0.5) == nil {
+	for {
+		err := l.db.RunValueLogGC(gcRatio)
+		switch {
+		case err == nil:
+			continue // deleted a file: the next may qualify too
+		case errors.Is(err, badger.ErrNoRewrite):
+			l.reclaimPending, l.gcFailed = false, ""
+		default: // rejected (a GC running) or failed: try again on the next pass
+			l.reclaimPending = true
+			if msg := err.Error(); msg != l.gcFailed && !errors.Is(err, badger.ErrRejected) {
+				l.gcFailed = msg
+				l.log.Warn().Err(err).Msg("value-log GC failed; trying again on the next retention pass")
+			}
+		}
+		return
 	}
 }
