@@ -358,9 +358,9 @@ func (l *Log) reclaim() {
 			continue // deleted a file: the next may qualify too
 		case errors.Is(err, badger.ErrNoRewrite):
 			l.reclaimPending, l.gcFailed = false, ""
-		default: // rejected (a GC running) or failed: try again on the next pass
+		default: // another GC running, a reader older than the deletions, or failed: try again on the next pass
 			l.reclaimPending = true
-			if msg := err.Error(); msg != l.gcFailed && !errors.Is(err, badger.ErrRejected) {
+			if msg := err.Error(); msg != l.gcFailed && !errors.Is(err, badger.ErrRejected) && !errors.Is(err, badger.ErrGCReaders) {
 				l.gcFailed = msg
 				l.log.Warn().Err(err).Msg("value-log GC failed; trying again on the next retention pass")
 			}

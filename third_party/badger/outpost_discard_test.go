@@ -194,34 +194,55 @@ func TestOutpostGCSkipsShadowedValues(t *testing.T) {
 }
 
 // A transaction that began before the deletion still reads the deleted
-// values after the GC: the GC writes back what an open reader may see, as
-// upstream does.
+// values after the GC. With CallerDiscards the GC waits for it to end
+// (ErrGCReaders), then deletes the files without writing anything back;
+// without, the GC writes back what the open reader may see, as upstream
+// does.
 func TestOutpostGCKeepsWhatAnOpenReaderSees(t *testing.T) {
-	dir := t.TempDir()
-	db := openDiscardDB(t, dir, true)
-	defer db.Close()
-	old := writeDiscardValues(t, db)
-	reader := db.NewTransaction(false)
-	defer reader.Discard()
-	deleteOld(t, db)
-	for fid, n := range old {
-		db.AddDiscard(fid, n)
+	for _, caller := range []bool{true, false} {
+		t.Run(fmt.Sprint("caller=", caller), func(t *testing.T) {
+			dir := t.TempDir()
+			db := openDiscardDB(t, dir, caller)
+			defer db.Close()
+			old := writeDiscardValues(t, db)
+			reader := db.NewTransaction(false)
+			defer reader.Discard()
+			deleteOld(t, db)
+			for fid, n := range old {
+				db.vlog.discardStats.Update(fid, n) // AddDiscard, also without the option
+			}
+			head := db.vlog.maxFid
+			n, err := runGC(db)
+			if caller && (n != 0 || !errors.Is(err, ErrGCReaders)) {
+				t.Fatalf("GC with a reader older than the deletion open: %d files, %v", n, err)
+			}
+			if !caller && (n == 0 || !errors.Is(err, ErrNoRewrite) || db.vlog.maxFid == head) {
+				t.Fatalf("GC without the option: %d files, %v, head %d -> %d: want the values written back",
+					n, err, head, db.vlog.maxFid)
+			}
+			for i := 0; i < discardValues; i++ {
+				item, err := reader.Get(discardKey(i))
+				if err != nil {
+					t.Fatalf("%s: %v", discardKey(i), err)
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil || !bytes.Equal(v, discardValue(i)) {
+					t.Fatalf("%s read back wrong after the GC: %v", discardKey(i), err)
+				}
+			}
+			reader.Discard()
+			if caller {
+				before := vlogFiles(t, dir)
+				if n, err := runGC(db); n == 0 || !errors.Is(err, ErrNoRewrite) || db.vlog.maxFid != head {
+					t.Fatalf("GC once the reader ended: %d files, %v, head %d -> %d", n, err, head, db.vlog.maxFid)
+				}
+				if after := vlogFiles(t, dir); after[head] != before[head] {
+					t.Fatalf("GC wrote to the value log: head %d bytes -> %d", before[head], after[head])
+				}
+			}
+			checkDiscardValues(t, db)
+		})
 	}
-	if _, err := runGC(db); !errors.Is(err, ErrNoRewrite) {
-		t.Fatalf("GC: %v", err)
-	}
-	for i := 0; i < discardValues; i++ {
-		item, err := reader.Get(discardKey(i))
-		if err != nil {
-			t.Fatalf("%s: %v", discardKey(i), err)
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil || !bytes.Equal(v, discardValue(i)) {
-			t.Fatalf("%s read back wrong after the GC: %v", discardKey(i), err)
-		}
-	}
-	reader.Discard()
-	checkDiscardValues(t, db)
 }
 
 // RecountDiscards counts from the live keys what a lost discard file held:

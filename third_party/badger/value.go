@@ -171,6 +171,12 @@ func (vlog *valueLog) rewrite(f *logFile) error {
 	y.AssertTruef(f.fid < maxFid, "fid to move: %d. Current max fid: %d", f.fid, maxFid)
 	vlog.filesLock.RUnlock()
 
+	// outpost (OUTPOST.md, change 13): see the lookup in fe.
+	floor, settled := vlog.db.readFloor()
+	if !settled && vlog.opt.CallerDiscards {
+		return ErrGCReaders
+	}
+
 	vlog.opt.Infof("Rewriting fid: %d", f.fid)
 
 	// Announce that a GC rewrite is in flight and pin the discard threshold to the
@@ -189,8 +195,6 @@ func (vlog *valueLog) rewrite(f *logFile) error {
 	vlog.db.gcDiscardTs.Store(vlog.db.MaxVersion())
 	vlog.db.gcActive.Store(true)
 	defer vlog.db.gcActive.Store(false)
-
-	floor := vlog.db.readFloor() // outpost (OUTPOST.md, change 13): see the lookup in fe
 
 	wb := make([]*Entry, 0, 1000)
 	var size int64
