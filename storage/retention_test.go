@@ -78,7 +78,7 @@ func TestRetentionMaxAge(t *testing.T) {
 // big enough for Badger's value log (256 KiB with pi): their space comes back
 // as the value-log GC deletes value-log files at least 90% garbage (never the
 // one being written), so the disk settles within max_bytes plus one
-// value-log file (16 MiB with pi; 48-52 MiB with a max_bytes of 48 MiB, 144
+// value-log file (16 MiB with pi; 48-53 MiB with a max_bytes of 48 MiB, 144
 // MiB appended). It settled at 80-84 MiB before retention counted what it
 // deletes and the GC stopped writing deleted values back (Badger's
 // OUTPOST.md, change 13); without the GC it would keep every file. Every

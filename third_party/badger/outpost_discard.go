@@ -24,8 +24,8 @@ func (item *Item) ValueLogEntry() (fid uint32, size uint32, ok bool) {
 
 // AddDiscard tells the value-log GC that n more bytes of value-log file fid
 // are garbage: entries of values the caller deleted or replaced, once that
-// deletion is committed. RunValueLogGC picks the file with the most garbage
-// once its share passes the ratio it is given. A count that is too high
+// deletion is committed. RunValueLogGC picks the file with the largest share
+// of garbage once that share passes the ratio it is given. A count that is too high
 // costs the GC a rewrite of the file's live entries (it checks each entry
 // against the LSM tree), never a value.
 func (db *DB) AddDiscard(fid uint32, n int64) {
