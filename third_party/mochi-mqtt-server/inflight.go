@@ -25,6 +25,7 @@ type Inflight struct {
 	maximumSendQuota    int32                   // maximum allowed send quota
 	bytes               int                     // outpost: payload bytes of the packets in internal
 	seq                 uint64                  // outpost: the last inflightSlot.seq given
+	sealed              bool                    // outpost (change 20): taken over; SetNew adds nothing
 }
 
 // inflightSlot is a packet of an Inflight and when it was first set (outpost).
@@ -47,7 +48,10 @@ func NewInflights() *Inflight {
 func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
+	return i.setLocked(m)
+}
 
+func (i *Inflight) setLocked(m packets.Packet) bool {
 	if s, ok := i.internal[m.PacketID]; ok {
 		p := s.p
 		if m.Expiry < 0 && p.Expiry >= 0 {
@@ -98,9 +102,35 @@ func (i *Inflight) Len() int {
 // Clone returns a new instance of Inflight with the same message data.
 // This is used when transferring inflights from a taken-over session.
 func (i *Inflight) Clone() *Inflight {
-	c := NewInflights()
 	i.RLock()
 	defer i.RUnlock()
+	return i.cloneLocked()
+}
+
+// Seal returns a copy of the inflight messages, as Clone, and makes every
+// later SetNew refuse: the session moves to a new client, which takes the
+// copy, and a delivery racing the move must go to that client (outpost,
+// OUTPOST.md change 20).
+func (i *Inflight) Seal() *Inflight {
+	i.Lock()
+	defer i.Unlock()
+	i.sealed = true
+	return i.cloneLocked()
+}
+
+// SetNew adds or replaces m as Set does, unless Seal was called: then it
+// stores nothing and reports sealed (outpost, change 20).
+func (i *Inflight) SetNew(m packets.Packet) (added, sealed bool) {
+	i.Lock()
+	defer i.Unlock()
+	if i.sealed {
+		return false, true
+	}
+	return i.setLocked(m), false
+}
+
+func (i *Inflight) cloneLocked() *Inflight {
+	c := NewInflights()
 	for k, v := range i.internal {
 		p := new(packets.Packet)
 		*p = *v.p

@@ -981,3 +981,37 @@ func TestDeliveriesShareThePayload(t *testing.T) {
 	}
 	require.Equal(t, bytes.Repeat([]byte{'p'}, 1000), pk.Payload)
 }
+
+// outpost (OUTPOST.md change 20): a delivery that looked a client up just
+// before another connection took its session over reaches the new client.
+// Upstream's takeover copied the inflight messages, then cleared the old
+// client's: a delivery in between landed in the old client and was lost.
+func TestDeliveryRacingATakeoverReachesTheNewClient(t *testing.T) {
+	s := newServer()
+	existing, _, _ := newTestClient()
+	existing.Net.Conn = nil // an offline persistent session
+	existing.ID = "dev1"
+	sub := packets.Subscription{Filter: "devices/dev1/cmd", Qos: 1}
+	existing.State.Subscriptions.Add(sub.Filter, sub)
+	s.Topics.Subscribe(existing.ID, sub)
+	existing.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7, TopicName: sub.Filter, Payload: []byte("before")})
+	s.Clients.Add(existing)
+
+	cl, _, _ := newTestClient()
+	cl.ID = "dev1"
+	cl.Properties.ProtocolVersion = 4
+	require.True(t, s.inheritClientSession(packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "dev1"}}, cl))
+	s.Clients.Add(cl)
+
+	// The delivery found existing before the takeover and gets to it after.
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: sub.Filter, Payload: []byte("reboot")}
+	_, err := s.publishToClient(existing, sub, pk)
+	require.NoError(t, err, "the new client is online: the delivery is queued for it")
+
+	var got []string
+	for _, p := range cl.State.Inflight.GetAll(false) {
+		got = append(got, string(p.Payload))
+	}
+	require.ElementsMatch(t, []string{"before", "reboot"}, got, "the new client's inflight messages")
+	require.Equal(t, 0, existing.State.Inflight.Len(), "the old client keeps nothing")
+}

@@ -603,8 +603,11 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		}
 
 		existing.State.isTakenOver.Store(true)
-		if existing.State.Inflight.Len() > 0 {
-			cl.State.Inflight = existing.State.Inflight.Clone() // [MQTT-3.1.2-5]
+		// outpost (OUTPOST.md change 20): sealed, so that a delivery that looked existing up
+		// before Clients.Add below replaced it goes to cl (publishToClient) instead of landing
+		// in existing's inflights after this copy, where ClearInflights lost it.
+		if inherited := existing.State.Inflight.Seal(); inherited.Len() > 0 {
+			cl.State.Inflight = inherited // [MQTT-3.1.2-5]
 			if cl.State.Inflight.maximumReceiveQuota == 0 && cl.ops.options.Capabilities.ReceiveMaximum != 0 {
 				cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
 				cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
@@ -1071,6 +1074,32 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	}
 }
 
+// publishToSuccessor delivers pk to the client that took cl's session over
+// while pk was on its way to cl (outpost, OUTPOST.md change 20): cl's
+// inflight messages were sealed and copied to the new client, which
+// inheritClientSession's caller adds to Clients right after. If no other
+// client appears under cl's ID within successorWait, the session is gone and
+// so is the delivery.
+func (s *Server) publishToSuccessor(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
+	deadline := time.Now().Add(successorWait)
+	for {
+		next, ok := s.Clients.Get(cl.ID)
+		if !ok {
+			return pk, packets.CodeDisconnect
+		}
+		if next != cl {
+			return s.publishToClient(next, sub, pk)
+		}
+		if time.Now().After(deadline) {
+			return pk, packets.CodeDisconnect
+		}
+		runtime.Gosched()
+	}
+}
+
+// successorWait bounds publishToSuccessor's wait for the new client.
+const successorWait = time.Second
+
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
 	if sub.NoLocal && pk.Origin == cl.ID {
 		return pk, nil // [MQTT-3.8.3-3]
@@ -1143,7 +1172,11 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
 		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
 
-		if ok := cl.State.Inflight.Set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+		ok, sealed := cl.State.Inflight.SetNew(out) // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+		if sealed {
+			return s.publishToSuccessor(cl, sub, pk) // outpost (change 20)
+		}
+		if ok {
 			atomic.AddInt64(&s.Info.Inflight, 1)
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
 			cl.State.Inflight.DecreaseSendQuota()
