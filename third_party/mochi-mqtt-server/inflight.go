@@ -102,20 +102,33 @@ func (i *Inflight) Len() int {
 // Clone returns a new instance of Inflight with the same message data.
 // This is used when transferring inflights from a taken-over session.
 func (i *Inflight) Clone() *Inflight {
+	c := NewInflights()
 	i.RLock()
 	defer i.RUnlock()
-	return i.cloneLocked()
+	for k, v := range i.internal {
+		p := new(packets.Packet)
+		*p = *v.p
+		c.internal[k] = inflightSlot{p, v.seq}
+	}
+	c.parked = append([]uint16(nil), i.parked...)
+	c.bytes, c.seq = i.bytes, i.seq
+	return c
 }
 
-// Seal returns a copy of the inflight messages, as Clone, and makes every
-// later SetNew refuse: the session moves to a new client, which takes the
-// copy, and a delivery racing the move must go to that client (outpost,
-// OUTPOST.md change 20).
+// Seal moves the inflight messages to a new Inflight, which it returns, and
+// leaves i empty and refusing every later SetNew: the session moves to a new
+// client, which takes them, and a delivery racing the move must go to that
+// client (outpost, OUTPOST.md change 20). Moved, not copied: the old client
+// then holds nothing for ClearInflights to report dropped, which made the
+// state hooks delete the stored messages the new client had just taken.
 func (i *Inflight) Seal() *Inflight {
 	i.Lock()
 	defer i.Unlock()
 	i.sealed = true
-	return i.cloneLocked()
+	c := NewInflights()
+	c.internal, c.parked, c.bytes, c.seq = i.internal, i.parked, i.bytes, i.seq
+	i.internal, i.parked, i.bytes = map[uint16]inflightSlot{}, nil, 0
+	return c
 }
 
 // SetNew adds or replaces m as Set does, unless Seal was called: then it
@@ -127,18 +140,6 @@ func (i *Inflight) SetNew(m packets.Packet) (added, sealed bool) {
 		return false, true
 	}
 	return i.setLocked(m), false
-}
-
-func (i *Inflight) cloneLocked() *Inflight {
-	c := NewInflights()
-	for k, v := range i.internal {
-		p := new(packets.Packet)
-		*p = *v.p
-		c.internal[k] = inflightSlot{p, v.seq}
-	}
-	c.parked = append([]uint16(nil), i.parked...)
-	c.bytes, c.seq = i.bytes, i.seq
-	return c
 }
 
 // GetAll returns all the inflight messages.

@@ -988,9 +988,9 @@ func TestDeliveriesShareThePayload(t *testing.T) {
 // client's: a delivery in between landed in the old client and was lost.
 func TestDeliveryRacingATakeoverReachesTheNewClient(t *testing.T) {
 	s := newServer()
-	existing, _, _ := newTestClient()
-	existing.Net.Conn = nil // an offline persistent session
-	existing.ID = "dev1"
+	dropped := new(droppedHook)
+	require.NoError(t, s.AddHook(dropped, nil))
+	existing := s.NewClient(nil, "tcp", "dev1", false) // an offline persistent session, with the server's hooks
 	sub := packets.Subscription{Filter: "devices/dev1/cmd", Qos: 1}
 	existing.State.Subscriptions.Add(sub.Filter, sub)
 	s.Topics.Subscribe(existing.ID, sub)
@@ -1014,4 +1014,17 @@ func TestDeliveryRacingATakeoverReachesTheNewClient(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"before", "reboot"}, got, "the new client's inflight messages")
 	require.Equal(t, 0, existing.State.Inflight.Len(), "the old client keeps nothing")
+	// The messages moved: none was reported dropped, which made a state hook
+	// delete the stored copy the new client had just taken.
+	require.Zero(t, dropped.n.Load(), "inflight messages reported dropped by the takeover")
 }
+
+// droppedHook counts OnQosDropped calls.
+type droppedHook struct {
+	HookBase
+	n atomic.Int32
+}
+
+func (h *droppedHook) ID() string                           { return "dropped" }
+func (h *droppedHook) Provides(b byte) bool                 { return b == OnQosDropped }
+func (h *droppedHook) OnQosDropped(*Client, packets.Packet) { h.n.Add(1) }
