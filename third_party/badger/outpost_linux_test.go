@@ -203,8 +203,8 @@ func vlogRSS(t *testing.T, dir string) int64 {
 
 // outpost (OUTPOST.md, change 11): ValueCopy reads a value-log value with
 // pread: the value is right for every kind of dst, in dst's array when it has
-// room, and few of the value log's pages are mapped in after 10 MiB read
-// (nor written, change 10): 8 KiB where upstream mapped all 10 MiB. Value, which reads through the mapping, maps
+// room, and few of the value log's pages are mapped in by 10 MiB read (nor
+// written, change 10): 8 KiB where upstream mapped all 10 MiB. Value, which reads through the mapping, maps
 // them. Encrypted values go through the mapping and read back too.
 func TestOutpostValueCopyReadsWithPread(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
@@ -232,12 +232,17 @@ func TestOutpostValueCopyReadsWithPread(t *testing.T) {
 				}
 			}
 			// Writing or reading through the mapping maps all 10 MiB. Nothing
-			// maps much here (0-64 KiB in every run but one): one CI run saw
-			// 888 and 896 KiB after the writes, in both subtests, and I did not
-			// find what mapped them. The bound is a fifth of what was written.
-			bound := int64(n * 256 << 10 / 5)
-			if r := vlogRSS(t, dir); r > bound {
-				t.Fatalf("%d KiB of the value log resident after writes", r>>10)
+			// maps much here: 64 KiB at most in every run but two CI runs on
+			// 2026-12-05, on a busy box, which found 888 and then 4,368 KiB
+			// resident after the writes, in both subtests alike. I did not find
+			// what mapped them (the kernel can map a whole large folio of the
+			// page cache, and its neighbours, at one fault). The bound is three
+			// quarters of what was written: upstream's writes and reads through
+			// the mapping still fail it.
+			bound := int64(n * 256 << 10 * 3 / 4)
+			before := vlogRSS(t, dir)
+			if before > bound {
+				t.Fatalf("%d KiB of the value log resident after writes", before>>10)
 			}
 			err = db.View(func(txn *Txn) error {
 				for i, want := range vals {
@@ -261,8 +266,8 @@ func TestOutpostValueCopyReadsWithPread(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := vlogRSS(t, dir)
-			t.Logf("after %d values of 256 KiB read with ValueCopy: %d KiB of the value log resident", n, r>>10)
+			r := vlogRSS(t, dir) - before
+			t.Logf("%d values of 256 KiB read with ValueCopy: %d KiB more of the value log resident", n, r>>10)
 			if !encrypted && r > bound {
 				t.Fatalf("%d KiB of the value log resident after ValueCopy: read through the mapping", r>>10)
 			}
