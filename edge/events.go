@@ -120,13 +120,8 @@ func (b *Broker) Retain(ctx context.Context, rec storage.Record) error {
 	}
 	pk := packetOf(&rec)
 	pk.FixedHeader.Retain = true
-	r, ok := b.srv.RetainWithin(rec.Origin, pk.Copy(false)) // mochi logs a refusal
-	if !ok && r != -1 {
-		return ctx.Err()
+	if out, r, changed := b.srv.RetainWithin(rec.Origin, pk); changed { // mochi logs a refusal
+		b.state.OnRetainMessage(b.inline, out, r)
 	}
-	if !ok { // the topic's earlier message was cleared
-		pk.Payload = nil
-	}
-	b.state.OnRetainMessage(b.inline, pk, r)
 	return ctx.Err()
 }

@@ -156,6 +156,7 @@ type ClientState struct {
 	outbound        atomic.Pointer[chan *packets.Packet] // queue for pending outbound packets (outpost: made by the first enqueue, see queue)
 	endOnce         sync.Once                            // only end once
 	isTakenOver     atomic.Bool                          // used to identify orphaned clients
+	successor       atomic.Pointer[Client]               // outpost (OUTPOST.md change 20): the client that took this one's session over
 	packetID        uint32                               // the current highest packetID
 	open            context.Context                      // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc                   // cancel function for open context

@@ -25,7 +25,7 @@ type Inflight struct {
 	maximumSendQuota    int32                   // maximum allowed send quota
 	bytes               int                     // outpost: payload bytes of the packets in internal
 	seq                 uint64                  // outpost: the last inflightSlot.seq given
-	sealed              bool                    // outpost (change 20): taken over; SetNew adds nothing
+	sealed              bool                    // outpost (change 20): moved to a new client (MoveTo); SetNew adds nothing
 }
 
 // inflightSlot is a packet of an Inflight and when it was first set (outpost).
@@ -115,23 +115,25 @@ func (i *Inflight) Clone() *Inflight {
 	return c
 }
 
-// Seal moves the inflight messages to a new Inflight, which it returns, and
-// leaves i empty and refusing every later SetNew: the session moves to a new
-// client, which takes them, and a delivery racing the move must go to that
-// client (outpost, OUTPOST.md change 20). Moved, not copied: the old client
-// then holds nothing for ClearInflights to report dropped, which made the
-// state hooks delete the stored messages the new client had just taken.
-func (i *Inflight) Seal() *Inflight {
+// MoveTo moves the inflight messages into to, which holds none, and leaves i
+// empty and refusing every later SetNew: the session moves to a new client,
+// and a delivery racing the move must go to that client (outpost,
+// OUTPOST.md change 20). Into to, which the new client already holds, so a
+// delivery redirected there cannot land in an Inflight about to be replaced;
+// moved, not copied, so the old client holds nothing for ClearInflights to
+// report dropped, which made the state hooks delete the stored messages the
+// new client had just taken.
+func (i *Inflight) MoveTo(to *Inflight) {
 	i.Lock()
 	defer i.Unlock()
+	to.Lock()
+	defer to.Unlock()
 	i.sealed = true
-	c := NewInflights()
-	c.internal, c.parked, c.bytes, c.seq = i.internal, i.parked, i.bytes, i.seq
+	to.internal, to.parked, to.bytes, to.seq = i.internal, i.parked, i.bytes, i.seq
 	i.internal, i.parked, i.bytes = map[uint16]inflightSlot{}, nil, 0
-	return c
 }
 
-// SetNew adds or replaces m as Set does, unless Seal was called: then it
+// SetNew adds or replaces m as Set does, unless MoveTo was called: then it
 // stores nothing and reports sealed (outpost, change 20).
 func (i *Inflight) SetNew(m packets.Packet) (added, sealed bool) {
 	i.Lock()

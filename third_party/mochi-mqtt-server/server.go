@@ -603,15 +603,15 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		}
 
 		existing.State.isTakenOver.Store(true)
-		// outpost (OUTPOST.md change 20): sealed, so that a delivery that looked existing up
-		// before Clients.Add below replaced it goes to cl (publishToClient) instead of landing
-		// in existing's inflights after this copy, where ClearInflights lost it.
-		if inherited := existing.State.Inflight.Seal(); inherited.Len() > 0 {
-			cl.State.Inflight = inherited // [MQTT-3.1.2-5]
-			if cl.State.Inflight.maximumReceiveQuota == 0 && cl.ops.options.Capabilities.ReceiveMaximum != 0 {
-				cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
-				cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
-			}
+		// outpost (OUTPOST.md change 20): moved, and existing's Inflight sealed, so that a
+		// delivery that looked existing up before Clients.Add below replaced it goes to cl
+		// (publishToClient) instead of landing in existing's inflights after the copy
+		// upstream made, where ClearInflights lost it.
+		existing.State.successor.Store(cl)
+		existing.State.Inflight.MoveTo(cl.State.Inflight) // [MQTT-3.1.2-5]
+		if cl.State.Inflight.Len() > 0 && cl.State.Inflight.maximumReceiveQuota == 0 && cl.ops.options.Capabilities.ReceiveMaximum != 0 {
+			cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
+			cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
 		}
 
 		for _, sub := range existing.State.Subscriptions.GetAll() {
@@ -1005,33 +1005,31 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 	if origin == "" {
 		origin = cl.ID
 	}
-	r, ok := s.RetainWithin(origin, pk.Copy(false))
-	if !ok && r != -1 {
-		return
+	if out, r, changed := s.RetainWithin(origin, pk); changed {
+		s.hooks.OnRetainMessage(cl, out, r)
 	}
-	if !ok { // the topic's earlier packet was cleared: the hooks forget it too
-		pk.Payload = nil
-	}
-	s.hooks.OnRetainMessage(cl, pk, r)
-	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
 }
 
-// RetainWithin retains pk, published by client origin, within
+// RetainWithin retains a copy of pk, published by client origin, within
 // Capabilities.MaximumRetainedBytes (outpost, OUTPOST.md change 18), and
-// returns what TopicsIndex.RetainMessageWithin does: on a refusal ok is
-// false, r is -1 when the topic's earlier packet was cleared, and the first
-// refusal and every 1,000th are logged. It calls no hooks: retainMessage
-// hands the outcome to them, and Outpost to its state hook for a peer's
-// packet.
-func (s *Server) RetainWithin(origin string, pk packets.Packet) (r int64, ok bool) {
-	r, ok = s.Topics.RetainMessageWithin(pk, s.Options.Capabilities.MaximumRetainedBytes)
-	if !ok {
-		if n := s.Topics.RetainedRefused(); n == 1 || n%1000 == 0 {
-			s.Log.Warn("message not retained: the retained messages would pass maximum_retained_bytes",
-				"topic", pk.TopicName, "client", origin, "refused", n, "limit", s.Options.Capabilities.MaximumRetainedBytes)
-		}
+// says what the hooks are to store: changed is false when pk was refused and
+// the topic had nothing retained; out is pk, or pk without its payload when
+// pk was refused and the topic's earlier packet cleared (r is then -1); r is
+// TopicsIndex.RetainMessageWithin's. The first refusal and every 1,000th are
+// logged. It calls no hooks: retainMessage hands the outcome to them, and
+// Outpost to its state hook for a peer's packet.
+func (s *Server) RetainWithin(origin string, pk packets.Packet) (out packets.Packet, r int64, changed bool) {
+	r, ok := s.Topics.RetainMessageWithin(pk.Copy(false), s.Options.Capabilities.MaximumRetainedBytes)
+	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
+	if ok {
+		return pk, r, true
 	}
-	return r, ok
+	if n := s.Topics.RetainedRefused(); n == 1 || n%1000 == 0 {
+		s.Log.Warn("message not retained: the retained messages would pass maximum_retained_bytes",
+			"topic", pk.TopicName, "client", origin, "refused", n, "limit", s.Options.Capabilities.MaximumRetainedBytes)
+	}
+	pk.Payload = nil // the topic's earlier packet, if any, was cleared: the hooks forget it too
+	return pk, r, r == -1
 }
 
 // publishToSubscribers publishes a publish packet to all subscribers with matching topic filters.
@@ -1073,32 +1071,6 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		}
 	}
 }
-
-// publishToSuccessor delivers pk to the client that took cl's session over
-// while pk was on its way to cl (outpost, OUTPOST.md change 20): cl's
-// inflight messages were sealed and copied to the new client, which
-// inheritClientSession's caller adds to Clients right after. If no other
-// client appears under cl's ID within successorWait, the session is gone and
-// so is the delivery.
-func (s *Server) publishToSuccessor(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
-	deadline := time.Now().Add(successorWait)
-	for {
-		next, ok := s.Clients.Get(cl.ID)
-		if !ok {
-			return pk, packets.CodeDisconnect
-		}
-		if next != cl {
-			return s.publishToClient(next, sub, pk)
-		}
-		if time.Now().After(deadline) {
-			return pk, packets.CodeDisconnect
-		}
-		runtime.Gosched()
-	}
-}
-
-// successorWait bounds publishToSuccessor's wait for the new client.
-const successorWait = time.Second
 
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
 	if sub.NoLocal && pk.Origin == cl.ID {
@@ -1174,7 +1146,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 		ok, sealed := cl.State.Inflight.SetNew(out) // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 		if sealed {
-			return s.publishToSuccessor(cl, sub, pk) // outpost (change 20)
+			// outpost (change 20): cl's session moved to its successor while pk was on its way.
+			return s.publishToClient(cl.State.successor.Load(), sub, pk)
 		}
 		if ok {
 			atomic.AddInt64(&s.Info.Inflight, 1)
