@@ -2,6 +2,7 @@ package badger
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -508,5 +509,58 @@ func TestOutpostValueThresholdOnlyWhenDynamic(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// outpost (OUTPOST.md, change 7): a subscriber gets what WriteEntries
+// writes. WriteEntries hands writeRequests a slice it reuses (and clears
+// once the write returns); the publisher got that slice, and its goroutine
+// then found the request gone and panicked on a nil *request.
+func TestOutpostWriteEntriesReachSubscribers(t *testing.T) {
+	db, err := Open(DefaultOptions(t.TempDir()).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if err := db.WriteEntries([]*Entry{NewEntry([]byte("first"), []byte("x"))}); err != nil {
+		t.Fatal(err) // a fresh DB's first write goes through a Txn
+	}
+	got := make(chan string, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Subscribe(ctx, func(kvs *pb.KVList) error {
+			for _, kv := range kvs.Kv {
+				got <- string(kv.Key) + "=" + string(kv.Value)
+			}
+			return nil
+		}, []pb.Match{{Prefix: []byte("k")}})
+	}()
+	for subscribed := false; !subscribed; time.Sleep(time.Millisecond) {
+		db.pub.Lock()
+		subscribed = len(db.pub.subscribers) > 0
+		db.pub.Unlock()
+	}
+	const n = 50
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("k%02d", i)
+		if err := db.WriteEntries([]*Entry{NewEntry([]byte(k), []byte(k))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case kv := <-got:
+			if want := fmt.Sprintf("k%02d=k%02d", i, i); kv != want {
+				t.Fatalf("update %d: %s, want %s", i, kv, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d updates arrived", i, n)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 }

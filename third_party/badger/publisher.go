@@ -6,6 +6,7 @@
 package badger
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -158,7 +159,9 @@ func (p *publisher) deleteSubscriber(id uint64) {
 func (p *publisher) sendUpdates(reqs requests) {
 	if p.noOfSubscribers() != 0 {
 		reqs.IncrRef()
-		p.pubCh <- reqs
+		// outpost (OUTPOST.md, change 7): a slice of its own, as
+		// DB.WriteEntries passes one it reuses.
+		p.pubCh <- slices.Clone(reqs)
 	}
 }
 
