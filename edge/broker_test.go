@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,5 +285,30 @@ func TestKeepAliveDisconnectsOnlySilentClients(t *testing.T) {
 		t.Logf("silent client disconnected %v after its last packet", after)
 	case <-time.After(10 * time.Second):
 		t.Fatal("silent client still connected")
+	}
+}
+
+// TestTakeMaxPayload: TakeMaxPayload returns the largest payload published
+// since the last call, from any client and QoS, then 0.
+func TestTakeMaxPayload(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	a := dialV5(t, n.addr, "a", nil)
+	b := dialV5(t, n.addr, "b", nil)
+	if got := n.b.TakeMaxPayload(); got != 0 {
+		t.Fatalf("before any publish: %d", got)
+	}
+	a.publish(t, "cam/a", 1, strings.Repeat("x", 300<<10))
+	b.publish(t, "cam/b", 0, strings.Repeat("y", 500))
+	a.publish(t, "cam/a", 1, strings.Repeat("z", 1000))
+	eventually(t, 5*time.Second, func() bool { return n.b.Stats().MessagesIn[0] == 1 }, "the QoS 0 publish was not received")
+	if got := n.b.TakeMaxPayload(); got != 300<<10 {
+		t.Fatalf("max payload %d, want %d", got, 300<<10)
+	}
+	if got := n.b.TakeMaxPayload(); got != 0 {
+		t.Fatalf("after the take: %d, want 0", got)
+	}
+	b.publish(t, "cam/b", 1, strings.Repeat("y", 700))
+	if got := n.b.TakeMaxPayload(); got != 700 {
+		t.Fatalf("max payload %d, want 700", got)
 	}
 }

@@ -32,6 +32,7 @@ type counters struct {
 	takeovers    atomic.Uint64
 	throttled    atomic.Uint64
 	connRefused  atomic.Uint64
+	maxPayload   atomic.Int64 // the largest payload received since TakeMaxPayload
 }
 
 func (c *counters) received(qos byte, n int) {
@@ -39,6 +40,18 @@ func (c *counters) received(qos byte, n int) {
 		c.in[qos].Add(1)
 	}
 	c.bytesIn.Add(uint64(n))
+	for m := c.maxPayload.Load(); int64(n) > m; m = c.maxPayload.Load() {
+		if c.maxPayload.CompareAndSwap(m, int64(n)) {
+			break
+		}
+	}
+}
+
+// TakeMaxPayload returns the size of the largest payload a client published
+// since the last call (0 for none), and starts over. The node's GC target
+// follows it (cmd/outpost, gcCheck).
+func (b *Broker) TakeMaxPayload() int {
+	return int(b.stats.maxPayload.Swap(0))
 }
 
 func (c *counters) appended(d time.Duration, n int, err error) {

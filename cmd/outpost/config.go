@@ -63,8 +63,9 @@ type NodeConfig struct {
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// GCPercent is the Go garbage collector's target (GOGC): the heap may grow
 	// this many percent past what was live after the last collection. 0
-	// (default): piGCPercent with storage.profile pi, the runtime's 100 with large;
-	// otherwise 10-1000. The GOGC environment variable, when set, wins.
+	// (default): piGCPercent with storage.profile pi, raised while large
+	// payloads flow (gctarget.go), the runtime's 100 with large; otherwise
+	// 10-1000, fixed. The GOGC environment variable, when set, wins.
 	GCPercent int `yaml:"gc_percent"`
 	// TimerSlack is the timer slack every thread of the node runs with
 	// (Linux: prctl PR_SET_TIMERSLACK; internal/timerslack): how late the

@@ -90,6 +90,9 @@ type status struct {
 	// GoMaxProcsCeiling is how far the governor may raise GOMAXPROCS
 	// (node.max_procs 0, procs.go); 0 when GOMAXPROCS is fixed.
 	GoMaxProcsCeiling int `json:"go_max_procs_ceiling"`
+	// GoGCPercent is the GC target in force (node.gc_percent, GOGC, or what
+	// gcCheck set for large payloads: gctarget.go); -1 when off.
+	GoGCPercent int `json:"go_gc_percent"`
 }
 
 func (n *node) status() status {
@@ -104,6 +107,7 @@ func (n *node) status() status {
 		GoMemoryLimit:     goMemoryLimit(),
 		GoMaxProcs:        runtime.GOMAXPROCS(0),
 		GoMaxProcsCeiling: int(procsCeiling.Load()),
+		GoGCPercent:       goGCPercent(),
 	}
 }
 

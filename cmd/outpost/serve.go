@@ -157,6 +157,7 @@ const piMemoryLimit = 48 << 20
 // heap halved and at 30 the GC ran twice as often: CPU per message 1.07x
 // pipelined (every pair above 1.0). At 60 the CPU is back (0.99x) and the
 // peaks stay lower than before: scripts/RESULTS.md, "What changed on 2026-12-03, night".
+// Large payloads raise it while they flow (gcCheck).
 const piGCPercent = 60
 
 // gcPercent is the GC target to set, or 0 to leave the runtime's (GOGC, or
