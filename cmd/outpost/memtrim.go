@@ -32,9 +32,10 @@ var trimSamples = []metrics.Sample{
 
 // memoryLoop runs the node's memory housekeeping until ctx ends: every
 // limitInterval the limit check (limitCheck, when node.memory_limit is set)
-// and the GC target's (gcCheck), every trimInterval the trim (trimOnce) and the drop of the binary's pages
-// (dropBinaryPages), so that code run once since (a burst's compactions, a
-// bridge's reconnect) is not held mapped either.
+// and the GC target's (gcCheck), every trimInterval the trim (trimOnce) and
+// the drop of the binary's pages (dropBinaryPages), so that code run once
+// since (a burst's compactions, a bridge's reconnect) is not held mapped
+// either.
 func (n *node) memoryLoop(ctx context.Context) error {
 	limit, gc := n.limitCheck(), n.gcCheck()
 	t := time.NewTicker(limitInterval)
