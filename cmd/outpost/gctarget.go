@@ -13,7 +13,7 @@ import (
 // waiting for each ack the node collected 141-144 times per 1,600 frames,
 // and the collections, with the memory they hand back to the kernel and
 // fault in again, took a quarter of its CPU (scripts/RESULTS.md, "What
-// changed on 2026-12-05, morning"). gcCheck raises the target while large
+// changed on 2026-12-05, morning"). gcStep raises the target while large
 // payloads flow, so that the headroom holds gcFrames of the largest payload
 // seen within gcWindow (at most gcHeadroomMax), and lowers it back once they
 // stop. Sensor traffic never moves it: 32 payloads of 64 KiB fit in the
@@ -52,9 +52,9 @@ func (n *node) gcCheck() func() {
 }
 
 // gcStep returns the step that sets the GC target to gcTarget's for the
-// largest payload of the last gcWindow. It sets a new target when that
-// differs from the one in force by more than a tenth: the
-// live heap moves a little between collections.
+// largest payload of the last gcWindow. It sets a new target only when that
+// differs from the one in force by more than a tenth: the live heap moves a
+// little between collections.
 func (n *node) gcStep(base int) func() {
 	window := make([]int, gcWindow/limitInterval)
 	next, current := 0, base

@@ -53,14 +53,13 @@ func TestGCStepFollowsPayloads(t *testing.T) {
 	if got := goGCPercent(); got != 90 {
 		t.Fatalf("with the target at 90, not the default: the step set %d", got)
 	}
-	cfg := n.cfg
-	n.cfg.Node.GCPercent = piGCPercent
+	configured := &node{cfg: n.cfg, broker: n.broker, log: n.log} // not n.cfg itself: the node's goroutines read it
+	configured.cfg.Node.GCPercent = piGCPercent
 	debug.SetGCPercent(piGCPercent)
-	n.gcCheck()() // configured: left alone
+	configured.gcCheck()() // configured: left alone
 	if got := goGCPercent(); got != piGCPercent {
 		t.Fatalf("node.gc_percent configured: the step set %d", got)
 	}
-	n.cfg = cfg
 
 	step := n.gcStep(piGCPercent)
 	publish(256 << 10)
