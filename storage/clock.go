@@ -1,6 +1,11 @@
 package storage
 
-import "time"
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+)
 
 // A gateway's wall clock is often wrong for a while. A Raspberry Pi has no
 // real-time clock: it boots with the time it saved at shutdown (or 1970, or
@@ -18,7 +23,7 @@ import "time"
 // running time, so about 128 marks. Retention may then delete only below the
 // newest mark that is at least max_age old by running time. Records that were
 // in the log when it was opened have no running time, so their stamps decide,
-// as before.
+// with the steps earlier processes kept in the log (below).
 //
 // Owned by the retention goroutine.
 type ageMarks struct {
@@ -30,6 +35,9 @@ type ageMarks struct {
 	lastWall time.Time
 	lastUp   time.Duration
 	holding  bool // the last pass kept records that their stamps would have let go
+
+	since  uint64       // the log's next offset at Open: this process appended from it on
+	shifts []clockShift // the log's clock shifts, oldest first (metaShiftsKey)
 }
 
 // ageMark says the offsets from next on were appended after up, running time
@@ -46,7 +54,7 @@ const clockStep = time.Minute
 func newAgeMarks(next uint64, maxAge time.Duration) *ageMarks {
 	// The mark for what the log held at Open counts as max_age old from the
 	// start: those records' stamps alone decide.
-	return &ageMarks{marks: []ageMark{{next: next, up: -maxAge}}, every: max(maxAge/128, time.Nanosecond)}
+	return &ageMarks{marks: []ageMark{{next: next, up: -maxAge}}, every: max(maxAge/128, time.Nanosecond), since: next}
 }
 
 // limit notes that the log's next offset is next at running time up and
@@ -72,4 +80,103 @@ func (a *ageMarks) step(wall time.Time, up time.Duration) time.Duration {
 	}
 	a.lastWall, a.lastUp = wall, up
 	return d
+}
+
+// A step forward outlives the process that saw it. The running clock above
+// protects the records this process appended only while it runs; restarted
+// (a crash, an upgrade, the next power cut), the node would find them
+// stamped long ago and delete them at once. So a step forward is kept in the
+// log: the records this process had appended when it saw the step, from the
+// log's next offset at Open on, count their stamps as that much later, in
+// this process and every later one, until retention deletes them.
+//
+// Records a previous process appended under the same wrong clock, before a
+// restart, are not covered: no process saw their clock step.
+
+// clockShift says the records from..to-1 were stamped d too early.
+type clockShift struct {
+	from, to uint64
+	d        time.Duration
+}
+
+// metaShiftsKey holds the log's clock shifts (encodeShifts).
+var metaShiftsKey = []byte{nsMeta, 's', 'h', 'i', 'f', 't', 's'}
+
+// maxShifts bounds the shifts kept: a clock stepping every day for a month
+// of records still fits; past it the two oldest are merged.
+const maxShifts = 32
+
+func encodeShifts(s []clockShift) []byte {
+	b := make([]byte, 0, 24*len(s))
+	for _, c := range s {
+		b = binary.BigEndian.AppendUint64(b, c.from)
+		b = binary.BigEndian.AppendUint64(b, c.to)
+		b = binary.BigEndian.AppendUint64(b, uint64(c.d))
+	}
+	return b
+}
+
+func decodeShifts(b []byte) ([]clockShift, error) {
+	if len(b)%24 != 0 {
+		return nil, fmt.Errorf("%w: clock shifts of %d bytes", ErrCorrupt, len(b))
+	}
+	s := make([]clockShift, 0, len(b)/24)
+	for ; len(b) > 0; b = b[24:] {
+		c := clockShift{from: getU64(b), to: getU64(b[8:]), d: time.Duration(getU64(b[16:]))}
+		if c.from > c.to || c.d <= 0 {
+			return nil, fmt.Errorf("%w: clock shift %+v", ErrCorrupt, c)
+		}
+		s = append(s, c)
+	}
+	return s, nil
+}
+
+// addShift returns shifts with c added and those wholly below first dropped.
+// Past maxShifts the two oldest become one over both ranges with the sum of
+// their steps: no record counts as older than it would with both.
+func addShift(shifts []clockShift, c clockShift, first uint64) []clockShift {
+	out := make([]clockShift, 0, len(shifts)+1)
+	for _, s := range append(shifts, c) {
+		if s.to > first && s.to > s.from {
+			out = append(out, s)
+		}
+	}
+	for len(out) > maxShifts {
+		a, b := out[0], out[1]
+		out[1] = clockShift{from: min(a.from, b.from), to: max(a.to, b.to), d: a.d + b.d}
+		out = out[1:]
+	}
+	return out
+}
+
+// shiftedCut returns the first offset in [first, next) that is not expired
+// at cutoff (Unix ns): a record expires when its stamp, plus the shifts
+// covering it, is before cutoff. Deletion takes a prefix, so the first record
+// kept ends it. at(t, lo, hi) is the first offset in [lo, hi) stamped at or
+// after t, or hi.
+func shiftedCut(first, next uint64, shifts []clockShift, cutoff int64, at func(t int64, lo, hi uint64) (uint64, error)) (uint64, error) {
+	points := []uint64{first, next}
+	for _, s := range shifts {
+		for _, p := range [2]uint64{s.from, s.to} {
+			if p > first && p < next {
+				points = append(points, p)
+			}
+		}
+	}
+	slices.Sort(points)
+	points = slices.Compact(points)
+	for i := 0; i+1 < len(points); i++ {
+		lo, hi := points[i], points[i+1]
+		var d time.Duration
+		for _, s := range shifts {
+			if s.from <= lo && lo < s.to {
+				d += s.d
+			}
+		}
+		c, err := at(cutoff-int64(d), lo, hi)
+		if err != nil || c < hi {
+			return c, err
+		}
+	}
+	return next, nil
 }

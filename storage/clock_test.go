@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,7 +104,7 @@ func TestRetentionMaxAgeSurvivesAClockStep(t *testing.T) {
 	if got := l.FirstOffset(); got != 1 {
 		t.Fatalf("first offset %d after the clock stepped three days: records appended 2 s ago were deleted", got)
 	}
-	for _, want := range []string{"the wall clock stepped forward", "keeping records stamped more than max_age ago"} {
+	for _, want := range []string{"the wall clock stepped forward", "adds the step to the stamps of the records"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
@@ -131,16 +133,154 @@ func TestRetentionMaxAgeSurvivesAClockStep(t *testing.T) {
 	}
 
 	// Reopened, the log knows nothing of its records' running time: their
-	// stamps decide, so max_age still works across restarts.
+	// stamps (with the steps it kept) decide, so max_age still works across
+	// restarts.
 	appendN(t, l, 100, 10)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	l = openTest(t, dir, opts)
-	if err := l.retain(time.Now().Add(2*time.Hour), time.Second); err != nil {
+	if err := l.retain(stepped.Add(2*time.Hour), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if got := l.FirstOffset(); got != 111 {
 		t.Fatalf("reopened: first offset %d two hours after the records' stamps; want 111", got)
+	}
+}
+
+// TestRetentionMaxAgeClockStepSurvivesRestart: the node restarts (a crash, a
+// power cut) minutes after NTP stepped its clock three days forward. The
+// records it had logged under the slow clock still count as appended when
+// they were, not three days before: max_age (1 h) keeps them for an hour
+// after the step, not only while the process that saw it runs.
+func TestRetentionMaxAgeClockStepSurvivesRestart(t *testing.T) {
+	var logs testlog.Buffer
+	dir := t.TempDir()
+	opts := func(o *Options) {
+		o.MaxAge = time.Hour
+		o.RetentionInterval = time.Hour // no pass but the test's
+		o.Logger = zerolog.New(&logs)
+	}
+	l := openTest(t, dir, opts)
+	appendN(t, l, 0, 50) // 1-50, from an earlier run: no shift
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, opts)
+	appendN(t, l, 50, 100) // 51-150, under the slow clock
+	start := time.Now()
+	if err := l.retain(start, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stepped := start.Add(72 * time.Hour)
+	if err := l.retain(stepped, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.FirstOffset(); got != 51 {
+		// 1-50 went by their stamps: the step is not theirs.
+		t.Fatalf("first offset %d after the step; want 51", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for restart, at := range []time.Duration{10 * time.Minute, 59 * time.Minute} {
+		l = openTest(t, dir, opts)
+		if err := l.retain(stepped.Add(at), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.FirstOffset(); got != 51 {
+			t.Fatalf("restart %d, %v after the step: first offset %d; records appended under the slow clock were deleted", restart, at, got)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(logs.String(), "max_age adds the step to their stamps") {
+		t.Errorf("the reopened log does not say it holds a clock step:\n%s", logs.String())
+	}
+	l = openTest(t, dir, opts)
+	defer l.Close()
+	if err := l.retain(stepped.Add(time.Hour+time.Minute), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.FirstOffset(); got != 151 {
+		t.Fatalf("an hour after the step: first offset %d; want 151", got)
+	}
+}
+
+func TestShiftedCut(t *testing.T) {
+	// stamps[o] is the stamp of offset o; 10-19 were stamped 100 too early,
+	// 15-19 another 50 too early (two steps seen by one process).
+	stamps := make([]int64, 30)
+	for o := range stamps {
+		stamps[o] = int64(o)
+	}
+	at := func(ts int64, lo, hi uint64) (uint64, error) {
+		for o := lo; o < hi; o++ {
+			if stamps[o] >= ts {
+				return o, nil
+			}
+		}
+		return hi, nil
+	}
+	shifts := []clockShift{{from: 10, to: 20, d: 100}, {from: 15, to: 20, d: 50}}
+	for _, c := range []struct {
+		first, next uint64
+		shifts      []clockShift
+		cutoff      int64
+		want        uint64
+	}{
+		{0, 30, nil, 12, 12},
+		{0, 30, nil, 99, 30},
+		{0, 30, shifts, 5, 5},       // before the shifted records
+		{0, 30, shifts, 12, 10},     // 10 counts as 110
+		{0, 30, shifts, 114, 14},    // 10-13 count as 110-113, 14 as 114
+		{0, 30, shifts, 168, 18},    // 15-17 count as 165-167
+		{0, 30, shifts, 170, 30},    // 15-19 count as 165-169, 20-29 as themselves
+		{0, 30, shifts, 25, 10},     // 20-24 are expired, but 10 is not: a prefix only
+		{12, 30, shifts, 113, 13},   // first inside a shift
+		{0, 17, shifts, 1000, 17},   // next inside a shift
+		{25, 30, shifts, 27, 27},    // shifts wholly below first
+		{0, 30, shifts[1:], 16, 15}, // one shift only
+	} {
+		got, err := shiftedCut(c.first, c.next, c.shifts, c.cutoff, at)
+		if err != nil || got != c.want {
+			t.Errorf("shiftedCut(%d, %d, %v, %d) = %d, %v; want %d", c.first, c.next, c.shifts, c.cutoff, got, err, c.want)
+		}
+	}
+}
+
+func TestAddShift(t *testing.T) {
+	var s []clockShift
+	s = addShift(s, clockShift{from: 1, to: 10, d: time.Hour}, 1)
+	s = addShift(s, clockShift{from: 1, to: 20, d: time.Minute}, 5)
+	if len(s) != 2 {
+		t.Fatalf("%+v", s)
+	}
+	s = addShift(s, clockShift{from: 30, to: 40, d: time.Hour}, 10) // 1-10 deleted
+	if len(s) != 2 || s[0].to != 20 || s[1].from != 30 {
+		t.Fatalf("a shift of deleted records kept, or the wrong one dropped: %+v", s)
+	}
+	s = addShift(s, clockShift{from: 50, to: 50, d: time.Hour}, 10) // no records
+	if len(s) != 2 {
+		t.Fatalf("an empty shift kept: %+v", s)
+	}
+	for i := range maxShifts {
+		s = addShift(s, clockShift{from: uint64(100 + 10*i), to: uint64(110 + 10*i), d: time.Minute}, 10)
+	}
+	if len(s) != maxShifts {
+		t.Fatalf("%d shifts kept", len(s))
+	}
+	// The merged oldest cover 1-40 or more with at least both steps.
+	if s[0].from > 1 || s[0].to < 40 || s[0].d < time.Hour+time.Minute {
+		t.Fatalf("oldest shifts merged into %+v", s[0])
+	}
+	got, err := decodeShifts(encodeShifts(s))
+	if err != nil || !slices.Equal(got, s) {
+		t.Fatalf("decode(encode) = %+v, %v", got, err)
+	}
+	if _, err := decodeShifts([]byte{1, 2, 3}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a short value: %v", err)
 	}
 }

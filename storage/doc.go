@@ -200,5 +200,7 @@
 // running (monotonic) clock (clock.go): a gateway without a real-time clock
 // stamps an outage's records with a stale time, and NTP's step forward, once
 // the uplink is back, would otherwise expire them before a bridge sends
-// them. Records that were in the log when it was opened go by their stamps.
+// them. A step forward is also kept in the log, as a shift of the stamps of
+// the records appended before it, so a restart does not expire them either.
+// Other records that were in the log when it was opened go by their stamps.
 package storage

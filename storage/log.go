@@ -20,6 +20,7 @@ import (
 //	'c' cursor name              -> next offset (8 bytes BE)
 //	'k' uvarint(len) bucket key  -> KV value
 //	'm' "first"                  -> offset below which everything is deleted
+//	'm' "shifts"                 -> clock steps forward the log saw (clock.go)
 const (
 	nsLog    = 'l'
 	nsCursor = 'c'
@@ -144,12 +145,43 @@ func Open(dir string, opts Options) (*Log, error) {
 		Int("cursors", len(l.cursors)).Str("durability", string(opts.Durability)).Msg("log opened")
 	l.opened = time.Now()
 	l.ages = newAgeMarks(l.next, opts.MaxAge)
+	if err := l.loadShifts(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
 	l.wal = newWALWatch(dir)
 	w := newWriter(l)
 	l.wg.Add(2)
 	go w.run()
 	go l.runRetention()
 	return l, nil
+}
+
+// loadShifts reads the clock steps earlier processes saw (clock.go).
+func (l *Log) loadShifts() error {
+	return l.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(metaShiftsKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		var v []byte
+		if err == nil {
+			v, err = it.ValueCopy(nil)
+		}
+		if err == nil {
+			l.ages.shifts, err = decodeShifts(v)
+		}
+		if err != nil {
+			return err
+		}
+		for _, s := range l.ages.shifts {
+			if s.to > l.first && l.opts.MaxAge > 0 {
+				l.log.Info().Uint64("from", max(s.from, l.first)).Uint64("to", s.to).Dur("step", s.d).
+					Msg("records logged before a step of the wall clock: max_age adds the step to their stamps")
+			}
+		}
+		return nil
+	})
 }
 
 // recover restores first/next offsets, the newest ingest time, the stored

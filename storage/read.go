@@ -113,7 +113,12 @@ func (l *Log) isClosed() bool {
 // of O(log n) seeks.
 func (l *Log) OffsetAt(t time.Time) (uint64, error) {
 	lo, hi := l.bounds()
-	target := t.UnixNano()
+	return l.offsetAtIn(t.UnixNano(), lo, hi)
+}
+
+// offsetAtIn returns the first offset in [lo, hi) whose ingest time is >=
+// target (Unix ns), or hi when there is none.
+func (l *Log) offsetAtIn(target int64, lo, hi uint64) (uint64, error) {
 	err := l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()

@@ -108,6 +108,9 @@ func (l *Log) runRetention() {
 func (l *Log) retain(now time.Time, up time.Duration) error {
 	if d := l.ages.step(now, up); d >= clockStep || d <= -clockStep {
 		l.logClockStep(d)
+		if d > 0 {
+			l.keepShift(d)
+		}
 	}
 	in, err := l.retentionInput(now, up)
 	if err != nil {
@@ -138,15 +141,39 @@ func (l *Log) retain(now time.Time, up time.Duration) error {
 // clock did, and what that does to the records' ingest times.
 func (l *Log) logClockStep(d time.Duration) {
 	ev := l.log.Warn().Dur("step", d)
-	if l.opts.MaxAge > 0 {
-		ev = ev.Str("max_age", "counts the records this process appended by the time it has run")
-	}
 	if d > 0 {
+		if l.opts.MaxAge > 0 {
+			ev = ev.Str("max_age", "adds the step to the stamps of the records this process appended before it, also after a restart")
+		}
 		ev.Msg("the wall clock stepped forward: records logged before the step carry ingest times up to that much too early")
 		return
 	}
 	ev.Msg("the wall clock stepped back: records logged before the step carry ingest times up to that much too late," +
 		" and new records carry the newest time logged until the clock passes it (ingest times never decrease)")
+}
+
+// keepShift stores the step forward d in the log as a clock shift of the
+// records this process appended so far (clock.go).
+func (l *Log) keepShift(d time.Duration) {
+	first, next := l.bounds()
+	if next <= l.ages.since {
+		return // nothing appended under the old clock
+	}
+	shifts := addShift(l.ages.shifts, clockShift{from: l.ages.since, to: next, d: d}, first)
+	o := op{key: metaShiftsKey, val: encodeShifts(shifts)}
+	req := &request{ops: []op{o}, sync: true, done: newDone()}
+	req.add(o.key, o.val, l.prof.valueThreshold)
+	if err := l.submit(context.Background(), req); err != nil {
+		// Kept in memory: this process still counts it.
+		l.log.Warn().Err(err).Msg("the clock step is not stored: after a restart max_age goes by the stamps of the records appended before it")
+	}
+	l.ages.shifts = shifts
+}
+
+// ageCut returns the first offset in [first, next) stamped at or after
+// cutoff once the log's clock shifts are added to the stamps.
+func (l *Log) ageCut(first, next uint64, cutoff time.Time) (uint64, error) {
+	return shiftedCut(first, next, l.ages.shifts, cutoff.UnixNano(), l.offsetAtIn)
 }
 
 func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, error) {
@@ -165,7 +192,7 @@ func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, e
 	l.mu.Unlock()
 	in.ageCut = in.first
 	if l.opts.MaxAge > 0 {
-		cut, err := l.OffsetAt(now.Add(-l.opts.MaxAge))
+		cut, err := l.ageCut(in.first, in.next, now.Add(-l.opts.MaxAge))
 		if err != nil {
 			return in, err
 		}
@@ -177,7 +204,7 @@ func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, e
 			// Up to max_age/128 of records past max_age wait for the next
 			// mark anyway; say so only when records stamped well before
 			// that are kept.
-			far, err := l.OffsetAt(now.Add(-l.opts.MaxAge - l.ages.every - clockStep))
+			far, err := l.ageCut(in.first, in.next, now.Add(-l.opts.MaxAge-l.ages.every-clockStep))
 			if l.ages.holding = err == nil && far > keep; l.ages.holding {
 				l.log.Warn().Uint64("records", cut-keep).Dur("max_age", l.opts.MaxAge).
 					Msg("keeping records stamped more than max_age ago that this process appended less than max_age ago: the wall clock moved")
