@@ -78,12 +78,7 @@ func TestAgeMarksStep(t *testing.T) {
 // why; records that were in the log when it was opened go by their stamps.
 func TestRetentionMaxAgeSurvivesAClockStep(t *testing.T) {
 	var logs testlog.Buffer
-	dir := t.TempDir()
-	opts := func(o *Options) {
-		o.MaxAge = time.Hour
-		o.RetentionInterval = time.Hour // no pass but the test's
-		o.Logger = zerolog.New(&logs)
-	}
+	dir, opts := t.TempDir(), hourMaxAge(&logs)
 	l := openTest(t, dir, opts)
 	if err := l.Commit("cloud", 1); err != nil { // a bridge that has sent nothing
 		t.Fatal(err)
@@ -155,12 +150,7 @@ func TestRetentionMaxAgeSurvivesAClockStep(t *testing.T) {
 // after the step, not only while the process that saw it runs.
 func TestRetentionMaxAgeClockStepSurvivesRestart(t *testing.T) {
 	var logs testlog.Buffer
-	dir := t.TempDir()
-	opts := func(o *Options) {
-		o.MaxAge = time.Hour
-		o.RetentionInterval = time.Hour // no pass but the test's
-		o.Logger = zerolog.New(&logs)
-	}
+	dir, opts := t.TempDir(), hourMaxAge(&logs)
 	l := openTest(t, dir, opts)
 	appendN(t, l, 0, 50) // 1-50, from an earlier run: no shift
 	if err := l.Close(); err != nil {
@@ -282,5 +272,15 @@ func TestAddShift(t *testing.T) {
 	}
 	if _, err := decodeShifts([]byte{1, 2, 3}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a short value: %v", err)
+	}
+}
+
+// hourMaxAge sets a max_age of an hour, logs to logs, and leaves retention
+// passes to the test.
+func hourMaxAge(logs *testlog.Buffer) func(*Options) {
+	return func(o *Options) {
+		o.MaxAge = time.Hour
+		o.RetentionInterval = time.Hour
+		o.Logger = zerolog.New(logs)
 	}
 }
