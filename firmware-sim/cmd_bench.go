@@ -33,6 +33,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.AckTimeout, "ack-timeout", d.AckTimeout, "a publisher gives up after waiting this long for an ack")
 	fs.StringVar(&o.Username, "username", "", "MQTT username")
 	fs.StringVar(&o.Password, "password", "", "MQTT password")
+	fs.StringVar(&o.Client, "client", d.Client, "MQTT client: lean (firmware-sim's own, the least CPU per message) or paho")
 	asJSON := fs.Bool("json", false, "print one flat JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of firmware-sim itself to this file")
 	verbose := fs.Bool("v", false, "debug logging")

@@ -19,6 +19,9 @@
 #   REPEAT=1                runs of each row, mosquitto and Outpost alternating; with more than
 #                           one, a row ends with the median of its Outpost/mosquitto ratios (one
 #                           run's ratio moves by 10-25% on a busy 2-core box)
+#   CLIENT=lean             firmware-sim's MQTT client: lean (its own, the least CPU per message; a
+#                           publisher waiting for each ack reads it on its own goroutine) or paho (the
+#                           paho libraries, the README's tables before 2026-12-05, afternoon)
 #   OUTPOST_BIN=            use this outpost binary instead of building bin/outpost
 #   MEMORY_LIMIT=0          Outpost's node.memory_limit in bytes (0: the default, 48 MiB with the pi profile; -1: none)
 #   PIN=                    BROKER_CPUS,FSIM_CPUS for taskset (a CPU or a range each), e.g. PIN=0,1: every
@@ -50,6 +53,7 @@ if [ -n "$PIN" ]; then
 	FSIM_PIN=(taskset -c "${PIN#*,}")
 fi
 REPEAT=${REPEAT:-1}
+CLIENT=${CLIENT:-lean}
 OUTPOST_BIN=${OUTPOST_BIN:-}
 WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
 BROKER_PID=""
@@ -136,7 +140,7 @@ bench_one() {
 	# shellcheck disable=SC2046
 	if ! out=$(timeout -k 10 "$RUN_TIMEOUT" "${FSIM_PIN[@]}" bin/firmware-sim bench --json --broker "127.0.0.1:$port" \
 		--publishers "$PUBLISHERS" --messages "$MESSAGES" --payload 64 --subscribers 1 --filter '#' \
-		--drain 5s $(row_flags "$row") 2>"$WORK/bench.err"); then
+		--drain 5s --client "$CLIENT" $(row_flags "$row") 2>"$WORK/bench.err"); then
 		[ -n "$out" ] || { out='{}'; log "bench failed: $(cat "$WORK/bench.err")"; }
 	fi
 	rss=$(peak_rss_mib "$BROKER_PID")
@@ -193,8 +197,8 @@ main() {
 		fi
 	fi
 
-	printf '# %d publishers x %d msgs, 64 B payloads, 1 subscriber on #; %s; %s, %d cores\n' \
-		"$PUBLISHERS" "$MESSAGES" "$(mosquitto -h 2>/dev/null | head -1)" "$(uname -m)" "$(nproc)"
+	printf '# %d publishers x %d msgs, 64 B payloads, 1 subscriber on #; %s; %s, %d cores; firmware-sim --client %s\n' \
+		"$PUBLISHERS" "$MESSAGES" "$(mosquitto -h 2>/dev/null | head -1)" "$(uname -m)" "$(nproc)" "$CLIENT"
 	[ -z "$PIN" ] || printf '# pinned: brokers on CPU %s, firmware-sim on CPU %s\n' "${PIN%%,*}" "${PIN#*,}"
 	printf '%-16s %-18s %11s %11s %9s %9s %9s %11s %9s %s\n' row broker "recv msg/s" delivered "p50 ms" "p99 ms" "RSS MiB" "pub msg/s" "fsim CPU s" notes
 	local row mq d rep ratio

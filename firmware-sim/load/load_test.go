@@ -39,6 +39,10 @@ func TestRun(t *testing.T) {
 		{"shared subscription", func(o *Options) { o.Subscribers = 2; o.Shared = true }, 1000},
 		{"subscriber on #", func(o *Options) { o.Filter = "#" }, 1000},
 		{"fixed rate", func(o *Options) { o.Rate = 400; o.Duration = time.Second }, 400},
+		{"qos2 wait", func(o *Options) { o.QoS = 2; o.Pipelined = false }, 1000},
+		{"qos2 pipelined mqtt5", func(o *Options) { o.QoS = 2; o.Version = 5 }, 1000},
+		{"qos1 wait paho", func(o *Options) { o.Pipelined = false; o.Client = "paho" }, 1000},
+		{"qos1 pipelined paho mqtt5", func(o *Options) { o.Version = 5; o.Client = "paho" }, 1000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,8 +75,11 @@ func TestRun(t *testing.T) {
 // what is outstanding instead of hanging.
 func TestBrokerThatNeverAcks(t *testing.T) {
 	b := testbroker.ForTest(t)
-	for _, pipelined := range []bool{true, false} {
+	for i, pipelined := range []bool{true, false, true, false} {
 		o := DefaultOptions()
+		if i >= 2 {
+			o.Client = "paho"
+		}
 		o.Broker, o.Publishers, o.Messages, o.Inflight = b.Addr(), 2, 50, 10
 		o.Topic, o.Pipelined, o.AckTimeout, o.Drain = strings.TrimSuffix(testbroker.NoAckPrefix, "/"), pipelined, 300*time.Millisecond, 100*time.Millisecond
 		start := time.Now()
@@ -82,7 +89,7 @@ func TestBrokerThatNeverAcks(t *testing.T) {
 			want = 2
 		}
 		if !errors.Is(err, ErrPublish) || r.Unacked != want || r.Published != 0 {
-			t.Fatalf("pipelined=%v: err %v, unacked %d (want %d), published %d", pipelined, err, r.Unacked, want, r.Published)
+			t.Fatalf("%s, pipelined=%v: err %v, unacked %d (want %d), published %d", o.Client, pipelined, err, r.Unacked, want, r.Published)
 		}
 		if took := time.Since(start); took > 5*time.Second {
 			t.Fatalf("pipelined=%v: took %v", pipelined, took)
@@ -97,6 +104,7 @@ func TestValidate(t *testing.T) {
 		"rate":     func(o *Options) { o.Rate = 10 },
 		"qos":      func(o *Options) { o.QoS = 3 },
 		"inflight": func(o *Options) { o.Inflight = 0 },
+		"client":   func(o *Options) { o.Client = "mosquitto_pub" },
 	}
 	for name, mod := range tests {
 		o := DefaultOptions()

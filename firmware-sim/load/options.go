@@ -50,6 +50,10 @@ type Options struct {
 	// Username and Password, if the broker needs them.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// Client is the MQTT client the bench runs: "lean" (mqttc's own, for
+	// load generation: fewer goroutines and hand-offs per message, so less
+	// of the CPU it shares with the broker on a small box) or "paho".
+	Client string `yaml:"client"`
 	// MaxSamples bounds the latency samples kept (8 bytes each); later
 	// messages are counted but not sampled.
 	MaxSamples int `yaml:"max_samples"`
@@ -62,7 +66,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Broker: "127.0.0.1:1883", Version: 4, Publishers: 10, Messages: 10000, PayloadSize: 64,
-		QoS: 1, Pipelined: true,
+		QoS: 1, Pipelined: true, Client: "lean",
 		Inflight:    100, // deep enough to hide loopback RTT, below brokers' receive maximums
 		Subscribers: 1, Topic: "bench",
 		Drain:      5 * time.Second,
@@ -98,6 +102,8 @@ func (o Options) Validate() error {
 		return bad("topic: must not be empty")
 	case o.Drain < 0 || o.MaxSamples < 0:
 		return bad("drain and max_samples must be >= 0")
+	case o.Client != "lean" && o.Client != "paho":
+		return bad("client: %q (allowed: lean, paho)", o.Client)
 	case o.AckTimeout <= 0:
 		return bad("ack_timeout: %v must be > 0", o.AckTimeout)
 	}

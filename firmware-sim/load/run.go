@@ -91,7 +91,7 @@ func (b *bench) clientOptions(role string, i int) mqttc.Options {
 	return mqttc.Options{
 		Broker: b.o.Broker, Version: b.o.Version, CleanStart: true,
 		ClientID: fmt.Sprintf("fsim-%s-%08x-%d", role, b.runID, i),
-		Username: b.o.Username, Password: b.o.Password,
+		Username: b.o.Username, Password: b.o.Password, Lean: b.o.Client == "lean",
 	}
 }
 

@@ -68,6 +68,9 @@ type Options struct {
 	OnMessage Handler
 	// OnLost is called once when the connection drops unexpectedly.
 	OnLost func(error)
+	// Lean selects the package's own client (lean.go) over paho: fewer
+	// goroutines and hand-offs per message, for load generation.
+	Lean bool
 }
 
 // Dial connects and returns a ready client.
@@ -77,6 +80,9 @@ func Dial(ctx context.Context, o Options) (Client, error) {
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.Lean && (o.Version == 4 || o.Version == 5) {
+		return dialLean(ctx, o)
 	}
 	switch o.Version {
 	case 4:

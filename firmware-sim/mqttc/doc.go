@@ -1,6 +1,7 @@
 // Package mqttc is the one small MQTT client interface firmware-sim uses,
-// with two implementations: MQTT 3.1.1 over eclipse/paho.mqtt.golang and
-// MQTT 5 over eclipse/paho.golang. It never reconnects on its own: firmware
+// with three implementations: MQTT 3.1.1 over eclipse/paho.mqtt.golang,
+// MQTT 5 over eclipse/paho.golang, and, for load generation (Options.Lean),
+// both over mochi-mqtt's packet codec with fewer goroutines (lean.go). It never reconnects on its own: firmware
 // decides when and how to reconnect (backoff, jitter, buffering).
 //
 // Concurrency: a Client's methods may be called from several goroutines.
