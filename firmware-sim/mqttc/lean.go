@@ -333,68 +333,46 @@ func (c *lean) Publish(ctx context.Context, m Message) error {
 	return c.publishInline(ctx, m)
 }
 
-// publishInline writes m and reads until its acknowledgement arrives. A
-// read cut short by ctx fails the connection: the stream may hold part of
-// a packet.
+// publishInline writes m and reads until its acknowledgement arrives,
+// answering what else comes meanwhile as the receive goroutine would. A
+// read cut short by ctx fails the connection: the stream may hold part of a
+// packet.
 func (c *lean) publishInline(ctx context.Context, m Message) error {
-	id, err := c.register(&flight{done: func(error) {}})
+	res := make(chan error, 1) // the flight may end on another goroutine: Close
+	id, err := c.register(&flight{done: func(err error) { res <- err }})
 	if err != nil {
 		return err
 	}
-	defer c.complete(id, nil)
 	defer c.watch(ctx)()
-	pk := c.publishPacket(m, id)
-	if err := c.write(pk.PublishEncode); err != nil {
+	if err := c.write(c.publishPacket(m, id).PublishEncode); err != nil {
 		c.fail(err)
-		return err
+		return <-res
 	}
 	var buf []byte
 	var acks bytes.Buffer
 	for {
+		select {
+		case err := <-res:
+			return err
+		default:
+		}
 		fh, body, err := readPacket(c.r, buf)
 		if err != nil {
-			err = ctxErr(ctx, err)
-			c.fail(err)
-			return err
+			c.fail(ctxErr(ctx, err)) // ends every flight
+			return <-res
 		}
 		buf = body
 		acks.Reset()
-		done, err := c.handle(fh, body, id, &acks)
+		if err := c.answer(fh, body, &acks); err != nil {
+			c.fail(err)
+			return <-res
+		}
 		if acks.Len() > 0 {
-			if werr := c.writeRaw(acks.Bytes()); werr != nil {
-				c.fail(werr)
-				return werr
+			if err := c.writeRaw(acks.Bytes()); err != nil {
+				c.fail(err)
+				return <-res
 			}
 		}
-		if done {
-			return err
-		}
-	}
-}
-
-// handle acts on one packet read by Publish itself: done when it ends the
-// flight of id, with the broker's verdict. Acknowledgements it owes go to
-// acks.
-func (c *lean) handle(fh packets.FixedHeader, body []byte, id uint16, acks *bytes.Buffer) (bool, error) {
-	switch fh.Type {
-	case packets.Puback, packets.Pubrec, packets.Pubcomp:
-		pk := packets.Packet{FixedHeader: fh, ProtocolVersion: c.ver}
-		if err := decodeAck(&pk, body); err != nil {
-			return true, err
-		}
-		if pk.PacketID != id {
-			return false, nil // a late answer to a publish given up on
-		}
-		if pk.ReasonCode >= 0x80 {
-			return true, fmt.Errorf("publish refused: reason 0x%02x", pk.ReasonCode)
-		}
-		if fh.Type == packets.Pubrec {
-			c.ack(acks, packets.Pubrel, id)
-			return false, nil
-		}
-		return true, nil
-	default:
-		return false, c.receive(fh, body, acks)
 	}
 }
 
@@ -510,7 +488,8 @@ func (c *lean) readLoop() {
 	}
 }
 
-// answer handles one packet on the receive goroutine.
+// answer handles one packet read by the receive goroutine, or by Publish
+// itself: an acknowledgement completes its call.
 func (c *lean) answer(fh packets.FixedHeader, body []byte, acks *bytes.Buffer) error {
 	switch fh.Type {
 	case packets.Puback, packets.Pubrec, packets.Pubcomp:

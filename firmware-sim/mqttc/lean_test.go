@@ -163,3 +163,25 @@ func TestLeanRefusedConnect(t *testing.T) {
 		t.Logf("%s: %v", c.name, err)
 	}
 }
+
+// TestLeanCloseDuringPublish: Close ends a Publish that waits, on its own
+// goroutine, for an acknowledgement that never comes.
+func TestLeanCloseDuringPublish(t *testing.T) {
+	b := testbroker.ForTest(t)
+	cl, err := Dial(t.Context(), Options{Broker: b.Addr(), ClientID: "closing", Version: 4, CleanStart: true, Lean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- cl.Publish(context.Background(), Message{Topic: testbroker.NoAckPrefix + "x", QoS: 1}) }()
+	time.Sleep(100 * time.Millisecond)
+	cl.Close()
+	select {
+	case err := <-got:
+		if err == nil {
+			t.Fatal("Publish succeeded without an acknowledgement")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish still waiting after Close")
+	}
+}
