@@ -33,9 +33,12 @@ import (
 // its pre-crash form.
 type memTable struct {
 	// TODO: Give skiplist z.Calloc'd []byte.
-	sl         *skl.Skiplist
-	wal        *logFile
-	maxVersion uint64
+	sl  *skl.Skiplist
+	wal *logFile
+	// maxVersion is written by the one goroutine that writes the memtable
+	// and read by MaxVersion, which the value-log GC calls while writes go
+	// on (outpost, OUTPOST.md change 14: a plain uint64 was a data race).
+	maxVersion atomic.Uint64
 	opt        Options
 	buf        *bytes.Buffer
 }
@@ -250,8 +253,8 @@ func (mt *memTable) putBatch(keys [][]byte, vals []y.ValueStruct) error {
 		}
 		// Write to skiplist and update maxVersion encountered.
 		mt.sl.Put(key, vals[i])
-		if ts := y.ParseTs(key); ts > mt.maxVersion {
-			mt.maxVersion = ts
+		if ts := y.ParseTs(key); ts > mt.maxVersion.Load() {
+			mt.maxVersion.Store(ts)
 		}
 		e := walEntry(key, vals[i])
 		y.NumBytesWrittenToL0Add(mt.opt.MetricsEnabled, e.estimateSizeAndSetThreshold(mt.opt.ValueThreshold))
@@ -290,8 +293,8 @@ func (mt *memTable) replayFunction(opt Options) func(Entry, valuePointer) error 
 			opt.Debugf("First key=%q\n", e.Key)
 		}
 		first = false
-		if ts := y.ParseTs(e.Key); ts > mt.maxVersion {
-			mt.maxVersion = ts
+		if ts := y.ParseTs(e.Key); ts > mt.maxVersion.Load() {
+			mt.maxVersion.Store(ts)
 		}
 		// Skiplist makes a copy of the key and value.
 		mt.sl.Put(e.Key, replayValue(&e))

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -562,5 +564,67 @@ func TestOutpostWriteEntriesReachSubscribers(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// TestOutpostMaxVersionDuringWrites: the value-log GC reads MaxVersion while
+// writes go on (rewrite's gcDiscardTs); a memtable's maxVersion was a plain
+// uint64 written by the writer without db.lock, which the race detector
+// caught in Outpost's storage tests (change 14). scripts/test-badger.sh runs
+// it with -race, which reports the race without the atomic. The versions
+// MaxVersion returns never decrease.
+func TestOutpostMaxVersionDuringWrites(t *testing.T) {
+	db, err := Open(DefaultOptions(t.TempDir()).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if err := db.WriteEntries([]*Entry{NewEntry([]byte("first"), []byte("x"))}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var last uint64
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			v := db.MaxVersion()
+			if v < last {
+				bad <- fmt.Sprintf("MaxVersion went from %d to %d", last, v)
+				return
+			}
+			last = v
+			reads.Add(1)
+		}
+	}()
+	// Write until the reader has read often enough to meet the writes. A
+	// transaction's commit moves the version on, so that the next write's
+	// entries raise the memtable's maxVersion (WriteEntries' take the newest
+	// commit's: alone they would raise it once).
+	for i := 0; i < 500 || reads.Load() < 1000; i++ {
+		if err := db.Update(func(txn *Txn) error { return txn.Set([]byte("txn"), []byte("v")) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.WriteEntries([]*Entry{NewEntry([]byte(fmt.Sprintf("k%06d", i)), []byte("v"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case msg := <-bad:
+		t.Fatal(msg)
+	default:
+	}
+	if v := db.MaxVersion(); v == 0 {
+		t.Fatal("MaxVersion 0 after the writes")
 	}
 }
