@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
 
 	"github.com/outpost-edge/outpost/internal/testlog"
@@ -282,5 +283,28 @@ func hourMaxAge(logs *testlog.Buffer) func(*Options) {
 		o.MaxAge = time.Hour
 		o.RetentionInterval = time.Hour
 		o.Logger = zerolog.New(logs)
+	}
+}
+
+// TestCorruptClockShiftsOpen: a shifts value the log cannot read loses the
+// shifts, not the log: Open succeeds, says so, and the records are there.
+func TestCorruptClockShiftsOpen(t *testing.T) {
+	var logs testlog.Buffer
+	dir, opts := t.TempDir(), hourMaxAge(&logs)
+	l := openTest(t, dir, opts)
+	appendN(t, l, 0, 10)
+	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(metaShiftsKey, []byte{1, 2, 3}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, opts)
+	defer l.Close()
+	if got := l.NextOffset(); got != 11 {
+		t.Fatalf("next offset %d after reopening, want 11", got)
+	}
+	if !strings.Contains(logs.String(), "clock steps not read") {
+		t.Errorf("the reopened log does not say it lost its clock steps:\n%s", logs.String())
 	}
 }

@@ -168,11 +168,13 @@ func (l *Log) loadShifts() error {
 		if err == nil {
 			v, err = it.ValueCopy(nil)
 		}
-		if err == nil {
-			l.ages.shifts, err = decodeShifts(v)
-		}
 		if err != nil {
 			return err
+		}
+		if l.ages.shifts, err = decodeShifts(v); err != nil {
+			// The records are intact: only their shifts are lost.
+			l.log.Warn().Err(err).Msg("clock steps not read: max_age goes by the records' stamps alone")
+			return nil
 		}
 		for _, s := range l.ages.shifts {
 			if s.to > l.first && l.opts.MaxAge > 0 {
