@@ -266,17 +266,16 @@ func (c *lean) register(f *flight) (uint16, error) {
 	return 0, fmt.Errorf("%w: every packet id is in flight", ErrProtocol)
 }
 
-// complete ends the flight of id with err; false when none was waiting.
-func (c *lean) complete(id uint16, err error) bool {
+// complete ends the flight of id with err; an id not in flight (the answer
+// to a publish given up on) is ignored.
+func (c *lean) complete(id uint16, err error) {
 	c.mu.Lock()
 	f := c.flights[id]
 	delete(c.flights, id)
 	c.mu.Unlock()
-	if f == nil {
-		return false
+	if f != nil {
+		f.done(err)
 	}
-	f.done(err)
-	return true
 }
 
 // fail ends the connection with err: everything in flight gets err, and
