@@ -165,15 +165,35 @@ func TestLeanRefusedConnect(t *testing.T) {
 }
 
 // TestLeanCloseDuringPublish: Close ends a Publish that waits, on its own
-// goroutine, for an acknowledgement that never comes.
+// goroutine, for an acknowledgement that never comes, from a broker that
+// does not close the connection on DISCONNECT either.
 func TestLeanCloseDuringPublish(t *testing.T) {
-	b := testbroker.ForTest(t)
-	cl, err := Dial(t.Context(), Options{Broker: b.Addr(), ClientID: "closing", Version: 4, CleanStart: true, Lean: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		buf := make([]byte, 256)
+		_, _ = s.Read(buf)                    // CONNECT
+		_, _ = s.Write([]byte{0x20, 2, 0, 0}) // CONNACK, accepted
+		for {                                 // then silence, whatever comes
+			if _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	cl, err := Dial(t.Context(), Options{Broker: ln.Addr().String(), ClientID: "closing", Version: 4, CleanStart: true, Lean: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan error, 1)
-	go func() { got <- cl.Publish(context.Background(), Message{Topic: testbroker.NoAckPrefix + "x", QoS: 1}) }()
+	go func() { got <- cl.Publish(context.Background(), Message{Topic: "x", QoS: 1}) }()
 	time.Sleep(100 * time.Millisecond)
 	cl.Close()
 	select {
