@@ -140,23 +140,7 @@ func TestLeanRefusedConnect(t *testing.T) {
 		{"refused", []byte{0x20, 2, 0, 5}}, // CONNACK, not authorised
 		{"not a connack", []byte{0xd0, 0}}, // PINGRESP
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			s, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer s.Close()
-			buf := make([]byte, 256)
-			_, _ = s.Read(buf)
-			_, _ = s.Write(c.reply)
-			_, _ = s.Read(buf)
-		}()
-		_, err = Dial(t.Context(), Options{Broker: ln.Addr().String(), ClientID: "x", Version: 4, Lean: true, ConnectTimeout: 5 * time.Second})
-		ln.Close()
+		_, err := Dial(t.Context(), Options{Broker: scripted(t, c.reply), ClientID: "x", Version: 4, Lean: true, ConnectTimeout: 5 * time.Second})
 		if err == nil {
 			t.Fatalf("%s: Dial succeeded", c.name)
 		}
@@ -168,27 +152,7 @@ func TestLeanRefusedConnect(t *testing.T) {
 // goroutine, for an acknowledgement that never comes, from a broker that
 // does not close the connection on DISCONNECT either.
 func TestLeanCloseDuringPublish(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		s, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer s.Close()
-		buf := make([]byte, 256)
-		_, _ = s.Read(buf)                    // CONNECT
-		_, _ = s.Write([]byte{0x20, 2, 0, 0}) // CONNACK, accepted
-		for {                                 // then silence, whatever comes
-			if _, err := s.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	cl, err := Dial(t.Context(), Options{Broker: ln.Addr().String(), ClientID: "closing", Version: 4, CleanStart: true, Lean: true})
+	cl, err := Dial(t.Context(), Options{Broker: scripted(t, []byte{0x20, 2, 0, 0}), ClientID: "closing", Version: 4, CleanStart: true, Lean: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,4 +168,31 @@ func TestLeanCloseDuringPublish(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Publish still waiting after Close")
 	}
+}
+
+// scripted starts a server that answers one connection's first read (its
+// CONNECT) with reply, then reads and ignores everything until the client
+// closes the connection; it returns the server's address.
+func scripted(t *testing.T, reply []byte) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		buf := make([]byte, 256)
+		_, _ = s.Read(buf)
+		_, _ = s.Write(reply)
+		for {
+			if _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
 }
