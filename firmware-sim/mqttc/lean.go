@@ -40,7 +40,7 @@ type lean struct {
 	conn   net.Conn
 	r      *bufio.Reader
 	ver    byte
-	onMsg  Handler
+	routes routes
 	onLost func(error)
 
 	// wmu serialises writes and guards wbuf.
@@ -56,18 +56,12 @@ type lean struct {
 	// mu guards the fields below.
 	mu      sync.Mutex
 	nextID  uint16
-	flights map[uint16]*flight
-	subs    []route
-	err     error // set once the connection failed or closed
+	flights map[uint16]func(error) // a publish's or subscribe's outcome, by packet id
+	err     error                  // set once the connection failed or closed
 	closed  bool
 
 	stop chan struct{}  // closed by Close: stops the keep-alive goroutine
 	wg   sync.WaitGroup // the receive and keep-alive goroutines
-}
-
-// flight is a publish or subscribe waiting for the broker's answer.
-type flight struct {
-	done func(error) // called once with the outcome
 }
 
 var _ Client = (*lean)(nil)
@@ -81,7 +75,8 @@ func dialLean(ctx context.Context, o Options) (Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &lean{ver: byte(o.Version), onMsg: o.OnMessage, onLost: o.OnLost, flights: map[uint16]*flight{}, stop: make(chan struct{})}
+	c := &lean{ver: byte(o.Version), routes: routes{fallback: o.OnMessage}, onLost: o.OnLost,
+		flights: map[uint16]func(error){}, stop: make(chan struct{})}
 	// dial buffers reads: read from its buffer, write to the connection under it.
 	switch bc := conn.(type) {
 	case *tcpBufConn:
@@ -246,8 +241,8 @@ func (c *lean) failed() error {
 	return c.err
 }
 
-// register allocates a packet id for f.
-func (c *lean) register(f *flight) (uint16, error) {
+// register allocates a packet id for a call whose outcome goes to done.
+func (c *lean) register(done func(error)) (uint16, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
@@ -259,7 +254,7 @@ func (c *lean) register(f *flight) (uint16, error) {
 			c.nextID = 1
 		}
 		if _, used := c.flights[c.nextID]; !used {
-			c.flights[c.nextID] = f
+			c.flights[c.nextID] = done
 			return c.nextID, nil
 		}
 	}
@@ -270,11 +265,11 @@ func (c *lean) register(f *flight) (uint16, error) {
 // to a publish given up on) is ignored.
 func (c *lean) complete(id uint16, err error) {
 	c.mu.Lock()
-	f := c.flights[id]
+	done := c.flights[id]
 	delete(c.flights, id)
 	c.mu.Unlock()
-	if f != nil {
-		f.done(err)
+	if done != nil {
+		done(err)
 	}
 }
 
@@ -289,11 +284,11 @@ func (c *lean) fail(err error) {
 	c.err = err
 	closed := c.closed
 	flights := c.flights
-	c.flights = map[uint16]*flight{}
+	c.flights = map[uint16]func(error){}
 	c.mu.Unlock()
 	_ = c.conn.Close()
-	for _, f := range flights {
-		f.done(err)
+	for _, done := range flights {
+		done(err)
 	}
 	if !closed && c.onLost != nil { // once: c.err is set once
 		go c.onLost(err)
@@ -338,7 +333,7 @@ func (c *lean) Publish(ctx context.Context, m Message) error {
 // packet.
 func (c *lean) publishInline(ctx context.Context, m Message) error {
 	res := make(chan error, 1) // the flight may end on another goroutine: Close
-	id, err := c.register(&flight{done: func(err error) { res <- err }})
+	id, err := c.register(func(err error) { res <- err })
 	if err != nil {
 		return err
 	}
@@ -403,7 +398,7 @@ func (c *lean) receive(fh packets.FixedHeader, body []byte, acks *bytes.Buffer) 
 		if err := pk.PublishDecode(body); err != nil {
 			return fmt.Errorf("%w: PUBLISH: %v", ErrProtocol, err)
 		}
-		c.deliver(pk.TopicName, pk.Payload)
+		c.routes.deliver(pk.TopicName, pk.Payload)
 		switch fh.Qos {
 		case 1:
 			c.ack(acks, packets.Puback, pk.PacketID)
@@ -426,23 +421,6 @@ func (c *lean) receive(fh packets.FixedHeader, body []byte, acks *bytes.Buffer) 
 		return fmt.Errorf("%w: unexpected packet type %d", ErrProtocol, fh.Type)
 	}
 	return nil
-}
-
-// deliver hands a message to the first route that matches its topic, or to
-// OnMessage.
-func (c *lean) deliver(topic string, payload []byte) {
-	c.mu.Lock()
-	h := c.onMsg
-	for _, r := range c.subs {
-		if Match(r.filter, topic) {
-			h = r.h
-			break
-		}
-	}
-	c.mu.Unlock()
-	if h != nil {
-		h(topic, payload)
-	}
 }
 
 // startReading starts the receive goroutine once; Publish calls on this
@@ -508,12 +486,12 @@ func (c *lean) answer(fh packets.FixedHeader, body []byte, acks *bytes.Buffer) e
 		if err := pk.SubackDecode(body); err != nil {
 			return fmt.Errorf("%w: SUBACK: %v", ErrProtocol, err)
 		}
+		code := byte(0x80) // no reason code counts as a refusal
+		if len(pk.ReasonCodes) > 0 {
+			code = pk.ReasonCodes[0]
+		}
 		var err error
-		if len(pk.ReasonCodes) == 0 || pk.ReasonCodes[0] >= 0x80 {
-			code := byte(0x80)
-			if len(pk.ReasonCodes) > 0 {
-				code = pk.ReasonCodes[0]
-			}
+		if code >= 0x80 {
 			err = fmt.Errorf("broker refused it (return code 0x%02x)", code)
 		}
 		c.complete(pk.PacketID, err)
@@ -537,7 +515,7 @@ func (c *lean) PublishAsync(m Message, done func(error)) {
 		return
 	}
 	c.startReading()
-	id, err := c.register(&flight{done: done})
+	id, err := c.register(done)
 	if err != nil {
 		done(err)
 		return
@@ -550,11 +528,9 @@ func (c *lean) PublishAsync(m Message, done func(error)) {
 // Subscribe subscribes filter; its messages go to h.
 func (c *lean) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
 	c.startReading()
-	c.mu.Lock()
-	c.subs = append(c.subs, route{filter: filter, h: h}) // before the SUBACK: retained messages follow it at once
-	c.mu.Unlock()
+	c.routes.add(filter, h)
 	ch := make(chan error, 1)
-	id, err := c.register(&flight{done: func(err error) { ch <- err }})
+	id, err := c.register(func(err error) { ch <- err })
 	if err == nil {
 		pk := packets.Packet{
 			FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: id, ProtocolVersion: c.ver,
@@ -570,14 +546,7 @@ func (c *lean) Subscribe(ctx context.Context, filter string, qos byte, h Handler
 		}
 	}
 	if err != nil {
-		c.mu.Lock()
-		for i, r := range c.subs {
-			if r.filter == filter {
-				c.subs = append(c.subs[:i], c.subs[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
+		c.routes.remove(filter)
 		return fmt.Errorf("subscribe %s: %w", filter, err)
 	}
 	return nil

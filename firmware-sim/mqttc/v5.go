@@ -19,16 +19,7 @@ type v5 struct {
 	closed atomic.Bool
 	lost   sync.Once
 	onLost func(error)
-	onMsg  Handler // messages no route matches
-
-	// mu guards subs.
-	mu   sync.RWMutex
-	subs []route
-}
-
-type route struct {
-	filter string
-	h      Handler
+	routes routes
 }
 
 var _ Client = (*v5)(nil)
@@ -45,7 +36,7 @@ func dialV5(ctx context.Context, o Options) (Client, error) {
 	if tlsCfg != nil {
 		conn = packets.NewThreadSafeConn(conn) // tls.Conn writes are not goroutine-safe
 	}
-	cl := &v5{onLost: o.OnLost, onMsg: o.OnMessage}
+	cl := &v5{onLost: o.OnLost, routes: routes{fallback: o.OnMessage}}
 	cl.c = paho.NewClient(paho.ClientConfig{
 		ClientID:           o.ClientID,
 		Conn:               conn,
@@ -84,19 +75,7 @@ func (c *v5) fail(err error) {
 }
 
 func (c *v5) route(pr paho.PublishReceived) (bool, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for _, r := range c.subs {
-		if Match(r.filter, pr.Packet.Topic) {
-			r.h(pr.Packet.Topic, pr.Packet.Payload)
-			return true, nil
-		}
-	}
-	if c.onMsg != nil {
-		c.onMsg(pr.Packet.Topic, pr.Packet.Payload)
-		return true, nil
-	}
-	return false, nil
+	return c.routes.deliver(pr.Packet.Topic, pr.Packet.Payload), nil
 }
 
 func (c *v5) Publish(ctx context.Context, m Message) error {
@@ -114,14 +93,14 @@ func (c *v5) PublishAsync(m Message, done func(error)) {
 }
 
 func (c *v5) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
-	c.mu.Lock()
-	c.subs = append(c.subs, route{filter: filter, h: h})
-	c.mu.Unlock()
+	c.routes.add(filter, h)
 	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: qos}}})
 	if err != nil {
+		c.routes.remove(filter)
 		return fmt.Errorf("subscribe %s: %w", filter, err)
 	}
 	if len(sa.Reasons) == 1 && sa.Reasons[0] >= 0x80 {
+		c.routes.remove(filter)
 		return fmt.Errorf("subscribe %s: reason 0x%02x", filter, sa.Reasons[0])
 	}
 	return nil
