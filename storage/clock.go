@@ -36,8 +36,16 @@ type ageMarks struct {
 	lastUp   time.Duration
 	holding  bool // the last pass kept records that their stamps would have let go
 
-	since  uint64       // the log's next offset at Open: this process appended from it on
+	// since is the first offset appended under this process's clock: the
+	// log's next offset at Open, or the anchor's first offset when the log
+	// was last written in this boot.
+	since  uint64
 	shifts []clockShift // the log's clock shifts, oldest first (metaShiftsKey)
+
+	boot     string        // the kernel's boot id; "" when unknown: no anchor
+	bootAt   time.Duration // the boot clock at Open
+	anchored bool          // this process stored an anchor
+	anchorUp time.Duration // running time of the last anchor stored
 }
 
 // ageMark says the offsets from next on were appended after up, running time
@@ -90,8 +98,25 @@ func (a *ageMarks) step(wall time.Time, up time.Duration) time.Duration {
 // log's next offset at Open on, count their stamps as that much later, in
 // this process and every later one, until retention deletes them.
 //
-// Records a previous process appended under the same wrong clock, before a
-// restart, are not covered: no process saw their clock step.
+// A step can also fall between two processes of one boot: the node was
+// restarted (a crash, an upgrade) under the slow clock, and NTP stepped the
+// clock while no process ran, or before the next one's first retention
+// pass. No process sees that step as a jump between two of its passes, yet
+// both processes' records carry the slow clock. So the log also keeps a
+// clock anchor (clockAnchor): the boot it was written in, the first offset
+// appended in that boot, and one reading of the boot clock, which a step of
+// the wall clock does not move, with the wall clock at the same moment. A
+// process that opens the log in the same boot takes the anchor as its
+// previous pass (ageMarks.resume): its first pass sees a step made since as
+// a running process does, and a step covers the records appended in the
+// whole boot, from the anchor's first offset on. A record stamped before a
+// forward step in a boot was stamped by a clock behind by at least that
+// step, so this never counts a record as younger than it is by the clock
+// after the step.
+//
+// Records an earlier boot appended under a wrong clock are not covered: the
+// boot clock restarts with the machine, and nothing ties their stamps to a
+// true time.
 
 // clockShift says the records from..to-1 were stamped d too early.
 type clockShift struct {
@@ -179,4 +204,66 @@ func shiftedCut(first, next uint64, shifts []clockShift, cutoff int64, at func(t
 		}
 	}
 	return next, nil
+}
+
+// clockAnchor ties the wall clock to the boot clock (clock_linux.go), which
+// counts from the machine's boot and does not move when the wall clock
+// steps. Stored in the log under metaClockKey.
+type clockAnchor struct {
+	boot  string        // the kernel's boot id
+	since uint64        // first offset appended in this boot
+	at    time.Duration // boot clock
+	wall  int64         // wall clock at the same moment, Unix ns
+}
+
+// metaClockKey holds the log's clock anchor (encodeAnchor).
+var metaClockKey = []byte{nsMeta, 'c', 'l', 'o', 'c', 'k'}
+
+// anchorEvery is how often a running process stores a fresh anchor when
+// the clock did not step: NTP slews the wall clock by up to 0.5 ms a second,
+// so an anchor kept for days would read the slew as a step.
+const anchorEvery = time.Hour
+
+func encodeAnchor(c clockAnchor) []byte {
+	b := make([]byte, 0, 24+len(c.boot))
+	b = binary.BigEndian.AppendUint64(b, c.since)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.at))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.wall))
+	return append(b, c.boot...)
+}
+
+func decodeAnchor(b []byte) (clockAnchor, error) {
+	if len(b) <= 24 {
+		return clockAnchor{}, fmt.Errorf("%w: clock anchor of %d bytes", ErrCorrupt, len(b))
+	}
+	c := clockAnchor{since: getU64(b), at: time.Duration(getU64(b[8:])), wall: int64(getU64(b[16:])), boot: string(b[24:])}
+	if c.at < 0 {
+		return clockAnchor{}, fmt.Errorf("%w: clock anchor at boot clock %v", ErrCorrupt, c.at)
+	}
+	return c, nil
+}
+
+// resume takes the anchor c as the previous pass when it was stored in this
+// boot (and before this process opened the log): the next step call then
+// returns how far the wall clock stepped since c, and the records appended
+// since c.since count as appended under this process's clock. It reports
+// whether it did.
+func (a *ageMarks) resume(c clockAnchor) bool {
+	if a.boot == "" || c.boot != a.boot || c.at > a.bootAt || c.since > a.since {
+		return false
+	}
+	a.since = c.since
+	a.lastWall, a.lastUp = time.Unix(0, c.wall), c.at-a.bootAt
+	return true
+}
+
+// anchorDue says whether a pass at running time up, after a step of the
+// wall clock or not, stores a fresh anchor.
+func (a *ageMarks) anchorDue(up time.Duration, stepped bool) bool {
+	return a.boot != "" && (stepped || !a.anchored || up-a.anchorUp >= anchorEvery)
+}
+
+// anchor is the clock anchor for a pass at wall time wall and running time up.
+func (a *ageMarks) anchor(wall time.Time, up time.Duration) clockAnchor {
+	return clockAnchor{boot: a.boot, since: a.since, at: a.bootAt + up, wall: wall.UnixNano()}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -144,27 +145,34 @@ func TestRetentionMaxAgeSurvivesAClockStep(t *testing.T) {
 	}
 }
 
-// TestRetentionMaxAgeClockStepSurvivesRestart: the node restarts (a crash, a
-// power cut) minutes after NTP stepped its clock three days forward. The
-// records it had logged under the slow clock still count as appended when
-// they were, not three days before: max_age (1 h) keeps them for an hour
-// after the step, not only while the process that saw it runs.
+// TestRetentionMaxAgeClockStepSurvivesRestart: the node restarts (a crash,
+// then a power cut) minutes after NTP stepped its clock three days forward.
+// The records it had logged under the slow clock still count as appended
+// when they were, not three days before: max_age (1 h) keeps them for an
+// hour after the step, not only while the process that saw it runs, and
+// the step counts once.
 func TestRetentionMaxAgeClockStepSurvivesRestart(t *testing.T) {
 	var logs testlog.Buffer
 	dir, opts := t.TempDir(), hourMaxAge(&logs)
 	l := openTest(t, dir, opts)
-	appendN(t, l, 0, 50) // 1-50, from an earlier run: no shift
+	appendN(t, l, 0, 50) // 1-50, from an earlier boot: no shift
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l = openTest(t, dir, opts)
-	appendN(t, l, 50, 100) // 51-150, under the slow clock
+	reopen := func(boot string, at time.Duration, wall time.Time) *Log {
+		return openTest(t, dir, func(o *Options) {
+			opts(o)
+			o.openClock = inBoot(boot, at, wall)
+		})
+	}
 	start := time.Now()
-	if err := l.retain(start, time.Second); err != nil {
+	l = reopen("b1", 10*time.Minute, start)
+	appendN(t, l, 50, 100) // 51-150, under the slow clock
+	if err := l.retain(start.Add(time.Second), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	stepped := start.Add(72 * time.Hour)
-	if err := l.retain(stepped, 2*time.Second); err != nil {
+	if err := l.retain(stepped, 2*time.Second); err != nil { // at boot clock 10m2s
 		t.Fatal(err)
 	}
 	if got := l.FirstOffset(); got != 51 {
@@ -175,28 +183,112 @@ func TestRetentionMaxAgeClockStepSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for restart, at := range []time.Duration{10 * time.Minute, 59 * time.Minute} {
-		l = openTest(t, dir, opts)
-		if err := l.retain(stepped.Add(at), time.Second); err != nil {
+	// A crash: the next process in the same boot finds the anchor the first
+	// stored at the step, and no step since. Then a power cut: a new boot.
+	for _, r := range []struct {
+		boot  string
+		at    time.Duration // boot clock at Open
+		after time.Duration // wall clock at Open, after the step
+		first uint64
+	}{
+		{"b1", 10*time.Minute + 2*time.Second + 10*time.Minute, 10 * time.Minute, 51},
+		{"b2", time.Minute, 59 * time.Minute, 51},
+		{"b2", 3 * time.Minute, time.Hour + time.Minute, 151},
+	} {
+		l = reopen(r.boot, r.at, stepped.Add(r.after))
+		if err := l.retain(stepped.Add(r.after+time.Second), time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if got := l.FirstOffset(); got != 51 {
-			t.Fatalf("restart %d, %v after the step: first offset %d; records appended under the slow clock were deleted", restart, at, got)
+		if got := l.FirstOffset(); got != r.first {
+			t.Fatalf("boot %s, %v after the step: first offset %d; want %d", r.boot, r.after, got, r.first)
 		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if r.first == 51 && !strings.Contains(logs.String(), "max_age adds the step to their stamps") {
+			t.Errorf("the reopened log does not say it holds a clock step:\n%s", logs.String())
+		}
 	}
-	if !strings.Contains(logs.String(), "max_age adds the step to their stamps") {
-		t.Errorf("the reopened log does not say it holds a clock step:\n%s", logs.String())
-	}
-	l = openTest(t, dir, opts)
-	defer l.Close()
-	if err := l.retain(stepped.Add(time.Hour+time.Minute), time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if got := l.FirstOffset(); got != 151 {
-		t.Fatalf("an hour after the step: first offset %d; want 151", got)
+}
+
+// TestRetentionMaxAgeClockStepBetweenProcesses: the node logs an outage
+// under a clock three days slow, restarts (a crash, an upgrade), and NTP
+// steps the clock before the new process's first retention pass: no process
+// sees the step as a jump between two of its passes. In the same boot, the
+// clock anchor lets the new process see it anyway, and every record of the
+// boot counts as appended when it was. After a reboot nothing can: the
+// earlier process's records go by their stamps.
+func TestRetentionMaxAgeClockStepBetweenProcesses(t *testing.T) {
+	for _, sameBoot := range []bool{true, false} {
+		t.Run(fmt.Sprintf("same boot %v", sameBoot), func(t *testing.T) {
+			var logs testlog.Buffer
+			dir := t.TempDir()
+			open := func(boot string, at time.Duration, wall time.Time) *Log {
+				return openTest(t, dir, func(o *Options) {
+					hourMaxAge(&logs)(o)
+					o.openClock = inBoot(boot, at, wall)
+				})
+			}
+			// Process A, 10 minutes after boot: 1-100 under the slow clock
+			// (the records' stamps are the machine's clock, read as slow).
+			start := time.Now()
+			l := open("b1", 10*time.Minute, start)
+			appendN(t, l, 0, 100)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			// Process B, two minutes later by the boot clock; the wall clock
+			// was stepped three days forward in between.
+			second := "b1"
+			if !sameBoot {
+				second = "b2"
+			}
+			stepped := start.Add(72*time.Hour + 2*time.Minute)
+			l = open(second, 12*time.Minute, stepped)
+			if err := l.retain(stepped.Add(time.Second), time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if !sameBoot {
+				if got := l.FirstOffset(); got != 101 {
+					t.Fatalf("after a reboot: first offset %d; want 101 (A's records by their stamps)", got)
+				}
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got := l.FirstOffset(); got != 1 {
+				t.Fatalf("first offset %d after a step between two processes: A's records were deleted", got)
+			}
+			for _, want := range []string{"records logged earlier in this boot", "the wall clock stepped forward"} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, logs.String())
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			// Processes C and D, 50 and 65 minutes after A's records by the
+			// boot clock: C keeps them, D's max_age lets them go.
+			for _, c := range []struct {
+				at    time.Duration
+				first uint64
+			}{{60 * time.Minute, 1}, {75 * time.Minute, 101}} {
+				wall := stepped.Add(c.at - 12*time.Minute)
+				l = open("b1", c.at, wall)
+				if err := l.retain(wall.Add(time.Second), time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if got := l.FirstOffset(); got != c.first {
+					t.Fatalf("%v after boot: first offset %d; want %d", c.at, got, c.first)
+				}
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -278,22 +370,40 @@ func TestAddShift(t *testing.T) {
 
 // hourMaxAge sets a max_age of an hour, logs to logs, and leaves retention
 // passes to the test.
+// hourMaxAge: max_age one hour, retention only when the test runs a pass,
+// and each Open in a boot of its own (a reboot between any two), so a test
+// plays the wall clock through retain without the boot clock's anchor
+// seeing the machine's.
 func hourMaxAge(logs *testlog.Buffer) func(*Options) {
+	var boots int
 	return func(o *Options) {
 		o.MaxAge = time.Hour
 		o.RetentionInterval = time.Hour
 		o.Logger = zerolog.New(logs)
+		boots++
+		o.openClock = inBoot(fmt.Sprintf("boot-%d", boots), time.Minute, time.Now())
 	}
 }
 
-// TestCorruptClockShiftsOpen: a shifts value the log cannot read loses the
-// shifts, not the log: Open succeeds, says so, and the records are there.
+// inBoot is a clock for Open: boot id, boot clock at, wall clock wall.
+func inBoot(id string, at time.Duration, wall time.Time) func() (string, time.Duration, time.Time) {
+	return func() (string, time.Duration, time.Time) { return id, at, wall }
+}
+
+// TestCorruptClockShiftsOpen: a shifts or anchor value the log cannot read
+// loses the shifts or the anchor, not the log: Open succeeds, says so, and
+// the records are there.
 func TestCorruptClockShiftsOpen(t *testing.T) {
 	var logs testlog.Buffer
 	dir, opts := t.TempDir(), hourMaxAge(&logs)
 	l := openTest(t, dir, opts)
 	appendN(t, l, 0, 10)
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(metaShiftsKey, []byte{1, 2, 3}) }); err != nil {
+	if err := l.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(metaClockKey, []byte{4, 5, 6}); err != nil {
+			return err
+		}
+		return txn.Set(metaShiftsKey, []byte{1, 2, 3})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
@@ -304,7 +414,9 @@ func TestCorruptClockShiftsOpen(t *testing.T) {
 	if got := l.NextOffset(); got != 11 {
 		t.Fatalf("next offset %d after reopening, want 11", got)
 	}
-	if !strings.Contains(logs.String(), "clock steps not read") {
-		t.Errorf("the reopened log does not say it lost its clock steps:\n%s", logs.String())
+	for _, want := range []string{"clock steps not read", "clock anchor not read"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the reopened log does not say %q:\n%s", want, logs.String())
+		}
 	}
 }

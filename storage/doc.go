@@ -202,5 +202,9 @@
 // the uplink is back, would otherwise expire them before a bridge sends
 // them. A step forward is also kept in the log, as a shift of the stamps of
 // the records appended before it, so a restart does not expire them either.
-// Other records that were in the log when it was opened go by their stamps.
+// On Linux a clock anchor (the boot id and the boot clock, which no step
+// moves, read with the wall clock) lets a process see a step made while no
+// process ran, or before the restarted one's first pass, and a step covers
+// every record appended in the same boot. Records an earlier boot appended
+// go by their stamps and the shifts it stored.
 package storage

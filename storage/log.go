@@ -143,9 +143,15 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.log.Info().Uint64("first", l.first).Uint64("next", l.next).Int64("bytes", l.logical).
 		Int("cursors", len(l.cursors)).Str("durability", string(opts.Durability)).Msg("log opened")
-	l.opened = time.Now()
 	l.ages = newAgeMarks(l.next, opts.MaxAge)
-	if err := l.loadShifts(); err != nil {
+	clock := openClock
+	if opts.openClock != nil {
+		clock = opts.openClock
+	}
+	var wall time.Time
+	l.ages.boot, l.ages.bootAt, wall = clock()
+	l.opened = time.Now()
+	if err := l.loadClock(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
@@ -153,28 +159,37 @@ func Open(dir string, opts Options) (*Log, error) {
 	w := newWriter(l)
 	l.wg.Add(2)
 	go w.run()
+	// A step of the wall clock since the anchor an earlier process of this
+	// boot stored counts before this process appends under the new clock;
+	// and this process's anchor is stored at once.
+	l.clockPass(wall, 0)
 	go l.runRetention()
 	return l, nil
 }
 
-// loadShifts reads the clock steps earlier processes saw (clock.go).
-func (l *Log) loadShifts() error {
+// openClock reads the boot id and boot clock ("" when unknown) and the wall
+// clock.
+func openClock() (boot string, at time.Duration, wall time.Time) {
+	id, at, ok := bootClock()
+	if !ok {
+		id = ""
+	}
+	return id, at, time.Now()
+}
+
+// loadClock reads the clock steps earlier processes saw and the clock
+// anchor the last one stored (clock.go).
+func (l *Log) loadClock() error {
 	return l.db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(metaShiftsKey)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		var v []byte
-		if err == nil {
-			v, err = it.ValueCopy(nil)
-		}
+		v, err := metaValue(txn, metaShiftsKey)
 		if err != nil {
 			return err
 		}
-		if l.ages.shifts, err = decodeShifts(v); err != nil {
-			// The records are intact: only their shifts are lost.
-			l.log.Warn().Err(err).Msg("clock steps not read: max_age goes by the records' stamps alone")
-			return nil
+		if v != nil {
+			if l.ages.shifts, err = decodeShifts(v); err != nil {
+				// The records are intact: only their shifts are lost.
+				l.log.Warn().Err(err).Msg("clock steps not read: max_age goes by the records' stamps alone")
+			}
 		}
 		for _, s := range l.ages.shifts {
 			if s.to > l.first && l.opts.MaxAge > 0 {
@@ -182,8 +197,32 @@ func (l *Log) loadShifts() error {
 					Msg("records logged before a step of the wall clock: max_age adds the step to their stamps")
 			}
 		}
+		if v, err = metaValue(txn, metaClockKey); err != nil || v == nil {
+			return err
+		}
+		c, err := decodeAnchor(v)
+		if err != nil {
+			l.log.Warn().Err(err).Msg("clock anchor not read: a step of the wall clock before this start counts for no record")
+			return nil
+		}
+		if l.ages.resume(c) && c.since < l.next {
+			l.log.Info().Uint64("from", max(c.since, l.first)).Uint64("to", l.next).
+				Msg("records logged earlier in this boot: a step of the wall clock since then counts for them too")
+		}
 		return nil
 	})
+}
+
+// metaValue returns a copy of key's value, nil when it is not stored.
+func metaValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	it, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return it.ValueCopy(nil)
 }
 
 // recover restores first/next offsets, the newest ingest time, the stored

@@ -110,6 +110,10 @@ type Options struct {
 	// noRelease turns the profile's releaser off, for tests that run their
 	// own passes.
 	noRelease bool
+	// openClock replaces, for tests that play a clock, the boot id, boot
+	// clock (clock_linux.go) and wall clock Open reads; nil reads the
+	// machine's.
+	openClock func() (boot string, at time.Duration, wall time.Time)
 }
 
 // DefaultOptions returns the defaults described on each field.

@@ -106,12 +106,7 @@ func (l *Log) runRetention() {
 // retain runs one retention pass at wall time now, up after Open by the
 // running (monotonic) clock.
 func (l *Log) retain(now time.Time, up time.Duration) error {
-	if d := l.ages.step(now, up); d >= clockStep || d <= -clockStep {
-		l.logClockStep(d)
-		if d > 0 {
-			l.keepShift(d)
-		}
-	}
+	l.clockPass(now, up)
 	in, err := l.retentionInput(now, up)
 	if err != nil {
 		return err
@@ -152,22 +147,51 @@ func (l *Log) logClockStep(d time.Duration) {
 		" and new records carry the newest time logged until the clock passes it (ingest times never decrease)")
 }
 
-// keepShift stores the step forward d in the log as a clock shift of the
-// records this process appended so far (clock.go).
-func (l *Log) keepShift(d time.Duration) {
+// clockPass looks for a step of the wall clock at wall time now and running
+// time up, says so, and stores what it found (storeClock).
+func (l *Log) clockPass(now time.Time, up time.Duration) {
+	d := l.ages.step(now, up)
+	stepped := d >= clockStep || d <= -clockStep
+	if stepped {
+		l.logClockStep(d)
+	}
+	l.storeClock(now, up, d, stepped)
+}
+
+// storeClock stores, in one write, what a pass at wall time now and running
+// time up found (clock.go): a step forward d as a clock shift of the records
+// appended under the old clock, and a fresh clock anchor when one is due.
+func (l *Log) storeClock(now time.Time, up, d time.Duration, stepped bool) {
+	a := l.ages
+	shifts := a.shifts
+	var ops []op
 	first, next := l.bounds()
-	if next <= l.ages.since {
-		return // nothing appended under the old clock
+	shift := stepped && d > 0 && next > a.since // else nothing was appended under the old clock
+	if shift {
+		shifts = addShift(shifts, clockShift{from: a.since, to: next, d: d}, first)
+		ops = append(ops, op{key: metaShiftsKey, val: encodeShifts(shifts)})
 	}
-	shifts := addShift(l.ages.shifts, clockShift{from: l.ages.since, to: next, d: d}, first)
-	o := op{key: metaShiftsKey, val: encodeShifts(shifts)}
-	req := &request{ops: []op{o}, sync: true, done: newDone()}
-	req.add(o.key, o.val, l.prof.valueThreshold)
-	if err := l.submit(context.Background(), req); err != nil {
-		// Kept in memory: this process still counts it.
+	anchor := a.anchorDue(up, stepped)
+	if anchor {
+		ops = append(ops, op{key: metaClockKey, val: encodeAnchor(a.anchor(now, up))})
+	}
+	if len(ops) == 0 {
+		return
+	}
+	req := &request{ops: ops, sync: true, done: newDone()}
+	for _, o := range ops {
+		req.add(o.key, o.val, l.prof.valueThreshold)
+	}
+	err := l.submit(context.Background(), req)
+	a.shifts = shifts // kept in memory even when not stored: this process still counts it
+	switch {
+	case err != nil && shift:
 		l.log.Warn().Err(err).Msg("the clock step is not stored: after a restart max_age goes by the stamps of the records appended before it")
+	case err != nil:
+		l.log.Debug().Err(err).Msg("clock anchor not stored")
+	case anchor:
+		a.anchored, a.anchorUp = true, up
 	}
-	l.ages.shifts = shifts
 }
 
 // ageCut returns the first offset in [first, next) stamped at or after

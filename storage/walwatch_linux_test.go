@@ -128,7 +128,13 @@ func TestSyncWALAloneUntilValueLogWritten(t *testing.T) {
 		walOnly = after.WALSyncs - before.WALSyncs
 		return after.Syncs - before.Syncs - walOnly, walOnly
 	}
-	if full, _ := appendOne(10); full != 1 {
+	// The first sync is Open's, when it stores the clock anchor (clock.go),
+	// or else the first append's.
+	if st := l.Stats(); st.Syncs > 0 {
+		if full := st.Syncs - st.WALSyncs; full != 1 {
+			t.Fatalf("the first sync lists the WALs through Badger: %d such syncs in Open", full)
+		}
+	} else if full, _ := appendOne(10); full != 1 {
 		t.Fatalf("the first sync lists the WALs through Badger: %d such syncs", full)
 	}
 	newestWAL := func() string {
