@@ -320,7 +320,11 @@ type logFile struct {
 	opt      Options
 }
 
-func (lf *logFile) Truncate(end int64) error {
+func (lf *logFile) Truncate(end int64) error { return lf.truncate(end, true) }
+
+// truncate truncates the file to end, after a sync of the file when sync
+// (outpost, OUTPOST.md change 15: doneWriting leaves the sync to the caller).
+func (lf *logFile) truncate(end int64, sync bool) error {
 	if fi, err := lf.Fd.Stat(); err != nil {
 		return fmt.Errorf("while file.stat on file: %s, error: %v\n", lf.Fd.Name(), err)
 	} else if fi.Size() == end {
@@ -328,7 +332,21 @@ func (lf *logFile) Truncate(end int64) error {
 	}
 	y.AssertTrue(!lf.opt.ReadOnly)
 	lf.size.Store(uint32(end))
-	return lf.MmapFile.Truncate(end)
+	if sync { // z.MmapFile.Truncate's sync, through Sync
+		if err := lf.Sync(); err != nil {
+			return fmt.Errorf("while sync file: %s, error: %v\n", lf.Fd.Name(), err)
+		}
+	}
+	return lf.MmapFile.Resize(end)
+}
+
+// Sync writes the file's dirty pages to disk (z.MmapFile.Sync); a test may
+// watch it (outpostSyncHook).
+func (lf *logFile) Sync() error {
+	if h := outpostSyncHook.Load(); h != nil {
+		(*h)(lf)
+	}
+	return lf.MmapFile.Sync()
 }
 
 // encodeEntry will encode entry to the buf
@@ -486,7 +504,10 @@ func (lf *logFile) doneWriting(offset uint32) error {
 	lf.lock.Lock()
 	defer lf.lock.Unlock()
 
-	if err := lf.Truncate(int64(offset)); err != nil {
+	// outpost (OUTPOST.md change 15): without the sync z.MmapFile.Truncate
+	// makes first. With SyncWrites the file was synced above; without, the
+	// value log's sync syncs it (valueLog.unsynced), off the writer's path.
+	if err := lf.truncate(int64(offset), false); err != nil {
 		return y.Wrapf(err, "Unable to truncate file: %q", lf.path)
 	}
 

@@ -5,9 +5,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4/y"
 )
+
+// outpostSyncHook, when a test sets it, sees every sync of a log file (the
+// value log's and the memtables' WALs) before it is made.
+var outpostSyncHook atomic.Pointer[func(*logFile)]
 
 // vlogKeepBuf is the largest buffer writeEntry keeps for the next entry it
 // encodes whole.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -364,6 +365,14 @@ func (vlog *valueLog) rewrite(f *logFile) error {
 	vlog.opt.Infof("Processed %d entries in %d loops", len(wb), loops)
 	vlog.opt.Infof("Total entries: %d. Moved: %d", count, moved)
 	vlog.opt.Infof("Removing fid: %d", f.fid)
+	// outpost (OUTPOST.md change 15): the values moved reach the disk before
+	// the file they came from leaves it. Without SyncWrites nothing synced
+	// them: upstream synced a value-log file only when a rotation closed it.
+	if moved > 0 && !vlog.opt.SyncWrites {
+		if err := vlog.db.Sync(); err != nil {
+			return y.Wrapf(err, "while syncing the values moved out of fid: %d", f.fid)
+		}
+	}
 	var deleteFileNow bool
 	// Entries written to LSM. Remove the older file now.
 	{
@@ -491,6 +500,11 @@ type valueLog struct {
 
 	garbageCh    chan struct{}
 	discardStats *discardStats
+
+	// unsynced lists the files rotated out since the last sync (outpost,
+	// OUTPOST.md change 15): without SyncWrites a rotation leaves the file's
+	// sync to sync. Guarded by filesLock.
+	unsynced []uint32
 }
 
 func vlogFilePath(dirPath string, fid uint32) string {
@@ -770,21 +784,41 @@ func (vlog *valueLog) sync() error {
 		return nil
 	}
 
+	// outpost (OUTPOST.md change 15): the files rotated out since the last
+	// sync first, then the current one.
 	vlog.filesLock.RLock()
 	maxFid := vlog.maxFid
-	curlf := vlog.filesMap[maxFid]
+	pending := slices.Clone(vlog.unsynced)
+	lfs := make([]*logFile, 0, len(pending)+1)
+	for _, fid := range pending {
+		// A file the GC deleted since needs no sync.
+		if lf := vlog.filesMap[fid]; lf != nil && fid != maxFid {
+			lfs = append(lfs, lf)
+		}
+	}
 	// Sometimes it is possible that vlog.maxFid has been increased but file creation
 	// with same id is still in progress and this function is called. In those cases
 	// entry for the file might not be present in vlog.filesMap.
-	if curlf == nil {
-		vlog.filesLock.RUnlock()
-		return nil
+	if curlf := vlog.filesMap[maxFid]; curlf != nil {
+		lfs = append(lfs, curlf)
 	}
-	curlf.lock.RLock()
+	for _, lf := range lfs {
+		lf.lock.RLock()
+	}
 	vlog.filesLock.RUnlock()
 
-	err := curlf.Sync()
-	curlf.lock.RUnlock()
+	var err error
+	for _, lf := range lfs {
+		if serr := lf.Sync(); serr != nil && err == nil {
+			err = serr
+		}
+		lf.lock.RUnlock()
+	}
+	if err == nil && len(pending) > 0 {
+		vlog.filesLock.Lock()
+		vlog.unsynced = slices.DeleteFunc(vlog.unsynced, func(fid uint32) bool { return slices.Contains(pending, fid) })
+		vlog.filesLock.Unlock()
+	}
 	return err
 }
 
@@ -854,6 +888,11 @@ func (vlog *valueLog) write(reqs []*request) error {
 	toDisk := func() error {
 		if vlog.woffset() > uint32(vlog.opt.ValueLogFileSize) ||
 			vlog.numEntriesWritten > vlog.opt.ValueLogMaxEntries {
+			if !vlog.opt.SyncWrites { // outpost: sync syncs it (OUTPOST.md change 15)
+				vlog.filesLock.Lock()
+				vlog.unsynced = append(vlog.unsynced, curlf.fid)
+				vlog.filesLock.Unlock()
+			}
 			if err := curlf.doneWriting(vlog.woffset()); err != nil {
 				return err
 			}

@@ -17,6 +17,13 @@ func (m *MmapFile) Truncate(maxSz int64) error {
 	if err := m.Sync(); err != nil {
 		return fmt.Errorf("while sync file: %s, error: %v\n", m.Fd.Name(), err)
 	}
+	return m.Resize(maxSz)
+}
+
+// Resize is Truncate without the sync (outpost, OUTPOST.md change 6): the
+// file is truncated to maxSz and mapped again up to it, and its dirty pages
+// stay for the caller's own sync to write.
+func (m *MmapFile) Resize(maxSz int64) error {
 	if err := Munmap(m.Data); err != nil {
 		return fmt.Errorf("while munmap file: %s, error: %v\n", m.Fd.Name(), err)
 	}
