@@ -43,10 +43,15 @@
 // fsync mode a syncer owned by the writer: the writer commits group N+1 while
 // the syncer fsyncs group N, and one fsync covers every group committed
 // before it started (the syncer waits up to one fsync's time for more
-// groups when it has fewer callers than its previous fsync released). An fsync is an fdatasync of the active memtable WAL,
+// groups when it has fewer callers than its previous fsync released); in
+// batch mode a syncer beside the writer syncs every sync_interval, so
+// commits go on while it writes. An fsync is an fdatasync of the active memtable WAL,
 // which holds every record below Badger's value threshold, unless a commit
 // wrote to the value log or the memtable rotated since the previous one;
 // then it is Badger's Sync plus an fsync of each rotated WAL (syncAll).
+// Badger's Sync also syncs the value-log files rotated out since the last
+// one: the Badger copy's rotation no longer syncs the file it closes in the
+// writer's path (third_party/badger/OUTPOST.md, change 15).
 // A group's records are written with Badger's WriteEntries (a change of
 // Outpost's Badger copy: in the writer's goroutine, outside a transaction,
 // since a chunk's key is written once), and its other writes, when it has
@@ -66,7 +71,7 @@
 //   - fsync (default): Append returns after the group commit is fsynced.
 //     Survives kill -9 and power loss. Concurrent appenders share a sync.
 //   - batch: Append returns after the records are in Badger's write-ahead
-//     log (survives kill -9); the writer fsyncs every sync_interval (200ms
+//     log (survives kill -9); the syncer fsyncs every sync_interval (200ms
 //     default), so power loss may lose the last interval of acknowledged
 //     records.
 //   - none: no explicit fsync; the kernel writes back when it likes. Power

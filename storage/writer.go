@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -189,9 +190,9 @@ type writer struct {
 	lastTime int64
 	maxSize  int64
 	maxCount int64
-	dirty    bool // batch mode: writes since the last sync
-	lastSync time.Time
-	syncq    chan batch // fsync mode: committed groups waiting for their sync
+	dirty    atomic.Bool   // batch mode: writes since the last sync
+	stopSync chan struct{} // batch mode: closed to stop runBatchSyncer
+	syncq    chan batch    // fsync mode: committed groups waiting for their sync
 	// stale holds the chunk keys of records writes that failed, which may
 	// have stored some of them: the next group goes in one transaction that
 	// deletes them first (commit). A set: while writes keep failing, the
@@ -220,27 +221,27 @@ type batch struct {
 
 func newWriter(l *Log) *writer {
 	w := &writer{
-		l: l, next: l.next, lastTime: l.lastTime, lastSync: time.Now(),
+		l: l, next: l.next, lastTime: l.lastTime,
 		maxSize: l.db.MaxBatchSize() * 9 / 10, maxCount: l.db.MaxBatchCount() - 1,
 	}
-	if l.opts.Durability == DurabilityFsync {
+	switch l.opts.Durability {
+	case DurabilityFsync:
 		w.syncq = make(chan batch, 16)
+	case DurabilityBatch:
+		w.stopSync = make(chan struct{})
 	}
 	return w
 }
 
 func (w *writer) run() {
 	defer w.l.wg.Done()
-	var tick <-chan time.Time
-	if w.l.opts.Durability == DurabilityBatch {
-		t := time.NewTicker(w.l.opts.SyncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
 	syncerDone := make(chan struct{})
-	if w.syncq != nil {
+	switch {
+	case w.syncq != nil:
 		go w.runSyncer(syncerDone)
-	} else {
+	case w.stopSync != nil:
+		go w.runBatchSyncer(syncerDone)
+	default:
 		close(syncerDone)
 	}
 	var carry *request
@@ -248,17 +249,12 @@ func (w *writer) run() {
 		first := carry
 		carry = nil
 		if first == nil {
-			select {
-			case r, ok := <-w.l.reqs:
-				if !ok {
-					w.shutdown(syncerDone)
-					return
-				}
-				first = r
-			case <-tick:
-				w.syncIfDirty()
-				continue
+			r, ok := <-w.l.reqs
+			if !ok {
+				w.shutdown(syncerDone)
+				return
 			}
+			first = r
 		}
 		group := make([]*request, 1, 8) // one allocation for a group of up to 8, not one per doubling
 		group[0] = first
@@ -303,6 +299,9 @@ func (w *writer) shutdown(syncerDone <-chan struct{}) {
 	if w.syncq != nil {
 		close(w.syncq)
 	}
+	if w.stopSync != nil {
+		close(w.stopSync)
+	}
 	<-syncerDone
 	if w.l.opts.Durability != DurabilityNone {
 		if err := w.l.syncAll(); err != nil {
@@ -311,17 +310,34 @@ func (w *writer) shutdown(syncerDone <-chan struct{}) {
 	}
 }
 
+// runBatchSyncer syncs the log every sync_interval while commits made it
+// dirty (batch mode). It runs beside the writer, so commits go on while a
+// sync writes: a sync that writes back megabytes of value log took tens of
+// milliseconds, and the writer that made it stalled every appender.
+func (w *writer) runBatchSyncer(done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(w.l.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopSync:
+			return
+		case <-t.C:
+			w.syncIfDirty()
+		}
+	}
+}
+
 func (w *writer) syncIfDirty() {
-	if !w.dirty {
+	if !w.dirty.Swap(false) {
 		return
 	}
 	if err := w.l.syncAll(); err != nil {
+		w.dirty.Store(true)
 		w.l.log.Error().Err(err).Msg("periodic sync")
 		return
 	}
 	w.l.st.syncs.Add(1)
-	w.dirty = false
-	w.lastSync = time.Now()
 }
 
 // runSyncer fsyncs committed groups, publishes them in order and releases
@@ -432,8 +448,8 @@ func syncCallers(batches []batch) int {
 // while no commit wrote to the value log, an fdatasync of the active WAL
 // is enough: Badger's Sync also msyncs the value log's 32 MiB mapping, a
 // third of each sync's time when nothing in it changed. Called by one
-// goroutine at a time (the syncer, or the writer in batch mode, then
-// shutdown).
+// goroutine at a time (the syncer in fsync mode, runBatchSyncer in batch
+// mode, then shutdown).
 func (l *Log) syncAll() error {
 	start := time.Now()
 	defer func() { l.st.syncNanos.Add(uint64(time.Since(start))) }()
@@ -588,10 +604,7 @@ func (w *writer) commit(group []*request) {
 	w.publish(b)
 	w.finish(group, nil)
 	if l.opts.Durability == DurabilityBatch {
-		w.dirty = true
-		if time.Since(w.lastSync) >= l.opts.SyncInterval {
-			w.syncIfDirty()
-		}
+		w.dirty.Store(true)
 	}
 }
 
