@@ -541,6 +541,54 @@ func TestWriterGathersReadyAppenders(t *testing.T) {
 	}
 }
 
+// TestBatchSyncBesideTheWriter: in batch mode the periodic sync runs beside
+// the writer, so appends go on while it writes (a sync that writes back
+// megabytes of value log took tens of milliseconds, and when the writer made
+// it, every appender waited).
+func TestBatchSyncBesideTheWriter(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l := openTest(t, "", func(o *Options) {
+		o.Durability = DurabilityBatch
+		o.SyncInterval = 5 * time.Millisecond
+		o.beforeSync = func() {
+			once.Do(func() { // the first sync holds until the appends below are in
+				close(started)
+				<-release
+			})
+		}
+	})
+	defer l.Close()
+	defer close(release)
+	ctx := context.Background()
+	if _, err := l.Append(ctx, []Record{{Topic: "t", Payload: []byte("first")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no periodic sync after an append")
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 100; i++ {
+			if _, err := l.Append(ctx, []Record{{Topic: "t", Payload: []byte("during")}}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("appends waited for the periodic sync")
+	}
+}
+
 // appendEach runs appenders goroutines that each append n one-record
 // batches, waiting for each, and returns when all are done.
 func appendEach(t *testing.T, l *Log, appenders, n int) {

@@ -114,6 +114,8 @@ type Options struct {
 	// clock (clock_linux.go) and wall clock Open reads; nil reads the
 	// machine's.
 	openClock func() (boot string, at time.Duration, wall time.Time)
+	// beforeSync, when a test sets it, runs at the start of every sync.
+	beforeSync func()
 }
 
 // DefaultOptions returns the defaults described on each field.

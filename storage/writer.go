@@ -451,6 +451,9 @@ func syncCallers(batches []batch) int {
 // goroutine at a time (the syncer in fsync mode, runBatchSyncer in batch
 // mode, then shutdown).
 func (l *Log) syncAll() error {
+	if l.opts.beforeSync != nil {
+		l.opts.beforeSync()
+	}
 	start := time.Now()
 	defer func() { l.st.syncNanos.Add(uint64(time.Since(start))) }()
 	rotated := l.wal.rotated()
