@@ -208,7 +208,7 @@ func shiftedCut(first, next uint64, shifts []clockShift, cutoff int64, at func(t
 
 // clockAnchor ties the wall clock to the boot clock (clock_linux.go), which
 // counts from the machine's boot and does not move when the wall clock
-// steps. Stored in the log under metaClockKey.
+// steps. Stored in the log under metaClockKey, when max_age is set (Open).
 type clockAnchor struct {
 	boot  string        // the kernel's boot id
 	since uint64        // first offset appended in this boot

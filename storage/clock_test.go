@@ -292,6 +292,29 @@ func TestRetentionMaxAgeClockStepBetweenProcesses(t *testing.T) {
 	}
 }
 
+// TestClockAnchorOnlyWithMaxAge: the anchor is stored when max_age is set,
+// and not without (it would cost every compaction a table: log.go, Open).
+func TestClockAnchorOnlyWithMaxAge(t *testing.T) {
+	for _, maxAge := range []time.Duration{0, time.Hour} {
+		dir := t.TempDir()
+		l := openTest(t, dir, func(o *Options) {
+			o.MaxAge = maxAge
+			o.openClock = inBoot("b1", time.Minute, time.Now())
+		})
+		appendN(t, l, 0, 10)
+		err := l.db.View(func(txn *badger.Txn) error {
+			_, err := txn.Get(metaClockKey)
+			return err
+		})
+		if stored := err == nil; stored != (maxAge > 0) {
+			t.Errorf("max_age %v: anchor stored %v (%v)", maxAge, stored, err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestShiftedCut(t *testing.T) {
 	// stamps[o] is the stamp of offset o; 10-19 were stamped 100 too early,
 	// 15-19 another 50 too early (two steps seen by one process).

@@ -150,6 +150,13 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	var wall time.Time
 	l.ages.boot, l.ages.bootAt, wall = clock()
+	if opts.MaxAge == 0 {
+		// The anchor serves max_age alone. Its key sorts above every
+		// record's, so the table holding it overlaps each new one and every
+		// compaction rewrites it: 3-5 MiB more peak RSS and 6% more bytes
+		// written in the bench, which sets no max_age.
+		l.ages.boot = ""
+	}
 	l.opened = time.Now()
 	if err := l.loadClock(); err != nil {
 		_ = db.Close()
