@@ -293,7 +293,7 @@ func TestRetentionMaxAgeClockStepBetweenProcesses(t *testing.T) {
 }
 
 // TestClockAnchorOnlyWithMaxAge: the anchor is stored when max_age is set,
-// and not without (it would cost every compaction a table: log.go, Open).
+// and not without (it costs compactions: log.go, Open).
 func TestClockAnchorOnlyWithMaxAge(t *testing.T) {
 	for _, maxAge := range []time.Duration{0, time.Hour} {
 		dir := t.TempDir()

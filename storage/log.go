@@ -151,10 +151,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	var wall time.Time
 	l.ages.boot, l.ages.bootAt, wall = clock()
 	if opts.MaxAge == 0 {
-		// The anchor serves max_age alone. Its key sorts above every
-		// record's, so the table holding it overlaps each new one and every
-		// compaction rewrites it: 3-5 MiB more peak RSS and 6% more bytes
-		// written in the bench, which sets no max_age.
+		// The anchor serves max_age alone, and a key besides the records'
+		// costs compactions: with it the bench (no max_age) peaked 3-5 MiB
+		// higher, compactions reading four tables at once, and wrote 6%
+		// more bytes (scripts/RESULTS.md, 2026-12-05, evening).
 		l.ages.boot = ""
 	}
 	l.opened = time.Now()
