@@ -177,10 +177,7 @@ func Open(dir string, opts Options) (*Log, error) {
 // openClock reads the boot id and boot clock ("" when unknown) and the wall
 // clock.
 func openClock() (boot string, at time.Duration, wall time.Time) {
-	id, at, ok := bootClock()
-	if !ok {
-		id = ""
-	}
+	id, at := bootClock()
 	return id, at, time.Now()
 }
 

@@ -148,28 +148,25 @@ func (l *Log) logClockStep(d time.Duration) {
 }
 
 // clockPass looks for a step of the wall clock at wall time now and running
-// time up, says so, and stores what it found (storeClock).
+// time up, says so, and stores in one write what it found (clock.go): a step
+// forward as a clock shift of the records appended under the old clock, and
+// a fresh clock anchor when one is due.
 func (l *Log) clockPass(now time.Time, up time.Duration) {
-	d := l.ages.step(now, up)
+	a := l.ages
+	d := a.step(now, up)
 	stepped := d >= clockStep || d <= -clockStep
 	if stepped {
 		l.logClockStep(d)
 	}
-	l.storeClock(now, up, d, stepped)
-}
-
-// storeClock stores, in one write, what a pass at wall time now and running
-// time up found (clock.go): a step forward d as a clock shift of the records
-// appended under the old clock, and a fresh clock anchor when one is due.
-func (l *Log) storeClock(now time.Time, up, d time.Duration, stepped bool) {
-	a := l.ages
 	shifts := a.shifts
 	var ops []op
-	first, next := l.bounds()
-	shift := stepped && d > 0 && next > a.since // else nothing was appended under the old clock
-	if shift {
-		shifts = addShift(shifts, clockShift{from: a.since, to: next, d: d}, first)
-		ops = append(ops, op{key: metaShiftsKey, val: encodeShifts(shifts)})
+	shift := false
+	if stepped && d > 0 {
+		first, next := l.bounds()
+		if shift = next > a.since; shift { // else nothing was appended under the old clock
+			shifts = addShift(shifts, clockShift{from: a.since, to: next, d: d}, first)
+			ops = append(ops, op{key: metaShiftsKey, val: encodeShifts(shifts)})
+		}
 	}
 	anchor := a.anchorDue(up, stepped)
 	if anchor {
