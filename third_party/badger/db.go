@@ -1192,21 +1192,40 @@ func arenaSize(opt Options) int64 {
 	return opt.MemTableSize + opt.maxBatchSize + opt.maxBatchCount*int64(skl.MaxNodeSize)
 }
 
-// buildL0Table builds a new table from the memtable.
-func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options) *table.Builder {
-	defer iter.Close()
-
+// buildL0Table builds a new table from the memtable: from iter's position to
+// its end or, with boundary set, to the first key that boundary says starts
+// another table (outpost, OUTPOST.md change 16). With markStale, a deleted
+// or expired entry and an older version of a key count as stale data, as a
+// compaction counts what it keeps but a later one will drop: a table with
+// none moves instead of being rewritten (canMove). The caller positions and
+// closes iter.
+func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options,
+	boundary func(prev, next []byte) bool, markStale bool) *table.Builder {
 	b := table.NewTableBuilder(bopts)
-	for iter.Rewind(); iter.Valid(); iter.Next() {
+	var last []byte
+	for ; iter.Valid(); iter.Next() {
 		if len(dropPrefixes) > 0 && hasAnyPrefixes(iter.Key(), dropPrefixes) {
 			continue
+		}
+		older := false
+		if boundary != nil || markStale {
+			k := y.ParseKey(iter.Key())
+			older = last != nil && bytes.Equal(last, k)
+			if last != nil && !older && boundary != nil && boundary(last, k) {
+				break
+			}
+			last = append(last[:0], k...)
 		}
 		vs := iter.Value()
 		var vp valuePointer
 		if vs.Meta&bitValuePointer > 0 {
 			vp.Decode(vs.Value)
 		}
-		b.Add(iter.Key(), iter.Value(), vp.Len)
+		if markStale && (older || isDeletedOrExpired(vs.Meta, vs.ExpiresAt)) {
+			b.AddStaleKey(iter.Key(), vs, vp.Len)
+		} else {
+			b.Add(iter.Key(), vs, vp.Len)
+		}
 	}
 
 	return b
@@ -1216,33 +1235,46 @@ func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options) *
 func (db *DB) handleMemTableFlush(mt *memTable, dropPrefixes [][]byte) error {
 	bopts := buildTableOptions(db)
 	itr := mt.sl.NewUniIterator(false)
-	builder := buildL0Table(itr, nil, bopts)
-	defer builder.Close()
+	defer itr.Close()
 
-	// buildL0Table can return nil if the none of the items in the skiplist are
-	// added to the builder. This can happen when drop prefix is set and all
-	// the items are skipped.
-	if builder.Empty() {
-		builder.Finish()
+	// outpost: one flush can make several tables (WithTableBoundary). They go
+	// to L0 together; the deferred DecrRefs release our references, and
+	// delete the files already made when a later one fails.
+	var tbls []*table.Table
+	defer func() {
+		for _, t := range tbls {
+			_ = t.DecrRef()
+		}
+	}()
+	for itr.Rewind(); itr.Valid(); {
+		builder := buildL0Table(itr, nil, bopts, db.opt.TableBoundary, db.opt.MoveTables)
+		// buildL0Table can return an empty builder if none of the items in the
+		// skiplist are added to it. This can happen when drop prefix is set and
+		// all the items are skipped.
+		if builder.Empty() {
+			builder.Finish()
+			builder.Close()
+			continue
+		}
+		fileID := db.lc.reserveFileID()
+		var tbl *table.Table
+		var err error
+		if db.opt.InMemory {
+			data := builder.Finish()
+			tbl, err = table.OpenInMemoryTable(data, fileID, &bopts)
+		} else {
+			tbl, err = table.CreateTable(table.NewFilename(fileID, db.opt.Dir), builder)
+		}
+		builder.Close()
+		if err != nil {
+			return y.Wrap(err, "error while creating table")
+		}
+		tbls = append(tbls, tbl)
+	}
+	if len(tbls) == 0 {
 		return nil
 	}
-
-	fileID := db.lc.reserveFileID()
-	var tbl *table.Table
-	var err error
-	if db.opt.InMemory {
-		data := builder.Finish()
-		tbl, err = table.OpenInMemoryTable(data, fileID, &bopts)
-	} else {
-		tbl, err = table.CreateTable(table.NewFilename(fileID, db.opt.Dir), builder)
-	}
-	if err != nil {
-		return y.Wrap(err, "error while creating table")
-	}
-	// We own a ref on tbl.
-	err = db.lc.addLevel0Table(tbl) // This will incrRef
-	_ = tbl.DecrRef()               // Releases our ref.
-	return err
+	return db.lc.addLevel0Tables(tbls) // This will incrRef
 }
 
 // flushMemtable must keep running until we send it an empty memtable. If there

@@ -32,6 +32,7 @@ import (
 type levelsController struct {
 	nextFileID atomic.Uint64
 	l0stallsMs atomic.Int64
+	moves      atomic.Int64 // outpost: tables moved instead of rewritten (OUTPOST.md change 16)
 
 	// The following are initialized once and const.
 	levels []*levelHandler
@@ -551,7 +552,19 @@ func (s *levelsController) runCompactor(id int, lc *z.Closer) {
 				tryLmaxToLmaxCompaction()
 				count = 0
 			} else {
-				runOnce()
+				// outpost: a move writes no table, only the manifest, so the next
+				// compaction need not wait for the tick (OUTPOST.md change 16).
+				for {
+					moves := s.moves.Load()
+					if !runOnce() || s.moves.Load() == moves {
+						break
+					}
+					select {
+					case <-lc.HasBeenClosed():
+						return
+					default:
+					}
+				}
 			}
 		case <-lc.HasBeenClosed():
 			return
@@ -772,6 +785,11 @@ func (s *levelsController) subcompact(it y.Iterator, kr keyRange, cd compactDef,
 					// Only break if we are on a different key, and have reached capacity. We want
 					// to ensure that all versions of the key are stored in the same sstable, and
 					// not divided across multiple tables at the same level.
+					break
+				}
+				// outpost: or where the caller's boundary falls (OUTPOST.md change 16).
+				if boundary := s.kv.opt.TableBoundary; boundary != nil && !builder.Empty() &&
+					boundary(y.ParseKey(lastKey), y.ParseKey(it.Key())) {
 					break
 				}
 				lastKey = y.SafeCopy(lastKey, it.Key())
@@ -1480,6 +1498,11 @@ func (s *levelsController) runCompactDef(id, l int, cd compactDef) (err error) {
 		}
 	}
 
+	// outpost: a table that a rewrite would copy as it is moves (OUTPOST.md change 16).
+	if s.canMove(cd) {
+		return s.moveTable(id, cd)
+	}
+
 	timeStart := time.Now()
 
 	thisLevel := cd.thisLevel
@@ -1640,17 +1663,27 @@ func (s *levelsController) doCompact(id int, p compactionPriority) error {
 }
 
 func (s *levelsController) addLevel0Table(t *table.Table) error {
+	return s.addLevel0Tables([]*table.Table{t})
+}
+
+// addLevel0Tables adds the tables of one memtable's flush to L0, in order, in
+// one manifest change (outpost, OUTPOST.md change 16: with a TableBoundary a
+// flush can make several).
+func (s *levelsController) addLevel0Tables(tbls []*table.Table) error {
 	// Add table to manifest file only if it is not opened in memory. We don't want to add a table
 	// to the manifest file if it exists only in memory.
-	if !t.IsInmemory {
+	var changes []*pb.ManifestChange
+	for _, t := range tbls {
+		if !t.IsInmemory {
+			changes = append(changes, newCreateChange(t.ID(), 0, t.KeyID(), t.CompressionType()))
+		}
+	}
+	if len(changes) > 0 {
 		// We update the manifest _before_ the table becomes part of a levelHandler, because at that
 		// point it could get used in some compaction.  This ensures the manifest file gets updated in
 		// the proper order. (That means this update happens before that of some compaction which
 		// deletes the table.)
-		err := s.kv.manifest.addChanges([]*pb.ManifestChange{
-			newCreateChange(t.ID(), 0, t.KeyID(), t.CompressionType()),
-		}, s.kv.opt)
-		if err != nil {
+		if err := s.kv.manifest.addChanges(changes, s.kv.opt); err != nil {
 			return err
 		}
 	}
@@ -1690,7 +1723,9 @@ func (s *levelsController) addLevel0Table(t *table.Table) error {
 		}
 		s.l0stallsMs.Add(int64(dur.Round(time.Millisecond)))
 	}
-	l0.addLevel0TableLocked(t)
+	for _, t := range tbls {
+		l0.addLevel0TableLocked(t)
+	}
 	l0.Unlock()
 
 	return nil

@@ -83,6 +83,9 @@ type Options struct {
 
 	// outpost: see WithCallerDiscards (OUTPOST.md, change 13).
 	CallerDiscards bool
+	// outpost: see WithTableBoundary and WithMoveTables (OUTPOST.md, change 16).
+	TableBoundary func(prev, next []byte) bool
+	MoveTables    bool
 
 	// Encryption related options.
 	EncryptionKey                 []byte        // encryption key
@@ -510,6 +513,39 @@ func (opt Options) WithValueThreshold(val int64) Options {
 // The default value of CallerDiscards is false.
 func (opt Options) WithCallerDiscards(b bool) Options {
 	opt.CallerDiscards = b
+	return opt
+}
+
+// WithTableBoundary returns a new Options value with TableBoundary set to f
+// (outpost, OUTPOST.md change 16).
+//
+// A memtable's flush and a compaction start a new table between two
+// consecutive keys prev and next (without their versions) for which f
+// returns true, besides where a table reaches its size. Keys that a caller
+// writes in separate runs (a queue's new entries, its deletions at the other
+// end, a few keys it rewrites often) then land in tables of their own, whose
+// key ranges stay narrow: a table overlaps only the tables that share its
+// keys, and the next level's tables between the runs are not rewritten with
+// it. f is called from the flush and the compactors at once.
+//
+// The default value of TableBoundary is nil: tables end at their size only.
+func (opt Options) WithTableBoundary(f func(prev, next []byte) bool) Options {
+	opt.TableBoundary = f
+	return opt
+}
+
+// WithMoveTables returns a new Options value with MoveTables set to the
+// given value (outpost, OUTPOST.md change 16).
+//
+// When set, a compaction of one table that overlaps no table of the next
+// level, and that a rewrite would copy entry for entry (every key once, none
+// deleted or expired), moves the table to the next level in the manifest
+// instead of writing it again. Keys written in increasing order, with a
+// TableBoundary, then reach the last level without being rewritten.
+//
+// The default value of MoveTables is false: every compaction rewrites.
+func (opt Options) WithMoveTables(b bool) Options {
+	opt.MoveTables = b
 	return opt
 }
 
