@@ -12,8 +12,9 @@ import (
 //
 // A chunk's key is nsLog, its first offset (8 bytes BE) and its record
 // count (2 bytes BE); its value is each encoded record prefixed with its
-// uvarint length. A chunk never crosses a block of maxChunk offsets, so
-// retention's block DropPrefix (see blockPrefixes) never splits one. Logs
+// uvarint length. A chunk never crosses a block of maxChunk offsets (which
+// retention once dropped by key prefix, and reads still rely on: a read
+// seeks to its offset's block). Logs
 // written before chunks hold one record per 9-byte key, value the record
 // itself; both forms are read.
 const maxChunk = 1 << blockBits
@@ -66,6 +67,22 @@ func parseLogKey(k []byte) (first uint64, n int, ok bool) {
 		return first, n, true
 	}
 	return 0, 0, false
+}
+
+// tableBoundary tells Badger where a new table starts (third_party/badger
+// OUTPOST.md, change 16): between a record key and any other key, and
+// between two record keys whose chunks are not consecutive offsets (new
+// records and the tombstones of old ones, flushed together). A table of
+// records then spans only consecutive offsets: written in increasing order,
+// it overlaps nothing below it, Badger moves it down the levels instead of
+// rewriting it, and retention drops it whole (Log.deleteOldest).
+func tableBoundary(prev, next []byte) bool {
+	p, n, pok := parseLogKey(prev)
+	q, _, qok := parseLogKey(next)
+	if pok != qok {
+		return true
+	}
+	return pok && p+uint64(n) != q
 }
 
 // blockStart is the first offset of off's block: the chunk holding off

@@ -191,10 +191,16 @@
 // Retention runs every retention_interval on its own goroutine (decisions in
 // the pure planRetention). max_bytes bounds the directory: the records'
 // budget is max_bytes minus the profile's Badger overhead, and retention
-// trims to 90% of it. Deleted offsets are removed with Badger DropPrefix on
-// whole blocks of 256 offsets (tombstones for the unaligned rest), which
-// really frees the space (TestRetentionMaxBytes measures the directory);
-// DropPrefix briefly blocks writes and flushes the memtable. Registered
+// trims to 90% of it. A cut commits the new first offset and a tombstone
+// for each deleted chunk, then deletes the Badger tables that hold only
+// deleted chunks (DropRange), which frees their space at once
+// (TestRetentionMaxBytes measures the directory) without blocking writes or
+// rewriting a table. Badger keeps consecutive offsets in tables of their
+// own (tableBoundary) and moves them down its levels instead of rewriting
+// them (third_party/badger/OUTPOST.md, change 16): the records are written
+// twice, to the memtable's WAL and to its flushed table, and only the table
+// that holds the new first offset is rewritten, once its tombstones reach it
+// (TestRetentionRewritesNoRecords). Registered
 // cursors hold retention back; when a bound forces deletion past a cursor,
 // drop-oldest moves the cursor and counts the drop (Stats.Cursors[].Dropped,
 // logged once per episode), reject-new refuses appends with ErrFull instead

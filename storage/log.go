@@ -78,6 +78,7 @@ type Log struct {
 	st stats
 
 	reclaimPending bool      // retention goroutine only: deletes not yet reclaimed
+	dropEnd        uint64    // retention goroutine only: every chunk below it is deleted, durably (dropTables)
 	gcFailed       string    // retention goroutine only: the last value-log GC error logged
 	opened         time.Time // Open's time, with its monotonic reading: retention's running clock
 	ages           *ageMarks // retention goroutine only
@@ -95,10 +96,10 @@ type Log struct {
 
 // stats are counters updated without locks.
 type stats struct {
-	appends, records, syncs, batches, fullErrors, dropPrefixes atomic.Uint64
-	walScans                                                   atomic.Uint64 // syncAll listed the directory for rotated WALs
-	walSyncs                                                   atomic.Uint64 // syncs of the active WAL alone
-	syncNanos                                                  atomic.Uint64 // time spent in syncAll
+	appends, records, syncs, batches, fullErrors, droppedTables atomic.Uint64
+	walScans                                                    atomic.Uint64 // syncAll listed the directory for rotated WALs
+	walSyncs                                                    atomic.Uint64 // syncs of the active WAL alone
+	syncNanos                                                   atomic.Uint64 // time spent in syncAll
 }
 
 // Open opens (creating if needed) the log stored in dir and recovers its
@@ -288,12 +289,18 @@ func (l *Log) recoverLast(txn *badger.Txn) error {
 }
 
 // recoverBytes sums the sizes of the stored chunks holding records at or
-// above first (keys only, no value reads).
+// above first (keys only, no value reads), and sets dropEnd to the start of
+// the chunk holding first: every chunk below it is deleted.
 func (l *Log) recoverBytes(txn *badger.Txn) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 	defer it.Close()
+	l.dropEnd = l.first
+	found := false
 	for it.Seek(logKey(blockStart(l.first))); it.Valid(); it.Next() {
 		if first, n, ok := parseLogKey(it.Item().Key()); ok && first+uint64(n) > l.first {
+			if !found {
+				l.dropEnd, found = first, true
+			}
 			l.logical += it.Item().EstimatedSize()
 		}
 	}

@@ -263,7 +263,9 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithBlockSize(blockBytes).
 		WithNumCompactors(p.compactors).
 		WithCompactL0OnClose(false).
-		WithCallerDiscards(true) // retention counts the values it deletes (Log.deleteOldest)
+		WithCallerDiscards(true). // retention counts the values it deletes (Log.deleteOldest)
+		WithTableBoundary(tableBoundary).
+		WithMoveTables(true)
 	bo.NumVersionsToKeep = 1
 	switch cmp.Or(o.Compression, p.compression) {
 	case CompressionSnappy:

@@ -113,6 +113,9 @@ func (l *Log) retain(now time.Time, up time.Duration) error {
 	}
 	p := planRetention(in)
 	freed, err := l.deleteOldest(p)
+	if derr := l.dropTables(); err == nil {
+		err = derr
+	}
 	l.mu.Lock()
 	l.blocked = p.freeBytes > 0 && freed < p.freeBytes
 	flush := len(l.dirty) > 0
@@ -236,33 +239,83 @@ func (l *Log) retentionInput(now time.Time, up time.Duration) (retentionInput, e
 }
 
 // deleteOldest deletes per plan and returns the bytes freed. It finds the
-// new first offset (summing chunk sizes from the oldest), then removes the
-// chunks below it in two ways: whole aligned blocks of offsets go with one
-// Badger DropPrefix, which rewrites the affected tables without them and so
-// really frees the space; the chunks of the last, partial block get
-// tombstones, which that block's later DropPrefix also removes. A chunk
-// holding the new first offset stays until a later cut passes its end; reads
-// skip its records below first.
+// new first offset (summing chunk sizes from the oldest), commits it with a
+// tombstone for every chunk below it, in rounds of maxCutKeys chunks, then
+// deletes the Badger tables that hold nothing but deleted chunks
+// (DropRange): their space comes back at once, and nothing is rewritten.
+// Badger keeps the records of consecutive offsets in tables of their own
+// (tableBoundary), so of the tables with deleted records only the one that
+// also holds kept records stays, until its tombstones reach it in a
+// compaction or a later cut passes its end. A chunk holding the new first
+// offset stays until a later cut passes its end; reads skip its records
+// below first.
 func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
-	c, err := l.findCut(p)
-	if err != nil || (c.cut <= c.first && c.oldest >= c.first) {
-		return 0, err
-	}
-	prefixes, rest := blockPrefixes(min(c.oldest, c.first), c.cut)
-	req := &request{done: newDone(), setFirst: c.cut, dropBytes: c.freed, drop: prefixes}
-	for _, k := range c.tail {
-		if first, _, _ := parseLogKey(k); first >= rest {
-			req.ops = append(req.ops, op{key: k, del: true})
-			req.add(k, nil, l.prof.valueThreshold)
+	var freed int64
+	for {
+		c, err := l.findCut(p)
+		if err != nil || (c.cut <= c.first && c.oldest >= c.first) {
+			return freed, err
 		}
+		err = l.deleteCut(c)
+		if err != nil || !c.more {
+			return freed + c.freed, err
+		}
+		freed += c.freed
+		p.freeBytes -= c.freed
+	}
+}
+
+// maxCutKeys bounds the chunk keys one round of deleteOldest holds (about
+// 200 KB): a first cut can reach gigabytes, a log's max_bytes lowered.
+const maxCutKeys = 4096
+
+// deleteCut deletes what findCut found.
+func (l *Log) deleteCut(c cutResult) error {
+	// The new first offset goes with the first tombstones; the rest follow,
+	// each transaction within half of Badger's limits (the writer adds the
+	// first offset's key and dirty cursors to it).
+	req := &request{done: newDone(), setFirst: c.cut, dropBytes: c.freed}
+	for _, k := range c.keys {
+		if req.size+int64(len(k))+16 > l.db.MaxBatchSize()/2 || req.count+1 > l.db.MaxBatchCount()/2 {
+			if err := l.submit(context.Background(), req); err != nil {
+				return err
+			}
+			req = &request{done: newDone()}
+		}
+		req.ops = append(req.ops, op{key: k, del: true})
+		req.add(k, nil, l.prof.valueThreshold)
 	}
 	if err := l.submit(context.Background(), req); err != nil {
-		return 0, err
+		return err
 	}
 	for _, d := range c.discards {
 		l.db.AddDiscard(d.fid, d.n)
 	}
-	return c.freed, nil
+	if c.end <= l.dropEnd {
+		return nil
+	}
+	// The deletion is durable before a table goes: a power cut must not
+	// leave the old first offset in front of records that are gone.
+	if l.opts.Durability != DurabilityNone {
+		if err := l.db.Sync(); err != nil {
+			return err
+		}
+	}
+	l.dropEnd = c.end
+	return nil
+}
+
+// dropTables deletes the Badger tables that hold nothing but chunks below
+// dropEnd, all deleted. Every pass tries again: DropRange skips a table that
+// a compaction is working on, and a table of tombstones while the chunks
+// they delete are below it.
+func (l *Log) dropTables() error {
+	if l.dropEnd == 0 {
+		return nil
+	}
+	n, err := l.db.DropRange([]byte{nsLog}, logKey(l.dropEnd))
+	l.st.droppedTables.Add(uint64(n))
+	return err
 }
 
 // discard is the value-log bytes of one file that a cut deletes.
@@ -277,24 +330,26 @@ type cutResult struct {
 	first  uint64   // the first offset when the walk began
 	cut    uint64   // the new first offset
 	freed  int64    // bytes of the deleted chunks holding records >= first
-	tail   [][]byte // keys of the deleted chunks in the last block walked
+	end    uint64   // the end of the last deleted chunk (0: none)
+	keys   [][]byte // keys of the deleted chunks
+	more   bool     // the walk stopped at maxCutKeys: another round may delete more
 	// discards are the value-log entries of the deleted chunks, by file.
 	// Badger's compactions do not count them (WithCallerDiscards): they would
 	// count a tombstoned value only once they merge its tombstone with it,
-	// and a table that DropPrefix drops whole not at all, so the value-log GC
+	// and a table that DropRange drops whole not at all, so the value-log GC
 	// saw the garbage late or never.
 	discards []discard
 }
 
 // findCut walks chunks from the oldest and returns the new first offset per
 // plan: every chunk ending at or below the plan's cut goes, then whole
-// chunks below the limit until freeBytes are freed. Chunks below first
-// exist only when a crash came between moving first and dropping the keys;
-// they are deleted again.
+// chunks below the limit until freeBytes are freed, maxCutKeys chunks at
+// most (then c.more is set, and the cut ends with them). Chunks below first
+// exist only when a process stopped, or a write failed, between moving first
+// and committing their tombstones; they are deleted again.
 func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
 	c.first, _ = l.bounds()
 	c.oldest, c.cut = c.first, c.first
-	block := ^uint64(0)
 	err = l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
@@ -307,15 +362,17 @@ func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
 			if end > p.cut && (c.freed >= p.freeBytes || end > p.limit) {
 				break
 			}
+			if len(c.keys) == maxCutKeys {
+				c.more = true
+				break
+			}
 			c.oldest = min(c.oldest, first)
 			if end > c.first {
 				c.freed += it.Item().EstimatedSize()
 				c.cut = end
 			}
-			if b := first >> blockBits; b != block {
-				block, c.tail = b, c.tail[:0]
-			}
-			c.tail = append(c.tail, it.Item().KeyCopy(nil))
+			c.end = end
+			c.keys = append(c.keys, it.Item().KeyCopy(nil))
 			if fid, n, ok := it.Item().ValueLogEntry(); ok {
 				if k := len(c.discards) - 1; k >= 0 && c.discards[k].fid == fid {
 					c.discards[k].n += int64(n)
@@ -326,27 +383,15 @@ func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
 		}
 		return nil
 	})
-	c.cut = max(c.cut, p.cut)
+	if !c.more {
+		c.cut = max(c.cut, p.cut)
+	}
 	return c, err
 }
 
-// blockBits is log2 of the records in one droppable block: offsets sharing
-// their top 7 bytes share a Badger key prefix.
+// blockBits is log2 of the records in one block: a chunk never holds
+// records of two blocks (chunk.go).
 const blockBits = 8
-
-// blockPrefixes returns the key prefixes of the whole blocks inside
-// [first, cut) and the offset from which the remainder below cut (not a
-// whole block) needs tombstones. Records in [first, start of the first
-// whole block) were deleted earlier or get covered by that block's prefix
-// later, so they are left alone.
-func blockPrefixes(first, cut uint64) (prefixes [][]byte, rest uint64) {
-	b := first >> blockBits
-	for ; (b+1)<<blockBits <= cut; b++ {
-		k := logKey(b << blockBits)
-		prefixes = append(prefixes, k[:9-blockBits/8])
-	}
-	return prefixes, max(b<<blockBits, first)
-}
 
 // loose reports whether cursor name never holds retention back.
 func (l *Log) loose(name string) bool {
@@ -391,7 +436,7 @@ func (l *Log) moveCursorsLocked(first uint64) {
 const gcRatio = 0.9
 
 // reclaim runs value-log GC for values stored outside the LSM tree (64 KiB
-// and more); DropPrefix has already freed the LSM tree's space. A GC that
+// and more); deleteCut has already freed the LSM tree's space. A GC that
 // fails is tried again on the next pass.
 func (l *Log) reclaim() {
 	l.closeMu.RLock()

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"expvar"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -279,6 +281,164 @@ func TestRetentionMaxBytes(t *testing.T) {
 	}
 }
 
+// TestRetentionRewritesNoRecords: at its max_bytes, with a cursor and a KV
+// bucket written beside the records as the node does, the log's records are
+// written once to Badger's tables (the memtable's flush) and never again:
+// their tables move down the levels (tableBoundary, Badger's MoveTables) and
+// retention drops them whole (DropRange). Badger's compactions wrote 3-7
+// times the records' bytes when retention used DropPrefix, which compacted
+// all of L0 into the base level and so rewrote that level on every pass.
+func TestRetentionRewritesNoRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 72 MiB (-short)")
+	}
+	const maxBytes = 24 << 20
+	l := openTest(t, "", func(o *Options) { o.MaxBytes = maxBytes; o.RetentionInterval = 50 * time.Millisecond })
+	kv := l.KV("sessions")
+	before := compactionBytes()
+	var appended int64
+	for i := 0; appended < 3*maxBytes; i++ {
+		recs := make([]Record, 100)
+		for j := range recs {
+			recs[j] = benchRecord(i*100 + j)
+		}
+		if _, err := l.Append(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+		appended += int64(len(recs) * len(EncodeRecord(nil, &recs[0])))
+		if err := l.Commit("bridge", l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if err := kv.Put(fmt.Sprintf("client-%d", i%7), []byte("session state")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st := settleDisk(t, l, maxBytes)
+	rewritten := compactionBytes() - before
+	t.Logf("appended %d MiB of records; compactions wrote %d KiB; %d tables dropped whole; disk %d MiB, first offset %d",
+		appended>>20, rewritten>>10, st.DroppedTables, st.DiskBytes>>20, st.FirstOffset)
+	if st.FirstOffset <= 1 || st.DroppedTables == 0 {
+		t.Fatalf("retention dropped no table: %+v", st)
+	}
+	if rewritten > appended/20 {
+		t.Fatalf("compactions wrote %d bytes for %d bytes of records appended", rewritten, appended)
+	}
+	recs, err := l.Read(context.Background(), st.FirstOffset, 1)
+	if err != nil || len(recs) != 1 || recs[0].Offset != st.FirstOffset {
+		t.Fatalf("first record: %v, %v", recs, err)
+	}
+}
+
+// TestRetentionLargeCut: one retention pass deletes more chunks than one
+// Badger transaction takes tombstones for, and than one round of
+// deleteOldest holds (a consumer caught up on a long backlog, with
+// delete_consumed): the tombstones go in several transactions and rounds,
+// and no chunk below the new first offset is left for the next pass, also
+// after a reopen.
+func TestRetentionLargeCut(t *testing.T) {
+	dir, opts := t.TempDir(), consumedByHand
+	l := openTest(t, dir, opts)
+	appendBenchRecords(t, l, 500)
+	next := l.NextOffset()
+	if err := l.Commit("bridge", next); err != nil {
+		t.Fatal(err)
+	}
+	all, err := l.findCut(retentionPlan{cut: next, limit: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !all.more {
+		t.Fatalf("%d chunks: fewer than a round's %d", len(all.keys), maxCutKeys)
+	}
+	if limit := l.db.MaxBatchCount(); int64(len(all.keys)) < limit {
+		t.Fatalf("%d chunks, fewer than a transaction's %d entries", len(all.keys), limit)
+	}
+	now := time.Now()
+	if err := l.retain(now, now.Sub(l.opened)); err != nil {
+		t.Fatal(err)
+	}
+	left := func(l *Log) {
+		t.Helper()
+		if first := l.FirstOffset(); first != next {
+			t.Fatalf("first offset %d, want %d", first, next)
+		}
+		c, err := l.findCut(retentionPlan{cut: next, limit: next})
+		if err != nil || len(c.keys) != 0 {
+			t.Fatalf("%d chunks left below the first offset (%v)", len(c.keys), err)
+		}
+	}
+	left(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	left(openTest(t, dir, opts))
+}
+
+// TestRetentionDropsTablesAfterARestart: a process cut the log and stopped
+// before it deleted the tables below the cut (a crash between the commit
+// and DropRange). The next process finds where the deleted chunks end and
+// deletes those tables on its first retention pass, with no new cut.
+func TestRetentionDropsTablesAfterARestart(t *testing.T) {
+	dir, opts := t.TempDir(), consumedByHand
+	l := openTest(t, dir, opts)
+	appendBenchRecords(t, l, 200)
+	cut := l.NextOffset() - 1000
+	if err := l.Commit("bridge", cut); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.deleteOldest(retentionPlan{cut: cut, limit: cut}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, opts)
+	before := l.Stats()
+	now := time.Now()
+	if err := l.retain(now, now.Sub(l.opened)); err != nil {
+		t.Fatal(err)
+	}
+	after := l.Stats()
+	t.Logf("first offset %d; disk %d MiB before the pass, %d MiB after; %d tables dropped",
+		after.FirstOffset, before.DiskBytes>>20, after.DiskBytes>>20, after.DroppedTables)
+	if after.FirstOffset != cut || after.DroppedTables == 0 || after.DiskBytes >= before.DiskBytes/2 {
+		t.Fatalf("the tables below the cut stayed: %+v, before the pass %+v", after, before)
+	}
+}
+
+// consumedByHand: delete_consumed, with retention passes run by the test.
+func consumedByHand(o *Options) { o.DeleteConsumed = true; o.RetentionInterval = time.Hour }
+
+// appendBenchRecords appends calls x 1,000 bench records, 1,000 per call.
+func appendBenchRecords(t *testing.T, l *Log, calls int) {
+	t.Helper()
+	for i := 0; i < calls; i++ {
+		recs := make([]Record, 1000)
+		for j := range recs {
+			recs[j] = benchRecord(i*1000 + j)
+		}
+		if _, err := l.Append(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// compactionBytes is what Badger's compactions have written in this process
+// (its expvar metric; the package's tests run one at a time).
+func compactionBytes() int64 {
+	var n int64
+	if m, ok := expvar.Get("badger_write_bytes_compaction").(*expvar.Map); ok {
+		m.Do(func(kv expvar.KeyValue) {
+			if v, ok := kv.Value.(*expvar.Int); ok {
+				n += v.Value()
+			}
+		})
+	}
+	return n
+}
+
 func TestRetentionRejectNew(t *testing.T) {
 	const maxBytes = 24 << 20
 	l := openTest(t, "", func(o *Options) {
@@ -313,35 +473,6 @@ func TestRetentionRejectNew(t *testing.T) {
 	}, "appends still refused after the cursor caught up")
 	if l.FirstOffset() == 1 {
 		t.Fatal("consumed records were not deleted")
-	}
-}
-
-func TestBlockPrefixes(t *testing.T) {
-	tests := []struct {
-		first, cut uint64
-		blocks     []uint64 // first offsets of the dropped blocks
-		rest       uint64
-	}{
-		{1, 100, nil, 1},
-		{1, 256, []uint64{0}, 256}, // offset 0 never exists: block 0 is whole
-		{1, 257, []uint64{0}, 256},
-		{300, 1000, []uint64{256, 512}, 768},
-		{512, 768, []uint64{512}, 768},
-	}
-	for _, tc := range tests {
-		prefixes, rest := blockPrefixes(tc.first, tc.cut)
-		var got []uint64
-		for _, p := range prefixes {
-			got = append(got, getU64(append(append([]byte(nil), p[1:]...), 0))) // pad the low byte
-		}
-		if len(got) != len(tc.blocks) || rest != tc.rest {
-			t.Fatalf("blockPrefixes(%d, %d) = %v, %d; want %v, %d", tc.first, tc.cut, got, rest, tc.blocks, tc.rest)
-		}
-		for i := range got {
-			if got[i] != tc.blocks[i] {
-				t.Fatalf("blockPrefixes(%d, %d) block %d = %d, want %d", tc.first, tc.cut, i, got[i], tc.blocks[i])
-			}
-		}
 	}
 }
 

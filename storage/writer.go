@@ -39,7 +39,6 @@ type request struct {
 	// published first offset move there and dropBytes leave the byte count.
 	setFirst  uint64
 	dropBytes int64
-	drop      [][]byte // key prefixes to DropPrefix after the transaction
 
 	first uint64
 	err   error
@@ -267,7 +266,7 @@ func (w *writer) run() {
 				if !ok {
 					break gather // the next receive sees the closed channel again
 				}
-				if size+r.size > w.maxSize || count+r.count > w.maxCount || r.drop != nil || first.drop != nil {
+				if size+r.size > w.maxSize || count+r.count > w.maxCount {
 					carry = r
 					break gather
 				}
@@ -599,7 +598,6 @@ func (w *writer) commit(group []*request) {
 		w.lastTime = now
 	}
 	w.next = b.next
-	w.dropPrefixes(group)
 	if w.syncq != nil {
 		w.syncq <- b
 		return
@@ -742,22 +740,6 @@ const maxKeptChunks = 512 << 10
 func (w *writer) keepChunks(ck *chunker) {
 	if cap(ck.arena) <= maxKeptChunks {
 		w.chunks = ck.arena[:0]
-	}
-}
-
-// dropPrefixes runs the retention DropPrefix calls of a committed group.
-// Their failure leaves the records deleted by tombstones only (the space
-// comes back later); it is logged, not returned to appenders.
-func (w *writer) dropPrefixes(group []*request) {
-	for _, r := range group {
-		if len(r.drop) == 0 {
-			continue
-		}
-		if err := w.l.db.DropPrefix(r.drop...); err != nil {
-			w.l.log.Warn().Err(err).Msg("drop prefix")
-			continue
-		}
-		w.l.st.dropPrefixes.Add(1)
 	}
 }
 
