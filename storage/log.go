@@ -127,7 +127,11 @@ func Open(dir string, opts Options) (*Log, error) {
 	if l.reserve == 0 {
 		l.reserve = l.prof.reserve()
 	}
-	db, err := badger.Open(l.prof.badger(dir, l.opts).WithLogger(badgerLogger{l.log}))
+	bo := l.prof.badger(dir, l.opts).WithLogger(badgerLogger{l.log})
+	if l.opts.badgerOptions != nil {
+		bo = l.opts.badgerOptions(bo)
+	}
+	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, mapErr(err))
 	}

@@ -116,6 +116,8 @@ type Options struct {
 	openClock func() (boot string, at time.Duration, wall time.Time)
 	// beforeSync, when a test sets it, runs at the start of every sync.
 	beforeSync func()
+	// badgerOptions, when a test sets it, edits Badger's options at Open.
+	badgerOptions func(badger.Options) badger.Options
 }
 
 // DefaultOptions returns the defaults described on each field.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 func TestPlanRetention(t *testing.T) {
@@ -340,7 +342,7 @@ func TestRetentionRewritesNoRecords(t *testing.T) {
 func TestRetentionLargeCut(t *testing.T) {
 	dir, opts := t.TempDir(), consumedByHand
 	l := openTest(t, dir, opts)
-	appendBenchRecords(t, l, 500)
+	appendBenchRecords(t, l, 0, 500)
 	next := l.NextOffset()
 	if err := l.Commit("bridge", next); err != nil {
 		t.Fatal(err)
@@ -383,7 +385,7 @@ func TestRetentionLargeCut(t *testing.T) {
 func TestRetentionDropsTablesAfterARestart(t *testing.T) {
 	dir, opts := t.TempDir(), consumedByHand
 	l := openTest(t, dir, opts)
-	appendBenchRecords(t, l, 200)
+	appendBenchRecords(t, l, 0, 200)
 	cut := l.NextOffset() - 1000
 	if err := l.Commit("bridge", cut); err != nil {
 		t.Fatal(err)
@@ -408,13 +410,52 @@ func TestRetentionDropsTablesAfterARestart(t *testing.T) {
 	}
 }
 
+// TestRetentionAfterUpgrade: a log written before Badger's tables ended at
+// tableBoundary and moved (its change 16, 2026-12-05), whose tables mix the
+// records with cursor and KV keys, gets its max_bytes bound by the new
+// retention too: the tables that hold records only (all but the one with
+// the other keys, as a table ends at its size) are dropped whole.
+func TestRetentionAfterUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) {
+		o.badgerOptions = func(b badger.Options) badger.Options { return b.WithTableBoundary(nil).WithMoveTables(false) }
+	})
+	kv := l.KV("sessions")
+	for i := 0; i < 400; i++ {
+		appendBenchRecords(t, l, i, 1)
+		if err := l.Commit("bridge", l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+		if err := kv.Put(fmt.Sprintf("client-%d", i%7), []byte("session state")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const maxBytes = 24 << 20
+	l = openTest(t, dir, func(o *Options) { o.MaxBytes = maxBytes; o.RetentionInterval = 50 * time.Millisecond })
+	before := l.Stats().DiskBytes
+	st := settleDisk(t, l, maxBytes)
+	t.Logf("disk %d MiB before retention, %d MiB after; %d tables dropped whole; first offset %d",
+		before>>20, st.DiskBytes>>20, st.DroppedTables, st.FirstOffset)
+	if before <= maxBytes || st.DroppedTables == 0 {
+		t.Fatalf("nothing to show: disk %d before, %+v", before, st)
+	}
+	recs, err := l.Read(context.Background(), st.FirstOffset, 1)
+	if err != nil || len(recs) != 1 || recs[0].Offset != st.FirstOffset {
+		t.Fatalf("first record: %v, %v", recs, err)
+	}
+}
+
 // consumedByHand: delete_consumed, with retention passes run by the test.
 func consumedByHand(o *Options) { o.DeleteConsumed = true; o.RetentionInterval = time.Hour }
 
-// appendBenchRecords appends calls x 1,000 bench records, 1,000 per call.
-func appendBenchRecords(t *testing.T, l *Log, calls int) {
+// appendBenchRecords appends calls x 1,000 bench records, 1,000 per call,
+// the first made by benchRecord(from*1000).
+func appendBenchRecords(t *testing.T, l *Log, from, calls int) {
 	t.Helper()
-	for i := 0; i < calls; i++ {
+	for i := from; i < from+calls; i++ {
 		recs := make([]Record, 1000)
 		for j := range recs {
 			recs[j] = benchRecord(i*1000 + j)
