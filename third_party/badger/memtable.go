@@ -76,6 +76,16 @@ func (db *DB) openMemTables(opt Options) error {
 			flags = os.O_RDONLY
 		}
 		mt, err := db.openMemTable(fid, flags)
+		if err == z.NewFile {
+			// outpost (OUTPOST.md change 17): an empty WAL is what a process
+			// killed while deleting a flushed memtable's WAL leaves (Delete
+			// truncates the file before it removes it), or one killed while
+			// creating a WAL: it holds nothing. Upstream's Open failed on it
+			// every time after that.
+			db.opt.Warningf("removing memtable WAL %s: empty", db.mtFilePath(fid))
+			mt.DecrRef() // frees the skiplist and deletes the file
+			continue
+		}
 		if err != nil {
 			return y.Wrapf(err, "while opening fid: %d", fid)
 		}

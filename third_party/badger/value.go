@@ -636,8 +636,15 @@ func (vlog *valueLog) open(db *DB) error {
 		if vlog.opt.ReadOnly {
 			flags = os.O_RDONLY
 		}
-		if err := lf.open(vlog.fpath(fid), flags,
-			2*vlog.opt.ValueLogFileSize); err != nil {
+		// outpost (OUTPOST.md change 17): an empty file, which a process
+		// killed while creating or deleting it leaves, is opened as a new one
+		// (z.NewFile: given its header, written at writeAt), and so deleted
+		// below unless it is the newest. Upstream's Open failed on it every
+		// time.
+		lf.writeAt = vlogHeaderSize
+		if err := lf.open(vlog.fpath(fid), flags, 2*vlog.opt.ValueLogFileSize); err == z.NewFile {
+			lf.size.Store(vlogHeaderSize)
+		} else if err != nil {
 			return y.Wrapf(err, "Open existing file: %q", lf.path)
 		}
 		// We shouldn't delete the maxFid file.
