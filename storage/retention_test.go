@@ -412,9 +412,11 @@ func TestRetentionDropsTablesAfterARestart(t *testing.T) {
 
 // TestRetentionAfterUpgrade: a log written before Badger's tables ended at
 // tableBoundary and moved (its change 16, 2026-12-05), whose tables mix the
-// records with cursor and KV keys, gets its max_bytes bound by the new
-// retention too: the tables that hold records only (all but the one with
-// the other keys, as a table ends at its size) are dropped whole.
+// records with cursor and KV keys, is held to its max_bytes by the new
+// retention too. Tables that compactions had split by size hold records
+// only and are dropped whole (48 of them on x86-64); the rest go as
+// compactions merge the tombstones with them (on arm/v7 under qemu, where
+// fewer compactions had run before the close, all of it).
 func TestRetentionAfterUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, func(o *Options) {
@@ -439,7 +441,7 @@ func TestRetentionAfterUpgrade(t *testing.T) {
 	st := settleDisk(t, l, maxBytes)
 	t.Logf("disk %d MiB before retention, %d MiB after; %d tables dropped whole; first offset %d",
 		before>>20, st.DiskBytes>>20, st.DroppedTables, st.FirstOffset)
-	if before <= maxBytes || st.DroppedTables == 0 {
+	if before <= maxBytes {
 		t.Fatalf("nothing to show: disk %d before, %+v", before, st)
 	}
 	recs, err := l.Read(context.Background(), st.FirstOffset, 1)
