@@ -253,14 +253,16 @@ func (l *Log) deleteOldest(p retentionPlan) (int64, error) {
 	var freed int64
 	for {
 		c, err := l.findCut(p)
-		if err != nil || (c.cut <= c.first && c.oldest >= c.first) {
+		if err != nil || (len(c.keys) == 0 && c.cut <= c.first) {
 			return freed, err
 		}
-		err = l.deleteCut(c)
-		if err != nil || !c.more {
-			return freed + c.freed, err
+		if err := l.deleteCut(c); err != nil {
+			return freed, err
 		}
 		freed += c.freed
+		if !c.more {
+			return freed, nil
+		}
 		p.freeBytes -= c.freed
 	}
 }
@@ -326,13 +328,12 @@ type discard struct {
 
 // cutResult is what findCut found.
 type cutResult struct {
-	oldest uint64   // offset of the oldest stored chunk
-	first  uint64   // the first offset when the walk began
-	cut    uint64   // the new first offset
-	freed  int64    // bytes of the deleted chunks holding records >= first
-	end    uint64   // the end of the last deleted chunk (0: none)
-	keys   [][]byte // keys of the deleted chunks
-	more   bool     // the walk stopped at maxCutKeys: another round may delete more
+	first uint64   // the first offset when the walk began
+	cut   uint64   // the new first offset
+	freed int64    // bytes of the deleted chunks holding records >= first
+	end   uint64   // the end of the last deleted chunk (0: none)
+	keys  [][]byte // keys of the deleted chunks
+	more  bool     // the walk stopped at maxCutKeys: another round may delete more
 	// discards are the value-log entries of the deleted chunks, by file.
 	// Badger's compactions do not count them (WithCallerDiscards): they would
 	// count a tombstoned value only once they merge its tombstone with it,
@@ -349,7 +350,7 @@ type cutResult struct {
 // and committing their tombstones; they are deleted again.
 func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
 	c.first, _ = l.bounds()
-	c.oldest, c.cut = c.first, c.first
+	c.cut = c.first
 	err = l.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{nsLog}})
 		defer it.Close()
@@ -366,7 +367,6 @@ func (l *Log) findCut(p retentionPlan) (c cutResult, err error) {
 				c.more = true
 				break
 			}
-			c.oldest = min(c.oldest, first)
 			if end > c.first {
 				c.freed += it.Item().EstimatedSize()
 				c.cut = end
