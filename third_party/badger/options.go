@@ -86,6 +86,8 @@ type Options struct {
 	// outpost: see WithTableBoundary and WithMoveTables (OUTPOST.md, change 16).
 	TableBoundary func(prev, next []byte) bool
 	MoveTables    bool
+	// outpost: see WithWALZeroAhead (OUTPOST.md, change 18).
+	WALZeroAhead int
 
 	// Encryption related options.
 	EncryptionKey                 []byte        // encryption key
@@ -546,6 +548,25 @@ func (opt Options) WithTableBoundary(f func(prev, next []byte) bool) Options {
 // The default value of MoveTables is false: every compaction rewrites.
 func (opt Options) WithMoveTables(b bool) Options {
 	opt.MoveTables = b
+	return opt
+}
+
+// WithWALZeroAhead returns a new Options value with WALZeroAhead set to n
+// bytes (outpost, OUTPOST.md change 18).
+//
+// A memtable's WAL file is created at its full size, without blocks (a
+// sparse file). Each write that reaches a block not yet written makes the
+// file system allocate it, and the next sync of the file then writes the
+// allocation too: on ext4 a commit of its journal, or without a journal the
+// inode, besides the data. With n > 0, a write that goes past the zeroed
+// part of the file first writes zeros up to n bytes beyond it (in the same
+// write(2)), so the file system allocates n bytes at a time and the syncs in
+// between write data only. For a caller that syncs every few writes; it
+// costs writing each WAL byte twice, zeros first.
+//
+// The default value of WALZeroAhead is 0: no zeros are written.
+func (opt Options) WithWALZeroAhead(n int) Options {
+	opt.WALZeroAhead = n
 	return opt
 }
 
