@@ -125,6 +125,11 @@ type DB struct {
 	lsmKeys [][]byte
 	lsmVals []y.ValueStruct
 
+	// walZeroAhead is how far memtable WALs are zeroed ahead of their
+	// writes, Options.WALZeroAhead until SetWALZeroAhead (outpost, OUTPOST.md
+	// change 18).
+	walZeroAhead atomic.Int64
+
 	// gcActive is set while a vlog GC rewrite (scan + write-back) is in flight,
 	// and gcDiscardTs records the DB's max version captured at its start. While
 	// active, last-level compaction clamps its discard threshold to gcDiscardTs
@@ -275,6 +280,7 @@ func Open(opt Options) (*DB, error) {
 
 	db.flushCond = sync.NewCond(&db.lock)
 	db.syncChan = opt.syncChan
+	db.walZeroAhead.Store(int64(opt.WALZeroAhead)) // outpost: before openMemTables
 
 	// Cleanup all the goroutines started by badger in case of an error.
 	defer func() {

@@ -125,6 +125,7 @@ func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 		registry: db.registry,
 		writeAt:  vlogHeaderSize,
 		opt:      db.opt,
+		zeroSize: &db.walZeroAhead, // outpost, change 18
 	}
 	lerr := mt.wal.open(filepath, flags, 2*db.opt.MemTableSize)
 	if lerr != z.NewFile && lerr != nil {
@@ -327,8 +328,11 @@ type logFile struct {
 	baseIV   []byte
 	registry *KeyRegistry
 	writeAt  uint32
-	// zeroedTo is how far the file holds written bytes (outpost: WAL
-	// zeroAhead, OUTPOST.md change 18); written by the memtable's writer.
+	// zeroSize is the DB's WAL zero-ahead for a memtable's WAL, nil for a
+	// value-log file, and zeroedTo how far the file holds written bytes
+	// (outpost: logFile.zeroAhead, OUTPOST.md change 18); zeroedTo is
+	// written by the memtable's writer.
+	zeroSize *atomic.Int64
 	zeroedTo int64
 	opt      Options
 }
@@ -433,25 +437,32 @@ func (lf *logFile) writeEncoded(buf *bytes.Buffer) error {
 	return nil
 }
 
-// walZeros is what zeroAhead writes: never written to, so its pages are the
-// kernel's zero page and add nothing to the process's memory.
-var walZeros [256 << 10]byte
+// walZeros is what zeroAhead writes: never written to, so its page is the
+// kernel's zero page and adds nothing to the process's memory.
+var walZeros [4096]byte
 
-// zeroAhead writes zeros from end, the end of a write, to WALZeroAhead bytes
-// past it (rounded up to 4 KiB, within the file) when end passed the zeroed
-// part of the file (outpost, OUTPOST.md change 18). The file system then
-// allocates those blocks in one go, and the syncs of the writes that follow
-// into them write data only. A failure (a full file system) is left to the
-// writes: they allocate their blocks themselves, as without the option,
-// and zeroAhead does not try that part again.
+// zeroAhead writes zeros from end, the end of a write, to the DB's WAL
+// zero-ahead past it (rounded up to 4 KiB, within the file) when end passed
+// the zeroed part of the file (outpost, OUTPOST.md change 18). The file
+// system then allocates those blocks in one go, and the syncs of the writes
+// that follow into them write data only. The zeros go 4 KiB per write(2):
+// a larger write gives the page cache large folios (ext4 since Linux 6.x),
+// and a later write of a few bytes into one dirties all of it (/proc's
+// write_bytes counted 10 times the bytes; the device got the dirty blocks
+// only). A failure (a full file system) is left to the writes: they
+// allocate their blocks themselves, as without the option, and zeroAhead
+// does not try that part again.
 func (lf *logFile) zeroAhead(end int64) {
-	ahead := int64(lf.opt.WALZeroAhead)
-	if ahead <= 0 || end <= lf.zeroedTo {
+	if lf.zeroSize == nil || end <= lf.zeroedTo {
+		return
+	}
+	ahead := lf.zeroSize.Load()
+	if ahead <= 0 {
 		return
 	}
 	to := min((end+ahead+4095)&^4095, int64(len(lf.Data)))
 	for at := end; at < to; {
-		k, err := lf.Fd.WriteAt(walZeros[:min(to-at, int64(len(walZeros)))], at)
+		k, err := lf.Fd.WriteAt(walZeros[:min(to-at, 4096-at%4096)], at)
 		if err != nil {
 			break
 		}
