@@ -230,15 +230,6 @@ var profiles = map[string]profile{
 	},
 }
 
-// walZeroAhead is how far past its writes the WAL is zeroed in fsync mode
-// (Badger copy's change 18). In a sparse WAL, every sync that reached a new
-// block also wrote its allocation: on ext4 with a journal, a gateway's usual
-// root file system, a commit of the journal. BenchmarkFsyncWAL on a journaled
-// ext4, 10 appenders: 31-35k records/s against 14-19k with the WAL sparse;
-// without a journal, no difference. In batch mode a sync covers 200 ms of
-// writes and their allocations: there the zeros would only add bytes.
-const walZeroAhead = 256 << 10
-
 // reserve is the free space Badger needs to keep writing without hitting a
 // full disk inside a memory-mapped file: the rest of the memtable's WAL, one
 // flush and a few compaction outputs.
@@ -278,8 +269,8 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithTableBoundary(tableBoundary).
 		WithMoveTables(true)
 	bo.NumVersionsToKeep = 1
-	if o.Durability == DurabilityFsync {
-		bo = bo.WithWALZeroAhead(walZeroAhead)
+	if o.Durability == DurabilityFsync && journaledFS(dir) {
+		bo = bo.WithWALZeroAhead(walZeroAhead) // zeroahead.go
 	}
 	switch cmp.Or(o.Compression, p.compression) {
 	case CompressionSnappy:

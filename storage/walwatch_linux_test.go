@@ -182,11 +182,15 @@ func TestSyncWALAloneUntilValueLogWritten(t *testing.T) {
 	}
 }
 
-// TestFsyncZeroesWALAhead: in fsync mode the memtable WAL's blocks are
-// allocated walZeroAhead bytes ahead of its writes (Badger copy's change 18),
-// so a sync writes data, not an allocation; batch mode, which syncs 200 ms of
-// writes at once, leaves the WAL sparse.
+// TestFsyncZeroesWALAhead: in fsync mode on a journaled file system the
+// memtable WAL's blocks are allocated walZeroAhead bytes ahead of its writes
+// while syncs are small
+// (Badger copy's change 18), so a sync writes data, not an allocation; syncs
+// of tens of KiB turn it off, small ones on again. Batch mode, which syncs
+// 200 ms of writes at once, leaves the WAL sparse.
 func TestFsyncZeroesWALAhead(t *testing.T) {
+	defer func(f func(string) bool) { journaledFS = f }(journaledFS)
+	journaledFS = func(string) bool { return true } // what TMPDIR is on does not matter here
 	for _, mode := range []Durability{DurabilityFsync, DurabilityBatch} {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
@@ -203,12 +207,48 @@ func TestFsyncZeroesWALAhead(t *testing.T) {
 				t.Fatal(err)
 			}
 			allocated := st.Blocks * 512
-			if mode == DurabilityFsync && allocated < walZeroAhead {
+			if mode == DurabilityBatch {
+				if allocated >= walZeroAhead || l.db.WALZeroAhead() != 0 {
+					t.Fatalf("batch: the WAL has %d bytes allocated after one record, zero-ahead %d", allocated, l.db.WALZeroAhead())
+				}
+				return
+			}
+			if allocated < walZeroAhead {
 				t.Fatalf("fsync: the WAL has %d bytes allocated after one record, want %d ahead", allocated, walZeroAhead)
 			}
-			if mode == DurabilityBatch && allocated >= walZeroAhead {
-				t.Fatalf("batch: the WAL has %d bytes allocated after one record", allocated)
+			big := make([]Record, 300) // about 50 KB a sync
+			for i := range big {
+				big[i] = rec(i)
+			}
+			for i := 0; i < 20; i++ {
+				if _, err := l.Append(context.Background(), big); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := l.db.WALZeroAhead(); n != 0 {
+				t.Fatalf("after 20 syncs of 300 records the WAL is still zeroed %d bytes ahead", n)
+			}
+			for i := 0; i < 40; i++ {
+				if _, err := l.Append(context.Background(), []Record{rec(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := l.db.WALZeroAhead(); n != walZeroAhead {
+				t.Fatalf("after 40 syncs of one record the WAL is zeroed %d bytes ahead, want %d", n, walZeroAhead)
 			}
 		})
 	}
+}
+
+// TestJournaledFS: tmpfs is not journaled; ext4 is when jbd2 lists its
+// device (this box's root ext4 has no journal, a loop-mounted mkfs.ext4 one
+// has); OUTPOST_JOURNALED_DIR names a directory that must read journaled.
+func TestJournaledFS(t *testing.T) {
+	if _, err := os.Stat("/dev/shm"); err == nil && journaledFS("/dev/shm") {
+		t.Fatal("tmpfs (/dev/shm) reads as journaled")
+	}
+	if dir := os.Getenv("OUTPOST_JOURNALED_DIR"); dir != "" && !journaledFS(dir) {
+		t.Fatalf("%s reads as not journaled", dir)
+	}
+	t.Logf("TMPDIR %s: journaled %v", os.TempDir(), journaledFS(os.TempDir()))
 }

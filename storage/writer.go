@@ -192,6 +192,7 @@ type writer struct {
 	dirty    atomic.Bool   // batch mode: writes since the last sync
 	stopSync chan struct{} // batch mode: closed to stop runBatchSyncer
 	syncq    chan batch    // fsync mode: committed groups waiting for their sync
+	zero     zeroAhead     // fsync mode: the syncer's WAL zero-ahead switch
 	// stale holds the chunk keys of records writes that failed, which may
 	// have stored some of them: the next group goes in one transaction that
 	// deletes them first (commit). A set: while writes keep failing, the
@@ -226,6 +227,7 @@ func newWriter(l *Log) *writer {
 	switch l.opts.Durability {
 	case DurabilityFsync:
 		w.syncq = make(chan batch, 16)
+		w.zero.size = l.db.WALZeroAhead()
 	case DurabilityBatch:
 		w.stopSync = make(chan struct{})
 	}
@@ -389,6 +391,7 @@ func (w *writer) runSyncer(done chan<- struct{}) {
 				start := time.Now()
 				if err = w.l.syncAll(); err == nil {
 					w.l.st.syncs.Add(1)
+					w.zero.synced(w.l.db, batches)
 				} else {
 					err = fmt.Errorf("sync: %w", mapErr(err))
 				}
