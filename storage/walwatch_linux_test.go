@@ -189,8 +189,8 @@ func TestSyncWALAloneUntilValueLogWritten(t *testing.T) {
 // of tens of KiB turn it off, small ones on again. Batch mode, which syncs
 // 200 ms of writes at once, leaves the WAL sparse.
 func TestFsyncZeroesWALAhead(t *testing.T) {
-	defer func(f func(string) bool) { journaledFS = f }(journaledFS)
-	journaledFS = func(string) bool { return true } // what TMPDIR is on does not matter here
+	defer func(f func(string) fsKind) { walFS = f }(walFS)
+	walFS = func(string) fsKind { return fsJournaled } // what TMPDIR is on does not matter here
 	for _, mode := range []Durability{DurabilityFsync, DurabilityBatch} {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
@@ -240,15 +240,15 @@ func TestFsyncZeroesWALAhead(t *testing.T) {
 	}
 }
 
-// TestJournaledFS: tmpfs is not journaled; ext4 is when jbd2 lists its
+// TestWalFS: tmpfs gets no zeros; ext4 is journaled when jbd2 lists its
 // device (this box's root ext4 has no journal, a loop-mounted mkfs.ext4 one
 // has); OUTPOST_JOURNALED_DIR names a directory that must read journaled.
-func TestJournaledFS(t *testing.T) {
-	if _, err := os.Stat("/dev/shm"); err == nil && journaledFS("/dev/shm") {
-		t.Fatal("tmpfs (/dev/shm) reads as journaled")
+func TestWalFS(t *testing.T) {
+	if _, err := os.Stat("/dev/shm"); err == nil && walFS("/dev/shm") != fsOther {
+		t.Fatalf("tmpfs (/dev/shm) reads as %d", walFS("/dev/shm"))
 	}
-	if dir := os.Getenv("OUTPOST_JOURNALED_DIR"); dir != "" && !journaledFS(dir) {
-		t.Fatalf("%s reads as not journaled", dir)
+	if dir := os.Getenv("OUTPOST_JOURNALED_DIR"); dir != "" && walFS(dir) != fsJournaled {
+		t.Fatalf("%s reads as %d, not journaled", dir, walFS(dir))
 	}
-	t.Logf("TMPDIR %s: journaled %v", os.TempDir(), journaledFS(os.TempDir()))
+	t.Logf("TMPDIR %s: %d (0 other, 1 ext4 without a journal, 2 journaled)", os.TempDir(), walFS(os.TempDir()))
 }

@@ -8,32 +8,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// journaledFS reports whether the file system holding dir commits a
-// journal when a sync writes a block allocation: ext4 with its journal
-// (jbd2 lists it in /proc/fs/jbd2 under the device's name) or XFS. Zeroing
-// the WAL ahead pays there (zeroahead.go); on ext4 without a journal it
-// measured no faster, and on copy-on-write or log-structured file systems
-// (btrfs, f2fs) and tmpfs a block is never overwritten in place, so the
-// zeros would only add writes. A variable for tests.
-var journaledFS = func(dir string) bool {
+// walFS tells how dir's file system writes a block allocation at a sync
+// (zeroahead.go): fsJournaled for ext4 with its journal (jbd2 lists it in
+// /proc/fs/jbd2 under the device's name) and XFS, which commit their
+// journal; fsPlain for ext4 without one, which writes the inode; fsOther for
+// the rest (btrfs and f2fs never overwrite a block in place, tmpfs has no
+// blocks), where zeros would only add writes. A variable for tests.
+var walFS = func(dir string) fsKind {
 	var fs unix.Statfs_t
 	if unix.Statfs(dir, &fs) != nil {
-		return false
+		return fsOther
 	}
 	switch fs.Type {
 	case unix.XFS_SUPER_MAGIC:
-		return true
+		return fsJournaled
 	case unix.EXT4_SUPER_MAGIC:
 		var st unix.Stat_t
 		if unix.Stat(dir, &st) != nil {
-			return false
+			return fsPlain
 		}
 		dev, err := os.Readlink(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)))
 		if err != nil {
-			return false
+			return fsPlain
 		}
-		_, err = os.Stat(filepath.Join("/proc/fs/jbd2", filepath.Base(dev)+"-8"))
-		return err == nil
+		if _, err := os.Stat(filepath.Join("/proc/fs/jbd2", filepath.Base(dev)+"-8")); err == nil {
+			return fsJournaled
+		}
+		return fsPlain
 	}
-	return false
+	return fsOther
 }

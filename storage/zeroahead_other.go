@@ -2,5 +2,5 @@
 
 package storage
 
-// journaledFS: zeroing the WAL ahead is measured on Linux only.
-var journaledFS = func(string) bool { return false }
+// walFS: zeroing the WAL ahead is measured on Linux only.
+var walFS = func(string) fsKind { return fsOther }
