@@ -49,10 +49,10 @@
 // which holds every record below Badger's value threshold, unless a commit
 // wrote to the value log or the memtable rotated since the previous one;
 // then it is Badger's Sync plus an fsync of each rotated WAL (syncAll).
-// In fsync mode on a journaled file system (ext4 with its journal, XFS)
-// the WAL is zeroed walZeroAhead bytes ahead of its writes while syncs are
-// small (zeroahead.go; the Badger copy's change 18), so that a sync writes
-// data, not the allocation of a new block and a commit of the journal.
+// In fsync mode on ext4 or XFS the WAL is zeroed walZeroAhead bytes ahead
+// of its writes while syncs are small (zeroahead.go; the Badger copy's
+// change 18), so that a sync writes data, not the allocation of a new block
+// (on a journaled ext4, a commit of the journal).
 // Badger's Sync also syncs the value-log files rotated out since the last
 // one: the Badger copy's rotation no longer syncs the file it closes in the
 // writer's path (third_party/badger/OUTPOST.md, change 15).
