@@ -269,9 +269,6 @@ func (p profile) badger(dir string, o Options) badger.Options {
 		WithTableBoundary(tableBoundary).
 		WithMoveTables(true)
 	bo.NumVersionsToKeep = 1
-	if o.Durability == DurabilityFsync && walFS(dir) != fsOther {
-		bo = bo.WithWALZeroAhead(walZeroAhead) // zeroahead.go
-	}
 	switch cmp.Or(o.Compression, p.compression) {
 	case CompressionSnappy:
 		bo = bo.WithCompression(options.Snappy)

@@ -227,7 +227,7 @@ func newWriter(l *Log) *writer {
 	switch l.opts.Durability {
 	case DurabilityFsync:
 		w.syncq = make(chan batch, 16)
-		w.zero.size, w.zero.below = l.db.WALZeroAhead(), zeroAheadBelow[walFS(l.dir)]
+		w.zero.start(l.db, walFS(l.dir))
 	case DurabilityBatch:
 		w.stopSync = make(chan struct{})
 	}

@@ -30,15 +30,25 @@ const (
 // blocks every time and allocates once either way: there the zeros only add
 // bytes (scripts/footprint.sh's pipelined ingest, zeroing always: 27% more
 // to the device).
-var zeroAheadBelow = map[fsKind]float64{fsPlain: 2 << 10, fsJournaled: 8 << 10}
+var zeroAheadBelow = [...]float64{fsPlain: 2 << 10, fsJournaled: 8 << 10}
 
 // zeroAhead is the syncer's switch for the WAL's zero-ahead. Owned by the
 // syncer goroutine.
 type zeroAhead struct {
-	size  int     // the zero-ahead Open set: walZeroAhead, or 0 for never
+	size  int     // walZeroAhead, or 0 where zeros do not pay (never on)
 	below float64 // zeroAheadBelow for the log's file system
 	mean  float64 // bytes per sync, a moving average
 	off   bool    // the zeroing is off
+}
+
+// start turns db's zeroing on when the log's file system is one where it
+// pays (walFS); the syncer then switches it with the syncs' size.
+func (z *zeroAhead) start(db *badger.DB, fs fsKind) {
+	if fs == fsOther {
+		return
+	}
+	z.size, z.below = walZeroAhead, zeroAheadBelow[fs]
+	db.SetWALZeroAhead(z.size)
 }
 
 // synced takes the groups one sync covered and turns db's zeroing on or off

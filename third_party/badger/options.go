@@ -559,10 +559,10 @@ func (opt Options) WithMoveTables(b bool) Options {
 // file system allocate it, and the next sync of the file then writes the
 // allocation too: on ext4 a commit of its journal, or without a journal the
 // inode, besides the data. With n > 0, a write that goes past the zeroed
-// part of the file first writes zeros up to n bytes beyond it (in the same
-// write(2)), so the file system allocates n bytes at a time and the syncs in
-// between write data only. For a caller that syncs every few writes; it
-// costs writing each WAL byte twice, zeros first.
+// part of the file is followed by zeros up to n bytes beyond it, so the file
+// system allocates n bytes at a time and the syncs in between write data
+// only. For a caller that syncs every few writes; it costs writing each WAL
+// block twice, zeros first. DB.SetWALZeroAhead changes n while the DB runs.
 //
 // The default value of WALZeroAhead is 0: no zeros are written.
 func (opt Options) WithWALZeroAhead(n int) Options {
